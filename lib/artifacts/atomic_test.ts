@@ -1,0 +1,88 @@
+import { assertEquals, assertRejects, assertThrows, assertTrue } from "../testing/asserts.ts";
+import { findNonFinite, writeFileAtomic, writeFileAtomicSync, writeJsonAtomic } from "./atomic.ts";
+
+function listDir(dir: string): string[] {
+  return [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+}
+
+Deno.test("writeFileAtomic", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "atomic_test_" });
+  try {
+    await t.step("writes bytes and text, creating parent directories", async () => {
+      const p = `${dir}/a/b/c.bin`;
+      await writeFileAtomic(p, new Uint8Array([1, 2, 3]));
+      assertEquals([...await Deno.readFile(p)], [1, 2, 3]);
+      await writeFileAtomic(p, "héllo");
+      assertEquals(await Deno.readTextFile(p), "héllo");
+      assertEquals(listDir(`${dir}/a/b`), ["c.bin"]);
+    });
+
+    await t.step("writes chunks from a generator", async () => {
+      const p = `${dir}/gen.bin`;
+      async function* chunks() {
+        yield new Uint8Array([1]);
+        yield new Uint8Array([2, 3]);
+      }
+      await writeFileAtomic(p, chunks());
+      assertEquals([...await Deno.readFile(p)], [1, 2, 3]);
+    });
+
+    await t.step("a generator that throws mid-write keeps the old file and leaves no temp file", async () => {
+      const p = `${dir}/keep.txt`;
+      await writeFileAtomic(p, "old content");
+      function* failing() {
+        yield new TextEncoder().encode("new con");
+        throw new Error("simulated crash");
+      }
+      await assertRejects(() => writeFileAtomic(p, failing()), /Cannot write .*keep\.txt: simulated crash/);
+      assertEquals(await Deno.readTextFile(p), "old content");
+      assertEquals(listDir(dir).filter((n) => n.endsWith(".tmp")), []);
+    });
+
+    await t.step("an unreplaceable target (a directory) keeps it and leaves no temp file", async () => {
+      const p = `${dir}/target_is_dir`;
+      await Deno.mkdir(`${p}/inner`, { recursive: true });
+      await assertRejects(() => writeFileAtomic(p, "x"), /Cannot write .*target_is_dir/);
+      assertTrue((await Deno.stat(`${p}/inner`)).isDirectory);
+      assertEquals(listDir(dir).filter((n) => n.endsWith(".tmp")), []);
+    });
+
+    await t.step("a parent that is a file gives a clear error", async () => {
+      await writeFileAtomic(`${dir}/plain`, "x");
+      await assertRejects(
+        () => writeFileAtomic(`${dir}/plain/child.json`, "y"),
+        /Cannot write .*cannot create its directory/,
+      );
+    });
+
+    await t.step("sync variant: writes, and keeps the old file on failure", () => {
+      const p = `${dir}/sync.txt`;
+      writeFileAtomicSync(p, "one");
+      assertEquals(Deno.readTextFileSync(p), "one");
+      Deno.mkdirSync(`${dir}/sync_dir/x`, { recursive: true });
+      assertThrows(() => writeFileAtomicSync(`${dir}/sync_dir`, "two"), /Cannot write .*sync_dir/);
+      assertEquals(listDir(dir).filter((n) => n.endsWith(".tmp")), []);
+    });
+
+    await t.step("writeJsonAtomic writes pretty JSON and refuses non-finite numbers", async () => {
+      const p = `${dir}/v.json`;
+      await writeJsonAtomic(p, { a: 1, b: [1, 2] });
+      assertEquals(await Deno.readTextFile(p), '{\n  "a": 1,\n  "b": [\n    1,\n    2\n  ]\n}\n');
+      await assertRejects(
+        () => writeJsonAtomic(p, { a: 1, list: [0, NaN] }),
+        /\$\.list\[1\] is not a finite number/,
+      );
+      assertEquals(JSON.parse(await Deno.readTextFile(p)), { a: 1, b: [1, 2] });
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("findNonFinite", async (t) => {
+  await t.step("finds the path of NaN and Infinity, null when all finite", () => {
+    assertEquals(findNonFinite({ a: [1, { b: Infinity }] }), "$.a[1].b");
+    assertEquals(findNonFinite({ "odd key": -Infinity }), '$["odd key"]');
+    assertEquals(findNonFinite({ a: [1, 2], s: "NaN", n: null }), null);
+  });
+});
