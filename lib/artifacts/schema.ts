@@ -1,0 +1,198 @@
+/**
+ * The JSON Schema of an experiment artifact (`results/<suiteVersion>/<preset>/<name>.json`), and the
+ * matching TypeScript types. The schema is a plain object (no file is read at import time); it uses
+ * only the subset of JSON Schema 2020-12 that `validate.ts` checks.
+ * @module
+ */
+import type { JsonSchema } from "./validate.ts";
+
+/** Version of the artifact format; bump it when the schema changes incompatibly. */
+export const ARTIFACT_SCHEMA_VERSION = 1;
+
+/** The presets an artifact can be run under (issue 5: the same code at every scale). */
+export const PRESETS = ["smoke", "quick", "long", "paper"] as const;
+
+/** A preset name. */
+export type Preset = typeof PRESETS[number];
+
+/** A published value beside a figure: a number, a `[lo, hi]` range, or `null` (none in the paper). */
+export type PublishedRef = number | readonly [number, number] | null;
+
+/** One measured number of a table or figure, with its uncertainty and the paper's value beside it. */
+export interface Figure {
+  /** The table or figure it belongs to, e.g. "density_bpd" (the keys of `published.ts` for paper tables). */
+  readonly table: string;
+  /** The row (method), e.g. "Residual Flow". */
+  readonly row: string;
+  /** The column (dataset/setting), e.g. "mnist". */
+  readonly column: string;
+  /** The measured value; `null` when it could not be measured (then the artifact says why in `notes`). */
+  readonly value: number | null;
+  /** Standard error of `value` (`null` when none applies or is known). Either this or `ci` is required. */
+  readonly stderr?: number | null;
+  /** A confidence interval `[lo, hi]` (for instance 95%) instead of, or beside, the standard error. */
+  readonly ci?: readonly [number, number];
+  /** The unit, e.g. "bits/dim", "GB", "accuracy", "ratio". */
+  readonly unit: string;
+  /** The paper's value for this cell, or `null`. */
+  readonly published: PublishedRef;
+  /** At what scale it was run, in a few words (e.g. "quick: 2 blocks of width 32, 400 steps, 1000 test images"). */
+  readonly scale: string;
+  /** How many samples the value and its uncertainty rest on (test images, seeds, repeats). */
+  readonly n: number;
+  /** An optional remark on this cell. */
+  readonly note?: string;
+}
+
+/** A numeric curve kept in the artifact (a training curve, the points of a plotted figure). */
+export interface Series {
+  /** What the curve is, e.g. "train bits/dim (biased estimate)". */
+  readonly name: string;
+  /** The x values (e.g. steps). */
+  readonly x: readonly number[];
+  /** The y values, one per x. */
+  readonly y: readonly number[];
+  /** Optional standard errors of y, one per x. */
+  readonly yErr?: readonly number[];
+  /** Axis labels, for a reader of the JSON. */
+  readonly xLabel?: string;
+  readonly yLabel?: string;
+}
+
+/** An experiment artifact: everything needed to know what was run, where, and what it measured. */
+export interface Artifact {
+  readonly schemaVersion: typeof ARTIFACT_SCHEMA_VERSION;
+  /** The suite's version (deno.json "version"); results are kept per suite version. */
+  readonly suiteVersion: string;
+  /** The experiment's name, e.g. "density". */
+  readonly experiment: string;
+  /** The git commit the run was made from, or "unknown". */
+  readonly gitCommit: string;
+  /** When the artifact was built, ISO 8601. */
+  readonly date: string;
+  /** `Deno.version.deno`. */
+  readonly denoVersion: string;
+  /** The compute adapter, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)" or "CPU reference (float64)". */
+  readonly adapter: string;
+  /** The backend(s) used, e.g. "webgpu", "cpu", "meta+webgpu". */
+  readonly backend: string;
+  readonly preset: Preset;
+  /** The full resolved configuration of the run (any JSON object). */
+  readonly config: Readonly<Record<string, unknown>>;
+  /** Every seed used. */
+  readonly seeds: readonly number[];
+  readonly wallTimeSeconds: number;
+  /** Whether every planned measurement was made. */
+  readonly complete: boolean;
+  /** Why the run is incomplete; `null` exactly when `complete` is true. */
+  readonly incompleteReason: string | null;
+  readonly figures: readonly Figure[];
+  /** Files written beside the artifact (PNG paths, relative to the artifact's folder). */
+  readonly files?: readonly string[];
+  /** Curves kept as numbers (training curves, figure data). */
+  readonly series?: readonly Series[];
+  /** Free text for the reader of the report. */
+  readonly notes?: string;
+}
+
+const NUMBER_PAIR = {
+  type: "array",
+  items: { type: "number" },
+  minItems: 2,
+  maxItems: 2,
+} as const;
+
+const NON_EMPTY_STRING = { type: "string", minLength: 1 } as const;
+
+/** The JSON Schema (2020-12 subset) every artifact is validated against before it is written. */
+export const ARTIFACT_SCHEMA: JsonSchema = {
+  $schema: "https://json-schema.org/draft/2020-12/schema",
+  $id: "resflow-webgpu/artifact.schema.json",
+  title: "Residual Flows reproduction: experiment artifact",
+  type: "object",
+  additionalProperties: false,
+  required: [
+    "schemaVersion",
+    "suiteVersion",
+    "experiment",
+    "gitCommit",
+    "date",
+    "denoVersion",
+    "adapter",
+    "backend",
+    "preset",
+    "config",
+    "seeds",
+    "wallTimeSeconds",
+    "complete",
+    "incompleteReason",
+    "figures",
+  ],
+  properties: {
+    schemaVersion: { const: ARTIFACT_SCHEMA_VERSION },
+    suiteVersion: NON_EMPTY_STRING,
+    experiment: NON_EMPTY_STRING,
+    gitCommit: NON_EMPTY_STRING,
+    date: NON_EMPTY_STRING,
+    denoVersion: NON_EMPTY_STRING,
+    adapter: { type: "string" },
+    backend: NON_EMPTY_STRING,
+    preset: { enum: [...PRESETS] },
+    config: { type: "object" },
+    seeds: { type: "array", items: { type: "integer" } },
+    wallTimeSeconds: { type: "number", minimum: 0 },
+    complete: { type: "boolean" },
+    incompleteReason: { type: ["string", "null"] },
+    figures: { type: "array", items: { $ref: "#/$defs/figure" } },
+    files: { type: "array", items: NON_EMPTY_STRING },
+    series: { type: "array", items: { $ref: "#/$defs/series" } },
+    notes: { type: "string" },
+  },
+  anyOf: [
+    {
+      description: "a complete run has no incompleteReason",
+      properties: { complete: { const: true }, incompleteReason: { type: "null" } },
+    },
+    {
+      description: "an incomplete run says why",
+      properties: { complete: { const: false }, incompleteReason: NON_EMPTY_STRING },
+    },
+  ],
+  $defs: {
+    figure: {
+      type: "object",
+      additionalProperties: false,
+      required: ["table", "row", "column", "value", "unit", "published", "scale", "n"],
+      properties: {
+        table: NON_EMPTY_STRING,
+        row: NON_EMPTY_STRING,
+        column: NON_EMPTY_STRING,
+        value: { type: ["number", "null"] },
+        stderr: { anyOf: [{ type: "number", minimum: 0 }, { type: "null" }] },
+        ci: NUMBER_PAIR,
+        unit: NON_EMPTY_STRING,
+        published: { anyOf: [{ type: "number" }, NUMBER_PAIR, { type: "null" }] },
+        scale: NON_EMPTY_STRING,
+        n: { type: "integer", minimum: 0 },
+        note: { type: "string" },
+      },
+      anyOf: [
+        { description: "uncertainty as a standard error", required: ["stderr"] },
+        { description: "uncertainty as a confidence interval", required: ["ci"] },
+      ],
+    },
+    series: {
+      type: "object",
+      additionalProperties: false,
+      required: ["name", "x", "y"],
+      properties: {
+        name: NON_EMPTY_STRING,
+        x: { type: "array", items: { type: "number" } },
+        y: { type: "array", items: { type: "number" } },
+        yErr: { type: "array", items: { type: "number", minimum: 0 } },
+        xLabel: { type: "string" },
+        yLabel: { type: "string" },
+      },
+    },
+  },
+};
