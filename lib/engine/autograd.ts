@@ -1,0 +1,236 @@
+/**
+ * Reverse-mode differentiation in the spirit of `torch.autograd.grad`.
+ *
+ * Backward visits the graph in topological order from the outputs, skips nodes that lead to no
+ * requested input, accumulates gradients per node, and frees each node's saved tensors and its
+ * incoming gradient as soon as it has been processed (unless the graph is retained). With
+ * `createGraph`, the backward rules are recorded too (they are written in differentiable ops), so
+ * the returned gradients can be differentiated again.
+ * @module
+ */
+import { fmt } from "./backend.ts";
+import type { Node } from "./graph.ts";
+import { onesLike } from "./ops/creation.ts";
+import { add } from "./ops/elementwise.ts";
+import { reshape } from "./ops/shape.ts";
+import { type Tensor, tidy, withGradMode } from "./tensor.ts";
+
+/** Options of {@link grad}. */
+export interface GradOptions {
+  /** Gradients of the outputs (default: ones, which requires scalar outputs). */
+  readonly gradOutputs?: readonly (Tensor | null)[];
+  /** Record the backward computation so the result can be differentiated again (default false). */
+  readonly createGraph?: boolean;
+  /** Keep saved tensors for another backward pass (default: createGraph). */
+  readonly retainGraph?: boolean;
+  /** Return null for inputs the outputs do not depend on, instead of throwing (default false). */
+  readonly allowUnused?: boolean;
+}
+
+/**
+ * Gradients of sum_i <outputs[i], gradOutputs[i]> with respect to each input. The caller owns the
+ * returned tensors.
+ *
+ * @example
+ * ```ts
+ * const x = requireGrad(tensor([1, 2, 3]));
+ * const [dx] = grad(sum(mul(x, x)), [x]); // 2x
+ * const [hv] = grad(sum(mul(grad(sum(mul(x, x)), [x], { createGraph: true })[0], v)), [x]); // Hessian-vector product
+ * ```
+ */
+export function grad(
+  outputs: Tensor | readonly Tensor[],
+  inputs: readonly Tensor[],
+  opts: GradOptions = {},
+): Tensor[] {
+  const res = gradMaybe(outputs, inputs, opts);
+  return res.map((g, i) => {
+    if (g === null) {
+      throw new Error(
+        `Cannot compute the gradient of input ${i} ${
+          fmt(inputs[i].shape)
+        }: the outputs do not depend on it (pass allowUnused: true to get null)`,
+      );
+    }
+    return g;
+  });
+}
+
+/** Like {@link grad} but returns null for unused inputs when `allowUnused` is set. */
+export function gradMaybe(
+  outputs: Tensor | readonly Tensor[],
+  inputs: readonly Tensor[],
+  opts: GradOptions = {},
+): (Tensor | null)[] {
+  const outs = Array.isArray(outputs) ? outputs as readonly Tensor[] : [outputs as Tensor];
+  const createGraph = opts.createGraph ?? false;
+  const retainGraph = opts.retainGraph ?? createGraph;
+  const targets = new Map<Node, number[]>();
+  inputs.forEach((t, i) => {
+    t.assertAlive("differentiate with respect to an input");
+    if (t.node === null) {
+      throw new Error(
+        `Cannot differentiate with respect to input ${i} ${
+          fmt(t.shape)
+        }: it does not require gradients (use requireGrad)`,
+      );
+    }
+    const list = targets.get(t.node) ?? [];
+    list.push(i);
+    targets.set(t.node, list);
+  });
+
+  // Which nodes lead to a target, and how many needed children each has.
+  const needed = new Map<Node, boolean>();
+  const visit = (n: Node): boolean => {
+    const known = needed.get(n);
+    if (known !== undefined) return known;
+    needed.set(n, false); // graphs are acyclic; guards deep revisits
+    let need = targets.has(n);
+    for (const p of n.parents) if (p && visit(p)) need = true;
+    needed.set(n, need);
+    return need;
+  };
+  // Iterative post-order to avoid deep recursion on long chains.
+  const stack: [Node, number][] = [];
+  for (const o of outs) if (o.node) stack.push([o.node, 0]);
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    const [n, i] = top;
+    if (needed.has(n) && i === 0) {
+      stack.pop();
+      continue;
+    }
+    if (i < n.parents.length) {
+      top[1]++;
+      const p = n.parents[i];
+      if (p && !needed.has(p)) stack.push([p, 0]);
+      continue;
+    }
+    stack.pop();
+    visit(n);
+  }
+
+  const pending = new Map<Node, number>();
+  for (const [n, need] of needed) {
+    if (!need) continue;
+    for (const p of n.parents) if (p && needed.get(p)) pending.set(p, (pending.get(p) ?? 0) + 1);
+  }
+
+  const grads = new Map<Node, Tensor>();
+  const results: (Tensor | null)[] = inputs.map(() => null);
+  const accumulate = (n: Node, g: Tensor) => {
+    const prev = grads.get(n);
+    if (prev === undefined) grads.set(n, g);
+    else {
+      grads.set(n, add(prev, g));
+      prev.dispose();
+      g.dispose();
+    }
+  };
+
+  const held: Node[] = [];
+  for (const n of needed.keys()) {
+    n.retain();
+    held.push(n);
+  }
+  try {
+    return withGradMode(createGraph, () => {
+      outs.forEach((o, i) => {
+        if (!o.node || !needed.get(o.node)) return;
+        const go = opts.gradOutputs?.[i] ?? null;
+        if (go === null && o.size !== 1) {
+          throw new Error(
+            `Cannot backward from output ${i} ${fmt(o.shape)} without gradOutputs: it is not a scalar`,
+          );
+        }
+        if (go && go.shape.join() !== o.shape.join()) {
+          throw new Error(
+            `Cannot backward: gradOutputs[${i}] has shape ${fmt(go.shape)} but output ${i} has ${
+              fmt(o.shape)
+            }`,
+          );
+        }
+        // A fresh handle: accumulation disposes what it adds, never the caller's tensor.
+        accumulate(o.node, go ? reshape(go, go.shape) : onesLike(o));
+      });
+      const ready: Node[] = [];
+      for (const o of outs) {
+        if (o.node && needed.get(o.node) && !pending.get(o.node) && !ready.includes(o.node)) {
+          ready.push(o.node);
+        }
+      }
+      while (ready.length) {
+        const n = ready.pop()!;
+        const g = grads.get(n);
+        grads.delete(n);
+        if (g === undefined) continue;
+        const tgt = targets.get(n);
+        if (tgt) {
+          for (const i of tgt) results[i] = tgt.length > 1 && i !== tgt[0] ? g.detach() : g;
+        }
+        const parents = n.parents;
+        const hasParents = parents.some((p) => p && needed.get(p));
+        if (hasParents) {
+          const needs = parents.map((p) => !!(p && needed.get(p)));
+          const pg = tidy(() => {
+            const raw = n.runBackward(g, needs);
+            // Each gradient must be its own handle: rules may return g itself or one tensor twice.
+            const seen = new Set<Tensor>([g]);
+            return raw.map((t) => {
+              if (t === null) return null;
+              if (seen.has(t)) return reshape(t, t.shape);
+              seen.add(t);
+              return t;
+            });
+          });
+          parents.forEach((p, i) => {
+            if (!p || !needs[i]) {
+              pg[i]?.dispose();
+              return;
+            }
+            const gi = pg[i];
+            if (gi) {
+              if (gi.shape.join() !== p.shape.join()) {
+                throw new Error(
+                  `Internal error: ${n.name} returned a gradient of shape ${
+                    fmt(gi.shape)
+                  } for an input of shape ${fmt(p.shape)}`,
+                );
+              }
+              accumulate(p, gi);
+            }
+            const left = (pending.get(p) ?? 1) - 1;
+            pending.set(p, left);
+            if (left === 0) ready.push(p);
+          });
+        }
+        if (!tgt) g.dispose();
+        if (!retainGraph && !n.isLeaf) n.free();
+      }
+      return results;
+    });
+  } finally {
+    for (const g of grads.values()) g.dispose();
+    for (const n of held) n.release();
+  }
+}
+
+/**
+ * Vector-Jacobian product: returns f(x) and vᵀ·∂f/∂x for every input.
+ *
+ * @example
+ * ```ts
+ * const [y, [vjpX]] = vjp((x) => mul(x, x), [x], v);
+ * ```
+ */
+export function vjp(
+  fn: (...xs: Tensor[]) => Tensor,
+  inputs: readonly Tensor[],
+  v: Tensor,
+  opts: { createGraph?: boolean } = {},
+): [Tensor, Tensor[]] {
+  const y = fn(...inputs);
+  const gs = grad(y, inputs, { gradOutputs: [v], createGraph: opts.createGraph });
+  return [y, gs];
+}
