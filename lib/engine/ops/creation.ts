@@ -6,7 +6,7 @@ import type { Shape } from "../backend.ts";
 import { fmt, sizeOf } from "../backend.ts";
 import { getDefaultDevice } from "../devices.ts";
 import { leafNode } from "../graph.ts";
-import { type Device, Tensor, wrap } from "../tensor.ts";
+import { type Device, type Tensor, wrap } from "../tensor.ts";
 
 /**
  * Creates a tensor from host numbers (row-major) on `device` (default device if omitted).

@@ -5,7 +5,7 @@
 import type { Shape, Storage } from "../backend.ts";
 import { fmt } from "../backend.ts";
 import { type BackwardFn, Node } from "../graph.ts";
-import { type Device, isGradEnabled, Tensor, wrap } from "../tensor.ts";
+import { type Device, isGradEnabled, type Tensor, wrap } from "../tensor.ts";
 
 /** Throws unless every tensor is alive and on one device; returns that device. */
 export function sameDevice(op: string, ...ts: Tensor[]): Device {
