@@ -8,83 +8,31 @@ const ascii = (s: string) => [...s].map((c) => c.charCodeAt(0));
  * format's description: u64 LE header length 72; compact JSON (65 bytes) padded with 7 spaces to a
  * multiple of 8; then six float32 values 0..5, little-endian.
  */
+// deno-fmt-ignore
 const FIXTURE_PADDED = new Uint8Array([
-  72,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
+  72, 0, 0, 0, 0, 0, 0, 0,
   ...ascii('{"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}}'),
-  32,
-  32,
-  32,
-  32,
-  32,
-  32,
-  32,
-  0,
-  0,
-  0,
-  0,
-  /* 0.0 */ 0,
-  0,
-  128,
-  63,
-  /* 1.0 */ 0,
-  0,
-  0,
-  64, /* 2.0 */
-  0,
-  0,
-  64,
-  64,
-  /* 3.0 */ 0,
-  0,
-  128,
-  64,
-  /* 4.0 */ 0,
-  0,
-  160,
-  64, /* 5.0 */
+  32, 32, 32, 32, 32, 32, 32,
+  0, 0, 0, 0, /* 0.0 */ 0, 0, 128, 63, /* 1.0 */ 0, 0, 0, 64, /* 2.0 */
+  0, 0, 64, 64, /* 3.0 */ 0, 0, 128, 64, /* 4.0 */ 0, 0, 160, 64, /* 5.0 */
 ]);
 
 /**
  * Three dtypes and a metadata map: the reference orders tensors by descending dtype alignment
  * (F64, F32, U8) and writes `__metadata__` first; the header is 192 bytes, already a multiple of 8.
  */
+// deno-fmt-ignore
 const FIXTURE_MIXED = new Uint8Array([
-  192,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
+  192, 0, 0, 0, 0, 0, 0, 0,
   ...ascii(
     '{"__metadata__":{"format":"pt"},' +
       '"b":{"dtype":"F64","shape":[1],"data_offsets":[0,8]},' +
       '"c":{"dtype":"F32","shape":[],"data_offsets":[8,12]},' +
       '"a":{"dtype":"U8","shape":[3],"data_offsets":[12,15]}}',
   ),
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  4,
-  192, /* b = -2.5 (f64) */
-  0,
-  0,
-  0,
-  63, /* c = 0.5 (f32) */
-  7,
-  8,
-  9, /* a = [7, 8, 9] (u8) */
+  0, 0, 0, 0, 0, 0, 4, 192, /* b = -2.5 (f64) */
+  0, 0, 0, 63, /* c = 0.5 (f32) */
+  7, 8, 9, /* a = [7, 8, 9] (u8) */
 ]);
 
 function header(json: string, data: number[] = []): Uint8Array {
