@@ -163,7 +163,6 @@ export function gradMaybe(
       while (ready.length) {
         const n = ready.pop()!;
         const g = grads.get(n);
-        grads.delete(n);
         if (g === undefined) continue;
         const tgt = targets.get(n);
         if (tgt) {
@@ -205,6 +204,7 @@ export function gradMaybe(
             if (left === 0) ready.push(p);
           });
         }
+        grads.delete(n);
         if (!tgt) g.dispose();
         if (!retainGraph && !n.isLeaf) n.free();
       }

@@ -26,6 +26,7 @@ export class Node {
   #backward: BackwardFn | null;
   #refs = 0;
   #consumed = false;
+  #parentsReleased = false;
 
   /** Creates a node; takes a reference on each parent and retains each saved tensor. */
   constructor(
@@ -65,9 +66,10 @@ export class Node {
     this.#saved = [];
     this.#backward = null;
     if (wasOp) this.#consumed = true;
-    const parents = this.parents;
-    this.parents = [];
-    for (const p of parents) p?.release();
+    if (this.#parentsReleased) return;
+    this.#parentsReleased = true;
+    // The links stay (so a second backward finds this node and reports it), the references go.
+    for (const p of this.parents) p?.release();
   }
 
   /** Runs the backward rule. Throws if the graph was already freed by an earlier backward pass. */
