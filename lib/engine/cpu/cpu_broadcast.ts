@@ -8,7 +8,9 @@ import type { Shape } from "../backend.ts";
 
 /** Merged axes, innermost last: `sizes[d]` and, per input, `strides[i][d]` (0 where broadcast). */
 export interface BroadcastLayout {
+  /** Size of each merged axis, outermost first. */
   readonly sizes: number[];
+  /** strides[i][d]: element stride of input i along merged axis d (0 where broadcast). */
   readonly strides: number[][];
 }
 

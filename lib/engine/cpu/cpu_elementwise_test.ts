@@ -119,7 +119,7 @@ Deno.test("cpu unary: conventions and stability at the extremes", async (t) => {
     const be = backend(dtype);
     const run = async (op: UnaryOp, xs: number[]) => await readAll(be, be.unary(op, be.fromArray(xs)));
     await t.step(`${dtype}: sign(0) = 0, step(0) = 0, relu(0) = 0`, async () => {
-      assertEquals(await run("sign", [0, -3, 2]), [0, -1, 1]);
+      assertEquals(await run("sign", [0, -0, -3, 2]), [0, 0, -1, 1]);
       assertEquals(await run("step", [0, -1e-30, 1e-30]), [0, 0, 1]);
       assertEquals(await run("relu", [0, -2, 2]), [0, 0, 2]);
     });

@@ -4,6 +4,7 @@
  * or row-by-row dot products, so the innermost loop always walks contiguous memory.
  * @module
  */
+import type { Backend } from "../backend.ts";
 import type { CpuArray } from "./cpu_storage.ts";
 
 /** Block sizes: a KB x JB block of B (float64) stays within a typical L2 cache. */
@@ -96,17 +97,8 @@ export function gemmDot(
   }
 }
 
-/** Dimensions of a batched matmul, as in {@link Backend.matmul}. */
-export interface MatmulDims {
-  batch: number;
-  aBatch: number;
-  bBatch: number;
-  m: number;
-  k: number;
-  n: number;
-  transA: boolean;
-  transB: boolean;
-}
+/** Dimensions of a batched matmul, exactly the `dims` argument of {@link Backend.matmul}. */
+export type MatmulDims = Parameters<Backend["matmul"]>[2];
 
 /** Rows of A below which C += A B^T uses dot products instead of transposing B first. */
 const DOT_ROWS = 4;
