@@ -1,0 +1,23 @@
+import numpy as np, scipy.io, io, base64, json
+out = {}
+def b64(b): return base64.b64encode(b).decode()
+def npy(arr, version=None):
+    f = io.BytesIO()
+    if version: np.lib.format.write_array(f, arr, version=version)
+    else: np.save(f, arr)
+    return f.getvalue()
+out["f4_c"] = b64(npy(np.arange(6, dtype='<f4').reshape(2,3) / 4))
+out["u1_f"] = b64(npy(np.asfortranarray(np.arange(12, dtype=np.uint8).reshape(2,3,2))))
+out["i8"] = b64(npy(np.array([-3, 0, 1000], dtype='<i8')))
+out["be_f8"] = b64(npy(np.array([1.5, -2.25], dtype='>f8')))
+out["v2_u1"] = b64(npy(np.arange(4, dtype=np.uint8), version=(2,0)))
+out["v3_u1"] = b64(npy(np.arange(4, dtype=np.uint8), version=(3,0)))
+out["obj"] = b64(npy(np.array([{'a': 1}, None], dtype=object)))
+f = io.BytesIO(); np.savez(f, data=np.arange(24, dtype=np.uint8).reshape(2,12), labels=np.array([1, 1000])); out["npz_stored"] = b64(f.getvalue())
+f = io.BytesIO(); np.savez_compressed(f, data=np.arange(24, dtype=np.uint8).reshape(2,12), labels=np.array([7, 2])); out["npz_deflated"] = b64(f.getvalue())
+X = (np.arange(32*32*3*2) % 251).astype(np.uint8).reshape((32,32,3,2), order='F')
+f = io.BytesIO(); scipy.io.savemat(f, {"X": X, "y": np.array([[10.0],[3.0]])}, do_compression=True); out["mat_svhn_z"] = b64(f.getvalue())
+f = io.BytesIO(); scipy.io.savemat(f, {"a": np.array([[1.5, 2, 3],[4, 5, 6]]), "b": np.array([[1, -2, 3]], dtype=np.int16), "s": "hi", "c": np.array([1, 2], dtype=np.uint8)}); out["mat_plain"] = b64(f.getvalue())
+json.dump(out, open("gold.json", "w"), indent=1)
+for k, v in out.items(): print(k, len(v))
+print(X[0,1,0,0], X[1,0,0,0], X[0,0,1,0], X[0,0,0,1])
