@@ -18,6 +18,7 @@ export type DType = "float32" | "float64";
 
 /** Opaque handle to a backend's memory for one dense array. `size` is its element count. */
 export interface Storage {
+  /** Number of elements. */
   readonly size: number;
 }
 

@@ -15,15 +15,21 @@ export type ScalarFn = (...xs: Tensor[]) => Tensor;
 
 /** One input of a check: host values and shape. */
 export interface CheckInput {
+  /** Values, row-major. */
   readonly data: ArrayLike<number>;
+  /** Shape. */
   readonly shape: readonly number[];
 }
 
 /** Result of a check: the worst relative error and where. */
 export interface CheckReport {
+  /** Largest relative error found. */
   readonly maxRelError: number;
+  /** Which input and coordinate. */
   readonly where: string;
+  /** Autograd value there. */
   readonly analytic: number;
+  /** Finite-difference value there. */
   readonly numeric: number;
 }
 

@@ -15,8 +15,19 @@ export type {
 } from "./backend.ts";
 export { broadcastShapes, conv2dOutputShape, sizeOf } from "./backend.ts";
 export { createDevice, type DeviceKind, getDefaultDevice, setDefaultDevice, withDevice } from "./devices.ts";
-export type { MemoryStats } from "./memory.ts";
-export { Device, dispose, isGradEnabled, noGrad, Tensor, tidy, tidyAsync, withGradMode } from "./tensor.ts";
+export { MemoryAccount, type MemoryStats } from "./memory.ts";
+export { type BackwardFn, Node } from "./graph.ts";
+export {
+  Buffer,
+  Device,
+  dispose,
+  isGradEnabled,
+  noGrad,
+  Tensor,
+  tidy,
+  tidyAsync,
+  withGradMode,
+} from "./tensor.ts";
 export { grad, gradMaybe, type GradOptions, vjp } from "./autograd.ts";
 export {
   full,

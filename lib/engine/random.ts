@@ -19,7 +19,9 @@ function mix32(x: number): number {
 
 /** Serialisable generator state. */
 export interface RngState {
+  /** Mixed 32-bit seed. */
   readonly seed: number;
+  /** Draws consumed so far. */
   readonly counter: number;
 }
 
