@@ -1,0 +1,88 @@
+/**
+ * Exponential moving average of parameters (Polyak averaging, decay 0.999), used for evaluation and
+ * sampling. As in the official code, the shadow copy is created on the first `update` (after the first
+ * optimizer step, so ActNorm's data-dependent initialisation is captured) and covers parameters only.
+ * @module
+ */
+import { add, mul } from "../engine/ops/elementwise.ts";
+import { noGrad, type Tensor, tidy } from "../engine/tensor.ts";
+import type { Parameter } from "../flow/module.ts";
+
+/**
+ * Shadow weights: shadow ← decay · shadow + (1 − decay) · param after each step.
+ *
+ * @example
+ * ```ts
+ * const ema = new Ema(model.parameters(), 0.999);
+ * opt.step(grads); ema.update();
+ * await ema.withShadow(async () => evaluate(model));
+ * ```
+ */
+export class Ema {
+  /** Parameters tracked. */
+  readonly params: readonly Parameter[];
+  /** Decay per update. */
+  readonly decay: number;
+  #shadow: Tensor[] | null = null;
+
+  /** Tracks `params` with `decay`. */
+  constructor(params: readonly Parameter[], decay = 0.999) {
+    this.params = params;
+    this.decay = decay;
+  }
+
+  /** True once the shadow exists. */
+  get initialized(): boolean {
+    return this.#shadow !== null;
+  }
+
+  /** Updates (or creates) the shadow from the current parameters. */
+  update(): void {
+    noGrad(() => {
+      if (this.#shadow === null) {
+        this.#shadow = this.params.map((p) => p.value.detach().keep());
+        return;
+      }
+      this.#shadow = this.#shadow.map((s, i) => {
+        const next = tidy(() => add(mul(s, this.decay), mul(this.params[i].value, 1 - this.decay)));
+        s.dispose();
+        return next.keep();
+      });
+    });
+  }
+
+  /** The shadow tensors by parameter name (owned by the EMA), for checkpoints. */
+  shadow(): Map<string, Tensor> {
+    const m = new Map<string, Tensor>();
+    this.#shadow?.forEach((s, i) => m.set(this.params[i].name, s));
+    return m;
+  }
+
+  /** Replaces the shadow (takes ownership). */
+  loadShadow(shadow: Map<string, Tensor>): void {
+    this.#shadow?.forEach((s) => s.dispose());
+    this.#shadow = this.params.map((p) => {
+      const s = shadow.get(p.name);
+      if (!s) throw new Error(`Cannot load the EMA: no shadow for parameter ${p.name}`);
+      return s.keep();
+    });
+  }
+
+  /** Runs `fn` with the shadow weights swapped in, then swaps the training weights back. */
+  async withShadow<T>(fn: () => Promise<T> | T): Promise<T> {
+    if (this.#shadow === null) return await fn();
+    const saved = this.params.map((p) => p.value.detach().keep());
+    this.params.forEach((p, i) => p.set(this.#shadow![i].detach()));
+    try {
+      return await fn();
+    } finally {
+      this.params.forEach((p, i) => p.set(saved[i]));
+    }
+  }
+
+  /** Frees the shadow. */
+  dispose(): void {
+    this.#shadow?.forEach((s) => s.dispose());
+    this.#shadow = null;
+  }
+}
