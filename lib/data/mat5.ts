@@ -318,21 +318,24 @@ export interface MatWriteVar {
 }
 
 /**
- * Writes a little-endian level-5 MAT-file (the layout of scipy.io.savemat), each variable as an
- * miMATRIX element, compressed (miCOMPRESSED) when `compress` is true. Used to write test fixtures.
+ * Writes a level-5 MAT-file (the layout of scipy.io.savemat), each variable as an miMATRIX element,
+ * compressed (miCOMPRESSED) when `compress` is true, little-endian unless `littleEndian` is false.
+ * Used to write test fixtures.
  */
-export function encodeMat5(vars: readonly MatWriteVar[], compress = false): Uint8Array {
+export function encodeMat5(vars: readonly MatWriteVar[], compress = false, littleEndian = true): Uint8Array {
+  const le = littleEndian;
   const parts: Uint8Array[] = [];
   const header = new Uint8Array(128).fill(0x20);
   header.set(new TextEncoder().encode("MATLAB 5.0 MAT-file, written by resflow-webgpu fixtures"));
   header.fill(0, 116, 124);
-  header.set([0x00, 0x01, 0x49, 0x4d], 124); // version 0x0100, "IM"
+  // Version 0x0100 and the endian mark "IM", both written in the file's byte order.
+  header.set(le ? [0x00, 0x01, 0x49, 0x4d] : [0x01, 0x00, 0x4d, 0x49], 124);
   parts.push(header);
   for (const mv of vars) {
-    const el = matrixElement(mv);
+    const el = matrixElement(mv, le);
     if (compress) {
       const z = new Uint8Array(deflateSync(el));
-      parts.push(tag(MI_COMPRESSED, z.length), z);
+      parts.push(tag(MI_COMPRESSED, z.length, le), z);
     } else {
       parts.push(el);
     }
@@ -340,46 +343,47 @@ export function encodeMat5(vars: readonly MatWriteVar[], compress = false): Uint
   return concat(parts);
 }
 
-function matrixElement(mv: MatWriteVar): Uint8Array {
+function matrixElement(mv: MatWriteVar, le: boolean): Uint8Array {
   const cls = mv.className === "double" ? 6 : 9;
   const flags = new Uint8Array(8);
-  new DataView(flags.buffer).setUint32(0, cls, true);
+  new DataView(flags.buffer).setUint32(0, cls, le);
   const dims = new Uint8Array(4 * mv.dims.length);
-  mv.dims.forEach((d, i) => new DataView(dims.buffer).setInt32(4 * i, d, true));
+  mv.dims.forEach((d, i) => new DataView(dims.buffer).setInt32(4 * i, d, le));
   const name = new TextEncoder().encode(mv.name);
   let data: Uint8Array;
   if (mv.className === "double") {
-    const f = Float64Array.from(mv.data);
-    data = new Uint8Array(f.buffer);
+    data = new Uint8Array(8 * mv.data.length);
+    const dv = new DataView(data.buffer);
+    for (let i = 0; i < mv.data.length; i++) dv.setFloat64(8 * i, mv.data[i], le);
   } else {
     data = Uint8Array.from(mv.data);
   }
   const body = concat([
-    sub(6, flags),
-    sub(5, dims),
-    name.length <= 4 ? smallSub(1, name) : sub(1, name),
-    sub(mv.className === "double" ? 9 : 2, data),
+    sub(6, flags, le),
+    sub(5, dims, le),
+    name.length <= 4 ? smallSub(1, name, le) : sub(1, name, le),
+    sub(mv.className === "double" ? 9 : 2, data, le),
   ]);
-  return concat([tag(MI_MATRIX, body.length), body]);
+  return concat([tag(MI_MATRIX, body.length, le), body]);
 }
 
-function tag(type: number, nbytes: number): Uint8Array {
+function tag(type: number, nbytes: number, le: boolean): Uint8Array {
   const t = new Uint8Array(8);
   const v = new DataView(t.buffer);
-  v.setUint32(0, type, true);
-  v.setUint32(4, nbytes, true);
+  v.setUint32(0, type, le);
+  v.setUint32(4, nbytes, le);
   return t;
 }
 
-function sub(type: number, data: Uint8Array): Uint8Array {
+function sub(type: number, data: Uint8Array, le: boolean): Uint8Array {
   const padded = new Uint8Array(Math.ceil(data.length / 8) * 8);
   padded.set(data);
-  return concat([tag(type, data.length), padded]);
+  return concat([tag(type, data.length, le), padded]);
 }
 
-function smallSub(type: number, data: Uint8Array): Uint8Array {
+function smallSub(type: number, data: Uint8Array, le: boolean): Uint8Array {
   const t = new Uint8Array(8);
-  new DataView(t.buffer).setUint32(0, (data.length << 16) | type, true);
+  new DataView(t.buffer).setUint32(0, (data.length << 16) | type, le);
   t.set(data, 4);
   return t;
 }
