@@ -1,0 +1,231 @@
+import { createHash } from "node:crypto";
+import { gzipSync } from "node:zlib";
+import { assertEquals, assertTrue } from "../testing/asserts.ts";
+import { encodeCifarBinary, parseCifarBinary } from "./cifar10.ts";
+import { downloadDataset, type DownloadFile, downloadFile, OFFICIAL_DOWNLOADS } from "./download.ts";
+import { DatasetError } from "./errors.ts";
+import { encodeNpy } from "./npy.ts";
+import { encodeTar } from "./tar.ts";
+import { expectDatasetError, withTempDir } from "./testing_util.ts";
+
+/** Serves `files` by name on 127.0.0.1 (a free port) while `fn` runs; counts requests per path. */
+async function withServer(
+  files: Record<string, Uint8Array>,
+  fn: (base: string, hits: Map<string, number>) => Promise<void>,
+): Promise<void> {
+  const hits = new Map<string, number>();
+  const ac = new AbortController();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen: () => {} },
+    (req) => {
+      const name = new URL(req.url).pathname.slice(1);
+      hits.set(name, (hits.get(name) ?? 0) + 1);
+      const body = files[name];
+      return body
+        ? new Response(body as Uint8Array<ArrayBuffer>)
+        : new Response("not found", { status: 404 });
+    },
+  );
+  try {
+    await fn(`http://127.0.0.1:${server.addr.port}`, hits);
+  } finally {
+    ac.abort();
+    await server.finished;
+  }
+}
+
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+async function listDir(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) out.push(e.name);
+  return out.sort();
+}
+
+function spec(name: string, bytes: Uint8Array, extra: Partial<DownloadFile> = {}): DownloadFile {
+  return {
+    url: `https://example.invalid/files/${name}`,
+    dest: name,
+    sha256: sha256(bytes),
+    md5: null,
+    size: bytes.length,
+    note: "test fixture",
+    ...extra,
+  };
+}
+
+Deno.test("download", async (t) => {
+  const good = new TextEncoder().encode("the real file contents\n".repeat(100));
+  const corrupted = good.slice();
+  corrupted[17] ^= 1;
+
+  await t.step(
+    "a file is fetched, checked by SHA-256 and renamed into place; no temporary file remains",
+    async () => {
+      await withServer({ "a.bin": good }, async (base) => {
+        await withTempDir(async (dir) => {
+          const how = await downloadFile(spec("a.bin", good), dir, { baseUrl: base });
+          assertEquals(await Deno.readFile(`${dir}/a.bin`), good);
+          assertEquals(await listDir(dir), ["a.bin"]);
+          assertTrue(/verified by size, SHA-256/.test(how), how);
+        });
+      });
+    },
+  );
+
+  await t.step(
+    "a corrupted file is rejected by its checksum and leaves nothing at the final path",
+    async () => {
+      await withServer({ "a.bin": corrupted }, async (base) => {
+        await withTempDir(async (dir) => {
+          await expectDatasetError(
+            () => downloadFile(spec("a.bin", good), dir, { baseUrl: base }),
+            /a\.bin/,
+            new RegExp(`SHA-256 ${sha256(corrupted)}, expected ${sha256(good)}`),
+            /rejected and not kept/,
+          );
+          assertEquals(await listDir(dir), []);
+          // A wrong MD5 and a wrong size are rejected the same way.
+          const md5 = createHash("md5").update(good).digest("hex");
+          await expectDatasetError(
+            () => downloadFile(spec("a.bin", good, { sha256: null, md5 }), dir, { baseUrl: base }),
+            /MD5 .* expected/,
+          );
+          await expectDatasetError(
+            () => downloadFile(spec("a.bin", good, { size: good.length + 1 }), dir, { baseUrl: base }),
+            /expected 2,301 bytes/,
+          );
+          assertEquals(await listDir(dir), []);
+        });
+      });
+    },
+  );
+
+  await t.step("HTTP errors and an unreachable server are DatasetErrors naming the address", async () => {
+    await withServer({}, async (base) => {
+      await withTempDir(async (dir) => {
+        await expectDatasetError(
+          () => downloadFile(spec("x.bin", good), dir, { baseUrl: base }),
+          /x\.bin: HTTP 404/,
+        );
+        assertEquals(await listDir(dir), []);
+      });
+    });
+    // A port nobody listens on any more: the server above has closed.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    await withTempDir(async (dir) => {
+      await expectDatasetError(
+        () => downloadFile(spec("y.bin", good), dir, { baseUrl: `http://127.0.0.1:${port}` }),
+        new RegExp(`Cannot download http://127\\.0\\.0\\.1:${port}/y\\.bin`),
+      );
+    });
+  });
+
+  await t.step(
+    "CIFAR-10: the tar.gz is verified, unpacked to cifar-10-batches-bin/, and removed",
+    async () => {
+      const names = [
+        "data_batch_1",
+        "data_batch_2",
+        "data_batch_3",
+        "data_batch_4",
+        "data_batch_5",
+        "test_batch",
+      ];
+      const members = names.map((n, k) => ({
+        name: `cifar-10-batches-bin/${n}.bin`,
+        data: encodeCifarBinary(new Uint8Array(2 * 3072).fill(k), [k, 9 - k]),
+      }));
+      members.push({ name: "../escape.bin", data: new Uint8Array(3) });
+      const tgz = new Uint8Array(gzipSync(encodeTar(members)));
+      const official = OFFICIAL_DOWNLOADS.cifar10.files[0];
+      await withServer({ "cifar-10-binary.tar.gz": tgz }, async (base) => {
+        await withTempDir(async (dir) => {
+          // The official entry's size and checksums reject the fixture.
+          await expectDatasetError(
+            () => downloadDataset("cifar10", dir, { baseUrl: base }),
+            /expected 170,052,171 bytes/,
+          );
+          assertEquals(await listDir(dir), []);
+          const report = await downloadDataset("cifar10", dir, {
+            baseUrl: base,
+            files: [{ ...official, sha256: sha256(tgz), md5: null, size: tgz.length }],
+          });
+          assertEquals(await listDir(dir), ["cifar-10-batches-bin"]);
+          assertEquals(await listDir(`${dir}/cifar-10-batches-bin`), names.map((n) => `${n}.bin`).sort());
+          assertEquals(report.written.length, 6);
+          const test = parseCifarBinary(
+            await Deno.readFile(`${dir}/cifar-10-batches-bin/test_batch.bin`),
+            "t",
+          );
+          assertEquals(Array.from(test.labels), [5, 4]);
+          // The unsafe member "../escape.bin" was not written outside the data folder.
+          await expectDatasetError(() =>
+            Deno.stat(`${dir}/../escape.bin`).catch(() => {
+              throw new DatasetError("absent");
+            }), /absent/);
+        });
+      });
+    },
+  );
+
+  await t.step("no checksum known: the format parser decides (CelebA 5-bit, official entry)", async () => {
+    const goodNpy = encodeNpy("|u1", [2, 4, 4, 3], new Uint8Array(96).fill(31));
+    const badNpy = encodeNpy("|u1", [2, 4, 4, 3], new Uint8Array(96).fill(200));
+    for (const [bytes, ok] of [[badNpy, false], [goodNpy, true]] as const) {
+      await withServer({ "celeba_full_64x64_5bit.npy": bytes }, async (base, hits) => {
+        await withTempDir(async (dir) => {
+          if (!ok) {
+            await expectDatasetError(
+              () => downloadDataset("celeba5bit", dir, { baseUrl: base }),
+              /format check failed/,
+              /value 200/,
+            );
+            assertEquals(await listDir(`${dir}/celeba`), []);
+            return;
+          }
+          const r = await downloadDataset("celeba5bit", dir, { baseUrl: base });
+          assertEquals(r.written, [`${dir}/celeba/celeba_full_64x64_5bit.npy`]);
+          assertTrue(/verified by format parser/.test(r.verified[0]), r.verified[0]);
+          // Present and valid: a second run fetches nothing.
+          const again = await downloadDataset("celeba5bit", dir, { baseUrl: base });
+          assertEquals([again.written.length, again.skipped.length, hits.get("celeba_full_64x64_5bit.npy")], [
+            0,
+            1,
+            1,
+          ]);
+        });
+      });
+    }
+  });
+
+  await t.step("datasets that cannot be fetched say what to do instead", async () => {
+    await withTempDir(async (dir) => {
+      await expectDatasetError(
+        () => downloadDataset("imagenet32", dir),
+        /image-net\.org account/,
+        /imagenet32\//,
+      );
+      await expectDatasetError(() => downloadDataset("mnist", dir), /embedded/);
+      await expectDatasetError(() => downloadDataset("cifar10-exact", dir), /not downloaded/);
+      await expectDatasetError(() => downloadDataset("lsun", dir), /unknown name/);
+    });
+  });
+
+  await t.step("the table records checksums only where known, and a reason everywhere", () => {
+    for (const entry of Object.values(OFFICIAL_DOWNLOADS)) {
+      assertTrue(entry.files.length > 0 || entry.manual !== undefined, entry.name);
+      for (const f of entry.files) {
+        assertTrue(f.sha256 === null || /^[0-9a-f]{64}$/.test(f.sha256), f.url);
+        assertTrue(f.md5 === null || /^[0-9a-f]{32}$/.test(f.md5), f.url);
+        assertTrue(
+          f.sha256 !== null || f.md5 !== null || f.check !== undefined,
+          `${f.url} has no verification`,
+        );
+        assertTrue(f.note.length > 10, f.url);
+      }
+    }
+  });
+});
