@@ -21,25 +21,39 @@ import { childPath, formatError, validate, type ValidationError } from "./valida
 
 /** What an experiment supplies; {@link buildArtifact} adds the run's metadata. */
 export interface ArtifactInput {
+  /** The suite's version (deno.json "version"). */
   readonly suiteVersion: string;
+  /** The experiment's name, e.g. "density". */
   readonly experiment: string;
+  /** The compute adapter's description. */
   readonly adapter: string;
+  /** The backend(s) used, e.g. "webgpu". */
   readonly backend: string;
+  /** The preset the run used. */
   readonly preset: Preset;
+  /** The full resolved configuration. */
   readonly config: Readonly<Record<string, unknown>>;
+  /** Every seed used. */
   readonly seeds: readonly number[];
+  /** Wall-clock seconds of the run. */
   readonly wallTimeSeconds: number;
   /** Defaults to true. */
   readonly complete?: boolean;
   /** Required when `complete` is false. */
   readonly incompleteReason?: string | null;
+  /** The measured figures (see {@link makeFigure}). */
   readonly figures: readonly Figure[];
+  /** Files written beside the artifact (PNG paths relative to its folder). */
   readonly files?: readonly string[];
+  /** Curves kept as numbers. */
   readonly series?: readonly Series[];
+  /** Free text for the reader. */
   readonly notes?: string;
   /** Overrides for tests; by default read from git, `Deno.version` and the clock. */
   readonly gitCommit?: string;
+  /** Override of the date (ISO 8601). */
   readonly date?: string;
+  /** Override of the Deno version. */
   readonly denoVersion?: string;
 }
 

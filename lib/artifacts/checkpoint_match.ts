@@ -6,20 +6,27 @@
 
 /** Anything with a shape (a loaded safetensors tensor, an engine tensor). */
 export interface HasShape {
+  /** Sizes of each axis, outermost first. */
   readonly shape: readonly number[];
 }
 
 /** One tensor whose shape differs from the expected one. */
 export interface ShapeMismatch {
+  /** The tensor's name. */
   readonly name: string;
+  /** The shape the model expects. */
   readonly expected: readonly number[];
+  /** The shape in the file. */
   readonly found: readonly number[];
 }
 
 /** The differences between expected and loaded tensors; all lists sorted by name. */
 export interface CheckpointDiff {
+  /** Expected names absent from the file. */
   readonly missing: readonly string[];
+  /** Names in the file that the model does not expect. */
   readonly unexpected: readonly string[];
+  /** Names present in both with different shapes. */
   readonly wrongShape: readonly ShapeMismatch[];
 }
 

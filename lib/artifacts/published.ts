@@ -11,20 +11,29 @@ export type PublishedCell = number | readonly [number, number] | null;
 
 /** One published table: caption, column names, and one row of cells per method. */
 export interface PublishedTable {
+  /** The table's caption, as given in the brief. */
   readonly caption: string;
+  /** Column names, in order. */
   readonly columns: readonly string[];
+  /** Cells by row (method) name, one per column. */
   readonly rows: Readonly<Record<string, readonly PublishedCell[]>>;
   /** Values under another protocol, not compared (density table: variational dequantization). */
   readonly variational?: Readonly<Record<string, readonly PublishedCell[]>>;
+  /** How the brief's table was read. */
   readonly notes?: string;
 }
 
 /** All published tables, with the source they were copied from. */
 export interface PublishedTables {
+  /** Where the numbers come from. */
   readonly source: string;
+  /** Test bits/dim by method and dataset. */
   readonly density_bpd: PublishedTable;
+  /** Memory (GB) per minibatch by gradient method and architecture. */
   readonly memory_gb: PublishedTable;
+  /** Ablation: test bits/dim by model and dataset. */
   readonly ablation_bpd: PublishedTable;
+  /** Hybrid modelling: accuracy and bits/dim. */
   readonly hybrid: PublishedTable;
 }
 

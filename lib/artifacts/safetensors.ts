@@ -67,15 +67,21 @@ export type TensorData =
 
 /** One tensor: element type, shape (outermost first, `[]` for a scalar) and row-major data. */
 export interface SafeTensor {
+  /** Element type. */
   readonly dtype: Dtype;
+  /** Sizes of each axis, outermost first (`[]` for a scalar). */
   readonly shape: readonly number[];
+  /** Row-major elements. */
   readonly data: TensorData;
 }
 
 /** A tensor to save; the dtype defaults to the one its typed array implies (Float32Array: F32, ...). */
 export interface SafeTensorInput {
+  /** Element type (default: implied by the typed array). */
   readonly dtype?: Dtype;
+  /** Sizes of each axis, outermost first (`[]` for a scalar). */
   readonly shape: readonly number[];
+  /** Row-major elements. */
   readonly data: TensorData;
 }
 

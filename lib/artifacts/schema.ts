@@ -54,13 +54,15 @@ export interface Series {
   readonly y: readonly number[];
   /** Optional standard errors of y, one per x. */
   readonly yErr?: readonly number[];
-  /** Axis labels, for a reader of the JSON. */
+  /** Label of the x values, for a reader of the JSON. */
   readonly xLabel?: string;
+  /** Label of the y values. */
   readonly yLabel?: string;
 }
 
 /** An experiment artifact: everything needed to know what was run, where, and what it measured. */
 export interface Artifact {
+  /** The artifact format version ({@link ARTIFACT_SCHEMA_VERSION}). */
   readonly schemaVersion: typeof ARTIFACT_SCHEMA_VERSION;
   /** The suite's version (deno.json "version"); results are kept per suite version. */
   readonly suiteVersion: string;
@@ -76,16 +78,19 @@ export interface Artifact {
   readonly adapter: string;
   /** The backend(s) used, e.g. "webgpu", "cpu", "meta+webgpu". */
   readonly backend: string;
+  /** The preset the run used. */
   readonly preset: Preset;
   /** The full resolved configuration of the run (any JSON object). */
   readonly config: Readonly<Record<string, unknown>>;
   /** Every seed used. */
   readonly seeds: readonly number[];
+  /** Wall-clock seconds of the run. */
   readonly wallTimeSeconds: number;
   /** Whether every planned measurement was made. */
   readonly complete: boolean;
   /** Why the run is incomplete; `null` exactly when `complete` is true. */
   readonly incompleteReason: string | null;
+  /** The measured figures. */
   readonly figures: readonly Figure[];
   /** Files written beside the artifact (PNG paths, relative to the artifact's folder). */
   readonly files?: readonly string[];

@@ -12,7 +12,9 @@ export type JsonSchema = { readonly [keyword: string]: unknown } | boolean;
 
 /** One validation failure: where (a JSON path such as `$.figures[0].value`) and what. */
 export interface ValidationError {
+  /** JSON path of the offending value, e.g. `$.figures[0].value`. */
   readonly path: string;
+  /** What was expected and what was found. */
   readonly message: string;
 }
 
