@@ -1,0 +1,139 @@
+/**
+ * Host side of 2-D convolution and its two adjoints as implicit GEMMs. {@link conv2dDispatch},
+ * {@link conv2dInputGradDispatch} and {@link conv2dWeightGradDispatch} are the single places that pick
+ * a kernel, so faster ones (e.g. the texture kernels) can be swapped in here.
+ * @module
+ */
+import type { Conv2dGeometry } from "../backend.ts";
+import { conv2dOutputShape } from "../backend.ts";
+import { CONV_WG, convGemmKernel, convWeightGradKernel } from "../../../kernels/conv2d.ts";
+import type { Dispatcher, GpuStorage } from "./dispatcher.ts";
+import { reduceOp } from "./reduce_ops.ts";
+import { transposePad } from "./layout_ops.ts";
+
+/** Pixel columns per invocation. */
+const CONV_TN = 8;
+/** Split the weight gradient over the batch when it has fewer output blocks than this. */
+const WGRAD_MIN_BLOCKS = 512;
+
+/** Rows per invocation for a result with `rows` channels: 4, 8 or 16. */
+function rowBlock(rows: number): number {
+  return rows <= 4 ? 4 : rows <= 8 ? 8 : 16;
+}
+
+function runConvGemm(
+  d: Dispatcher,
+  mode: "forward" | "inputGrad",
+  src: GpuStorage,
+  wp: GpuStorage,
+  out: GpuStorage,
+  g: Conv2dGeometry,
+  tm: number,
+  rows: number,
+  rowsPadded: number,
+  values: Record<string, number>,
+): void {
+  const [, , kh, kw] = g.w;
+  const yp = values.yp;
+  const vecStore = yp % 4 === 0;
+  const key = `conv:${mode}:${kh}x${kw}:s${g.stride}:${tm}x${CONV_TN}:${vecStore ? "v" : "s"}`;
+  const k = d.kernel(
+    key,
+    () => convGemmKernel({ mode, kh, kw, stride: g.stride, tm, tn: CONV_TN, vecStore }),
+  );
+  const blocks = Math.ceil(values.ncol / CONV_TN);
+  const [gx, gy] = d.fold(Math.ceil(blocks / CONV_WG), key);
+  d.dispatch(k, { ...values, rm: rows, rp4: rowsPadded / 4, pad: g.pad }, out, [src, wp], [
+    gx,
+    gy,
+    rowsPadded / tm,
+  ]);
+}
+
+/** y = conv2d(x, w): [N, O, HO, WO]. */
+export function conv2dDispatch(d: Dispatcher, x: GpuStorage, w: GpuStorage, g: Conv2dGeometry): GpuStorage {
+  const [n, c, h, wd] = g.x;
+  const [o, , kh, kw] = g.w;
+  const [, , ho, wo] = conv2dOutputShape(g);
+  const out = d.alloc(n * o * ho * wo, "conv2d");
+  if (out.size === 0) return out;
+  const tm = rowBlock(o);
+  const op = Math.ceil(o / tm) * tm;
+  const wp = transposePad(d, w, 1, o, c * kh * kw, op);
+  const values = { ncol: n * ho * wo, rc: c, sh: h, sw: wd, yw: wo, yp: ho * wo, simg: c * h * wd };
+  runConvGemm(d, "forward", x, wp, out, g, tm, o, op, values);
+  d.release(wp);
+  return out;
+}
+
+/** dx = conv2d adjoint in x (transposed convolution of dy): [N, C, H, W]. */
+export function conv2dInputGradDispatch(
+  d: Dispatcher,
+  dy: GpuStorage,
+  w: GpuStorage,
+  g: Conv2dGeometry,
+): GpuStorage {
+  const [n, c, h, wd] = g.x;
+  const [o, , kh, kw] = g.w;
+  const [, , ho, wo] = conv2dOutputShape(g);
+  const out = d.alloc(n * c * h * wd, "conv2dInputGrad");
+  if (out.size === 0) return out;
+  const tm = rowBlock(c);
+  const cp = Math.ceil(c / tm) * tm;
+  const wp = transposePad(d, w, o, c, kh * kw, cp);
+  const values = { ncol: n * h * wd, rc: o, sh: ho, sw: wo, yw: wd, yp: h * wd, simg: o * ho * wo };
+  runConvGemm(d, "inputGrad", dy, wp, out, g, tm, c, cp, values);
+  d.release(wp);
+  return out;
+}
+
+/** dw = conv2d adjoint in w: [O, C, KH, KW], summed over the batch (in chunks, then reduced). */
+export function conv2dWeightGradDispatch(
+  d: Dispatcher,
+  x: GpuStorage,
+  dy: GpuStorage,
+  g: Conv2dGeometry,
+): GpuStorage {
+  const [n, c, h, wd] = g.x;
+  const [o, , kh, kw] = g.w;
+  const [, , ho, wo] = conv2dOutputShape(g);
+  const kc = c * kh * kw;
+  const tm = rowBlock(o);
+  const rb = Math.ceil(o / tm);
+  const colBlocks = Math.ceil(kc / CONV_TN);
+  const blocks = rb * colBlocks;
+  const want = blocks >= WGRAD_MIN_BLOCKS ? 1 : Math.min(n, Math.ceil(WGRAD_MIN_BLOCKS / blocks));
+  const chunk = Math.max(1, Math.ceil(n / Math.max(1, want)));
+  const chunks = Math.max(1, Math.ceil(n / chunk));
+  const part = d.alloc(chunks * o * kc, "conv2dWeightGrad");
+  if (part.size === 0) return part;
+  const dyVec = wo % 4 === 0;
+  const vecStore = kc % 4 === 0;
+  const key = `conv:wgrad:${kh}x${kw}:s${g.stride}:${tm}x${CONV_TN}:${dyVec ? "v" : "s"}${
+    vecStore ? "v" : "s"
+  }`;
+  const k = d.kernel(
+    key,
+    () => convWeightGradKernel({ kh, kw, stride: g.stride, tm, tn: CONV_TN, dyVec, vecStore }),
+  );
+  const [gx, gy] = d.fold(Math.ceil(colBlocks / CONV_WG), key);
+  const values = {
+    kc,
+    o,
+    h,
+    w: wd,
+    ho,
+    wo,
+    ximg: c * h * wd,
+    dimg: o * ho * wo,
+    nb: n,
+    chunk,
+    rb,
+    pad: g.pad,
+  };
+  d.dispatch(k, values, part, [x, dy], [gx, gy, chunks * rb]);
+  if (chunks === 1) return part;
+  const out = reduceOp(d, "sum", part, [chunks, o * kc], [0]);
+  d.release(part);
+  return out;
+}

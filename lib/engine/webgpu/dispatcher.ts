@@ -1,0 +1,309 @@
+/**
+ * Records kernel dispatches for the WebGPU backend: many dispatches per command encoder in one open
+ * compute pass, submitted every `submitEvery` dispatches and on flush/read/sync. Op calls never await.
+ *
+ * Uniform parameters of every dispatch in a batch are packed into one host staging area at aligned
+ * offsets and written to a single uniform buffer with `queue.writeBuffer` just before the batch is
+ * submitted (the queue runs that write after all earlier submits, so reusing the buffer each batch is
+ * safe). Storages remember the last batch that used them, so freeing one still used by unsubmitted
+ * commands defers its return to the pool (see buffer_pool.ts).
+ * @module
+ */
+import type { Storage } from "../backend.ts";
+import type { KernelSource, ParamField } from "../../../kernels/common.ts";
+import { WG1 } from "../../../kernels/common.ts";
+import { BufferPool } from "./buffer_pool.ts";
+import { type CachedPipeline, PipelineCache } from "./pipeline_cache.ts";
+
+/** A WebGPU storage: a (pooled) buffer holding `size` float32 values. */
+export class GpuStorage implements Storage {
+  /** Last batch whose commands bind this storage (-1: none). */
+  lastUse = -1;
+  /** Set by free(); a freed storage must not be used. */
+  freed = false;
+  /** Wraps `buffer` holding `size` values. */
+  constructor(readonly size: number, readonly buffer: GPUBuffer) {}
+}
+
+/** The limits the dispatcher respects (the device's, possibly lowered for tests). */
+export interface DispatchLimits {
+  readonly maxComputeWorkgroupsPerDimension: number;
+  readonly maxStorageBufferBindingSize: number;
+  readonly maxBufferSize: number;
+  readonly minUniformBufferOffsetAlignment: number;
+}
+
+/** A kernel ready to dispatch: pipeline plus the order of its uniform fields. */
+export interface Kernel extends CachedPipeline {
+  readonly fields: readonly ParamField[];
+  readonly label: string;
+}
+
+/** Grid of workgroups (x, y, z). */
+export type Grid = readonly [number, number, number];
+
+const UNIFORM_CAPACITY = 1 << 16;
+
+/** Bytes bound for a storage: whole vec4s, at least one. */
+export function bindBytes(size: number): number {
+  return Math.max(16, Math.ceil(size / 4) * 16);
+}
+
+/** Records and submits dispatches on one device. */
+export class Dispatcher {
+  readonly pool: BufferPool;
+  readonly pipelines: PipelineCache;
+  readonly #device: GPUDevice;
+  readonly #limits: DispatchLimits;
+  readonly #submitEvery: number;
+  readonly #kernels = new Map<string, Kernel>();
+  readonly #uniform: GPUBuffer;
+  readonly #staging = new ArrayBuffer(UNIFORM_CAPACITY);
+  readonly #u32 = new Uint32Array(this.#staging);
+  readonly #i32 = new Int32Array(this.#staging);
+  readonly #f32 = new Float32Array(this.#staging);
+  #uniformUsed = 0;
+  #encoder: GPUCommandEncoder | null = null;
+  #pass: GPUComputePassEncoder | null = null;
+  #pending = 0;
+  #batch = 0;
+  #deviceError: string | null = null;
+  /** Dispatches recorded since creation. */
+  dispatches = 0;
+  /** Queue submits since creation. */
+  submits = 0;
+
+  /** A dispatcher on `device`, submitting every `submitEvery` dispatches. */
+  constructor(device: GPUDevice, limits: DispatchLimits, submitEvery: number) {
+    if (!Number.isInteger(submitEvery) || submitEvery < 1) {
+      throw new Error(
+        `Cannot create the WebGPU dispatcher: submitEvery ${submitEvery} is not a positive integer`,
+      );
+    }
+    this.#device = device;
+    this.#limits = limits;
+    this.#submitEvery = submitEvery;
+    this.pool = new BufferPool(device);
+    this.pipelines = new PipelineCache(device);
+    this.#uniform = device.createBuffer({
+      size: UNIFORM_CAPACITY,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    device.addEventListener("uncapturederror", (e) => {
+      this.#deviceError ??= (e as GPUUncapturedErrorEvent).error.message;
+    });
+    device.lost.then((info) => {
+      this.#deviceError ??= `device lost (${info.reason}): ${info.message}`;
+    });
+  }
+
+  /** The limits in use. */
+  get limits(): DispatchLimits {
+    return this.#limits;
+  }
+
+  /** The kernel registered under `key`, generating and compiling it on first use. */
+  kernel(key: string, generate: () => KernelSource): Kernel {
+    const hit = this.#kernels.get(key);
+    if (hit) return hit;
+    const src = generate();
+    const k = { ...this.pipelines.get(src.code, key), fields: src.fields, label: key };
+    this.#kernels.set(key, k);
+    return k;
+  }
+
+  /** A new storage of `size` values (contents undefined) from the pool. */
+  alloc(size: number, what: string): GpuStorage {
+    const bytes = bindBytes(size);
+    if (bytes > this.#limits.maxBufferSize) {
+      throw new Error(
+        `Cannot allocate ${bytes} bytes for ${what}: the adapter's maxBufferSize is ${this.#limits.maxBufferSize}`,
+      );
+    }
+    return new GpuStorage(size, this.pool.acquire(bytes));
+  }
+
+  /** Releases a storage into the pool (deferred while unsubmitted commands may use it). */
+  release(s: GpuStorage): void {
+    if (s.freed) throw new Error(`Cannot free a WebGPU storage of ${s.size} values: it was already freed`);
+    s.freed = true;
+    if (s.lastUse === this.#batch && this.#encoder !== null) this.pool.defer(s.buffer);
+    else this.pool.release(s.buffer);
+  }
+
+  /** Writes host values into a storage not used by unsubmitted commands (a fresh allocation). */
+  upload(s: GpuStorage, data: Float32Array): void {
+    if (data.length === 0) return;
+    const plain = data.buffer instanceof ArrayBuffer
+      ? data as Float32Array<ArrayBuffer>
+      : new Float32Array(data);
+    this.#device.queue.writeBuffer(s.buffer, 0, plain);
+  }
+
+  /** A 1-D grid of `count` invocations (workgroups of WG1), folded into (x, y) beyond the limit. */
+  grid1d(count: number, what: string, wg = WG1): Grid {
+    const [x, y] = this.fold(Math.ceil(count / wg), what);
+    return [x, y, 1];
+  }
+
+  /** Folds `groups` workgroups into an (x, y) pair with x·y >= groups, both within the limit. */
+  fold(groups: number, what: string): [number, number] {
+    const max = this.#limits.maxComputeWorkgroupsPerDimension;
+    if (groups === 0) return [0, 1];
+    const x = Math.min(groups, max);
+    const y = Math.ceil(groups / x);
+    if (y > max) {
+      throw new Error(
+        `Cannot dispatch ${what}: ${groups} workgroups exceed ${max}² (maxComputeWorkgroupsPerDimension)`,
+      );
+    }
+    return [x, y];
+  }
+
+  #checkBinding(s: GpuStorage, what: string): void {
+    if (s.freed) throw new Error(`Cannot use a storage of ${s.size} values in ${what}: it was freed`);
+    const bytes = bindBytes(s.size);
+    const limit = this.#limits.maxStorageBufferBindingSize;
+    if (bytes > limit) {
+      throw new Error(
+        `Cannot bind ${bytes} bytes (${s.size} float32 values) in ${what}: ` +
+          `the adapter's maxStorageBufferBindingSize is ${limit} bytes`,
+      );
+    }
+  }
+
+  #writeParams(k: Kernel, values: Readonly<Record<string, number>>): [number, number] {
+    const align = Math.max(16, this.#limits.minUniformBufferOffsetAlignment);
+    const size = Math.ceil((k.fields.length * 4) / 16) * 16;
+    let offset = Math.ceil(this.#uniformUsed / align) * align;
+    if (offset + size > UNIFORM_CAPACITY) {
+      this.submit();
+      offset = 0;
+    }
+    const base = offset / 4;
+    k.fields.forEach(([name, type], j) => {
+      const v = values[name];
+      if (v === undefined) throw new Error(`Cannot dispatch ${k.label}: parameter "${name}" is missing`);
+      if (type === "f32") this.#f32[base + j] = v;
+      else if (type === "i32") this.#i32[base + j] = v;
+      else this.#u32[base + j] = v;
+    });
+    this.#uniformUsed = offset + size;
+    return [offset, size];
+  }
+
+  /**
+   * Records one dispatch of `k` with uniform `values`, writing `out` (binding 1) and reading `inputs`
+   * (bindings 2..). Submits when `submitEvery` dispatches are pending.
+   */
+  dispatch(
+    k: Kernel,
+    values: Readonly<Record<string, number>>,
+    out: GpuStorage,
+    inputs: readonly GpuStorage[],
+    grid: Grid,
+  ): void {
+    this.#checkBinding(out, k.label);
+    for (const s of inputs) this.#checkBinding(s, k.label);
+    const max = this.#limits.maxComputeWorkgroupsPerDimension;
+    if (grid.some((g) => g > max)) {
+      throw new Error(`Cannot dispatch ${k.label}: grid [${grid.join(", ")}] exceeds ${max} per dimension`);
+    }
+    if (grid.some((g) => g === 0)) return;
+    const [offset, size] = this.#writeParams(k, values);
+    const entries: GPUBindGroupEntry[] = [
+      { binding: 0, resource: { buffer: this.#uniform, offset, size } },
+      { binding: 1, resource: { buffer: out.buffer, offset: 0, size: bindBytes(out.size) } },
+    ];
+    inputs.forEach((s, j) => {
+      entries.push({ binding: 2 + j, resource: { buffer: s.buffer, offset: 0, size: bindBytes(s.size) } });
+    });
+    const bindGroup = this.#device.createBindGroup({ layout: k.layout, entries });
+    const pass = this.#openPass();
+    pass.setPipeline(k.pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
+    out.lastUse = this.#batch;
+    for (const s of inputs) s.lastUse = this.#batch;
+    this.dispatches++;
+    if (++this.#pending >= this.#submitEvery) this.submit();
+  }
+
+  #openPass(): GPUComputePassEncoder {
+    if (this.#pass) return this.#pass;
+    this.#encoder ??= this.#device.createCommandEncoder();
+    this.#pass = this.#encoder.beginComputePass();
+    return this.#pass;
+  }
+
+  /** Submits the open batch (if any), with optional extra commands recorded after its compute pass. */
+  submit(extra?: (enc: GPUCommandEncoder) => void): void {
+    if (this.#pass) {
+      this.#pass.end();
+      this.#pass = null;
+    }
+    if (extra) {
+      this.#encoder ??= this.#device.createCommandEncoder();
+      extra(this.#encoder);
+    }
+    if (!this.#encoder) return;
+    if (this.#uniformUsed > 0) {
+      this.#device.queue.writeBuffer(this.#uniform, 0, this.#staging, 0, this.#uniformUsed);
+    }
+    this.#device.queue.submit([this.#encoder.finish()]);
+    this.#encoder = null;
+    this.#uniformUsed = 0;
+    this.#pending = 0;
+    this.#batch++;
+    this.submits++;
+    this.pool.onSubmit();
+  }
+
+  /** Throws the first device or compile error seen so far, naming `action`. */
+  async checkErrors(action: string): Promise<void> {
+    try {
+      await this.pipelines.checkErrors();
+    } catch (e) {
+      throw new Error(`Cannot ${action}: ${(e as Error).message}`);
+    }
+    if (this.#deviceError !== null) {
+      throw new Error(`Cannot ${action}: a previous WebGPU command failed: ${this.#deviceError.trim()}`);
+    }
+  }
+
+  /** Submits everything and waits until the queue is idle; throws recorded errors. */
+  async sync(): Promise<void> {
+    this.submit();
+    await this.#device.queue.onSubmittedWorkDone();
+    await this.checkErrors("sync the WebGPU backend");
+  }
+
+  /** Submits everything plus a copy of `s` to a mappable buffer, and resolves with its values. */
+  async read(s: GpuStorage): Promise<Float32Array> {
+    if (s.freed) throw new Error(`Cannot read a storage of ${s.size} values: it was freed`);
+    if (s.size === 0) {
+      this.submit();
+      return new Float32Array(0);
+    }
+    const bytes = s.size * 4;
+    const staging = this.#device.createBuffer({
+      size: Math.ceil(bytes / 4) * 4,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    try {
+      this.submit((enc) => enc.copyBufferToBuffer(s.buffer, 0, staging, 0, bytes));
+      try {
+        await staging.mapAsync(GPUMapMode.READ);
+      } catch (e) {
+        await this.checkErrors(`read a storage of ${s.size} values`);
+        throw e;
+      }
+      const out = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
+      staging.unmap();
+      await this.checkErrors(`read a storage of ${s.size} values`);
+      return out;
+    } finally {
+      staging.destroy();
+    }
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * Host side of the element-wise ops: picks the vec4 same-shape / scalar-operand fast paths or the
+ * general strided-broadcast kernel, and records the dispatch.
+ * @module
+ */
+import type { BinaryOp, Shape, UnaryOp } from "../backend.ts";
+import { broadcastShapes, sizeOf } from "../backend.ts";
+import {
+  binaryBroadcastKernel,
+  binaryKernel,
+  type BinaryMode,
+  fillKernel,
+  unaryKernel,
+  whereKernel,
+} from "../../../kernels/elementwise.ts";
+import type { Dispatcher, GpuStorage } from "./dispatcher.ts";
+import { broadcastStrides, simplifyStrided } from "./shape_utils.ts";
+
+/** Uniform values of a strided kernel: n, dims d*, and per operand `<name>_base` and `<name>_s*`. */
+export function stridedValues(
+  n: number,
+  dims: readonly number[],
+  operands: readonly { name: string; base: number; strides: readonly number[] }[],
+): Record<string, number> {
+  const v: Record<string, number> = { n };
+  dims.forEach((x, d) => v[`d${d}`] = x);
+  for (const o of operands) {
+    v[`${o.name}_base`] = o.base;
+    o.strides.forEach((s, d) => v[`${o.name}_s${d}`] = s);
+  }
+  return v;
+}
+
+/** out[i] = op(x[i]). */
+export function unaryOp(d: Dispatcher, op: UnaryOp, x: GpuStorage): GpuStorage {
+  const out = d.alloc(x.size, `unary ${op}`);
+  const n4 = Math.ceil(x.size / 4);
+  const k = d.kernel(`unary:${op}`, () => unaryKernel(op));
+  d.dispatch(k, { n4 }, out, [x], d.grid1d(n4, k.label));
+  return out;
+}
+
+/** out = op(a, b) with broadcasting. */
+export function binaryOp(
+  d: Dispatcher,
+  op: BinaryOp,
+  a: GpuStorage,
+  aShape: Shape,
+  b: GpuStorage,
+  bShape: Shape,
+): GpuStorage {
+  const outShape = broadcastShapes(aShape, bShape);
+  const n = sizeOf(outShape);
+  const out = d.alloc(n, `binary ${op}`);
+  if (n === 0) return out;
+  const na = sizeOf(aShape), nb = sizeOf(bShape);
+  let mode: BinaryMode | null = null;
+  if (na === n && nb === n) mode = "same";
+  else if (na === n && nb === 1) mode = "scalarB";
+  else if (na === 1 && nb === n) mode = "scalarA";
+  if (mode !== null) {
+    const m = mode;
+    const n4 = Math.ceil(n / 4);
+    const k = d.kernel(`binary:${op}:${m}`, () => binaryKernel(op, m));
+    d.dispatch(k, { n4 }, out, [a, b], d.grid1d(n4, k.label));
+    return out;
+  }
+  const lay = simplifyStrided(outShape, [
+    broadcastStrides(aShape, outShape),
+    broadcastStrides(bShape, outShape),
+  ]);
+  const rank = lay.dims.length;
+  const k = d.kernel(`binary-bc:${op}:${rank}`, () => binaryBroadcastKernel(op, rank));
+  const values = stridedValues(n, lay.dims, [
+    { name: "a", base: 0, strides: lay.strides[0] },
+    { name: "b", base: 0, strides: lay.strides[1] },
+  ]);
+  d.dispatch(k, values, out, [a, b], d.grid1d(n, k.label));
+  return out;
+}
+
+/** out = cond != 0 ? a : b, all broadcast to `outShape`. */
+export function whereOp(
+  d: Dispatcher,
+  cond: GpuStorage,
+  cShape: Shape,
+  a: GpuStorage,
+  aShape: Shape,
+  b: GpuStorage,
+  bShape: Shape,
+  outShape: Shape,
+): GpuStorage {
+  const n = sizeOf(outShape);
+  const out = d.alloc(n, "where");
+  if (n === 0) return out;
+  if (sizeOf(cShape) === n && sizeOf(aShape) === n && sizeOf(bShape) === n) {
+    const n4 = Math.ceil(n / 4);
+    const k = d.kernel("where:same", () => whereKernel(0));
+    d.dispatch(k, { n4 }, out, [cond, a, b], d.grid1d(n4, k.label));
+    return out;
+  }
+  const lay = simplifyStrided(outShape, [cShape, aShape, bShape].map((s) => broadcastStrides(s, outShape)));
+  const rank = lay.dims.length;
+  const k = d.kernel(`where:${rank}`, () => whereKernel(rank));
+  const values = stridedValues(
+    n,
+    lay.dims,
+    ["c", "a", "b"].map((name, j) => ({ name, base: 0, strides: lay.strides[j] })),
+  );
+  d.dispatch(k, values, out, [cond, a, b], d.grid1d(n, k.label));
+  return out;
+}
+
+/** Writes `value` into every element of `out` (in the recorded batch). */
+export function fillInto(d: Dispatcher, out: GpuStorage, value: number): void {
+  const n4 = Math.ceil(out.size / 4);
+  const k = d.kernel("fill", fillKernel);
+  d.dispatch(k, { n4, v: value }, out, [], d.grid1d(n4, k.label));
+}

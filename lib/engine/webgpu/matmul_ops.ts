@@ -1,0 +1,46 @@
+/**
+ * Host side of the batched matrix product. {@link matmulDispatch} is the single place that picks a
+ * matmul kernel, so a faster one (e.g. the texture kernels) can be swapped in here.
+ * @module
+ */
+import { MATMUL_BLOCK, matmulScalarKernel, matmulVec4Kernel, SCALAR_BLOCK } from "../../../kernels/matmul.ts";
+import type { Dispatcher, GpuStorage } from "./dispatcher.ts";
+import { fillInto } from "./elementwise_ops.ts";
+
+/** Sizes of a batched product, as in `Backend.matmul`. */
+export interface MatmulDims {
+  readonly batch: number;
+  readonly aBatch: number;
+  readonly bBatch: number;
+  readonly m: number;
+  readonly k: number;
+  readonly n: number;
+  readonly transA: boolean;
+  readonly transB: boolean;
+}
+
+/** out[b] = op(a[b]) · op(b[b]), [batch, m, n]; batch-1 operands are broadcast. */
+export function matmulDispatch(d: Dispatcher, a: GpuStorage, b: GpuStorage, dims: MatmulDims): GpuStorage {
+  const { batch, aBatch, bBatch, m, k, n, transA, transB } = dims;
+  const out = d.alloc(batch * m * n, "matmul");
+  if (out.size === 0) return out;
+  if (k === 0) {
+    fillInto(d, out, 0);
+    return out;
+  }
+  const ta = transA ? "T" : "N", tb = transB ? "T" : "N";
+  const vec = m % 4 === 0 && n % 4 === 0 && k % 4 === 0;
+  const bl = MATMUL_BLOCK;
+  const kernel = vec
+    ? d.kernel(`matmul:vec4:${ta}${tb}:${bl.tm}x${bl.tn}`, () => matmulVec4Kernel(transA, transB, bl))
+    : d.kernel(`matmul:scalar:${ta}${tb}`, () => matmulScalarKernel(transA, transB));
+  const gx = vec ? Math.ceil(n / bl.tn / bl.wgx) : Math.ceil(n / SCALAR_BLOCK / 8);
+  const gy = vec ? Math.ceil(m / bl.tm / bl.wgy) : Math.ceil(m / SCALAR_BLOCK / 8);
+  const sa = aBatch === 1 ? 0 : m * k, sb = bBatch === 1 ? 0 : k * n;
+  const maxZ = d.limits.maxComputeWorkgroupsPerDimension;
+  for (let z0 = 0; z0 < batch; z0 += maxZ) {
+    const values = { m, n, k, sa, sb, z0 };
+    d.dispatch(kernel, values, out, [a, b], [gx, gy, Math.min(maxZ, batch - z0)]);
+  }
+  return out;
+}
