@@ -32,7 +32,9 @@ export const CIFAR10_EXACT_NAME = "CIFAR-10 exact subset (4k train / 1k test)";
 
 /** Decoded records: planar pixels `[N, 3, 32, 32]` and labels. */
 export interface CifarRecords {
+  /** Pixels `[N, 3, 32, 32]`. */
   readonly images: Uint8Array;
+  /** Labels 0–9. */
   readonly labels: Uint8Array;
 }
 

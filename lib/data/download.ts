@@ -44,7 +44,9 @@ export interface DownloadFile {
 
 /** How one dataset is obtained. */
 export interface DatasetDownload {
+  /** The dataset. */
   readonly name: DatasetName;
+  /** Its official files (empty when {@link DatasetDownload.manual} is set). */
   readonly files: readonly DownloadFile[];
   /** Set when the files cannot be fetched automatically: the reason and the manual steps. */
   readonly manual?: string;
@@ -156,6 +158,7 @@ export interface DownloadOptions {
 
 /** What {@link downloadDataset} did. */
 export interface DownloadReport {
+  /** The dataset. */
   readonly name: DatasetName;
   /** Files written (final paths). */
   readonly written: readonly string[];

@@ -19,8 +19,11 @@ export const IDX_TYPES: Readonly<Record<number, { name: string; bytes: number }>
 
 /** A parsed IDX array: dims outermost first, data in native typed-array form (row-major). */
 export interface IdxArray {
+  /** Element type name, e.g. "uint8". */
   readonly type: string;
+  /** Dimension sizes, outermost first. */
   readonly dims: readonly number[];
+  /** The values, row-major. */
   readonly data: Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
 }
 

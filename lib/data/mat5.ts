@@ -63,6 +63,7 @@ export type MatData =
 
 /** One numeric variable of a MAT-file. */
 export interface MatArray {
+  /** Variable name. */
   readonly name: string;
   /** MATLAB class, e.g. "uint8", "double". */
   readonly className: string;
@@ -76,7 +77,9 @@ export interface MatArray {
 
 /** The numeric variables of a MAT-file, plus what was skipped. */
 export interface MatFile {
+  /** The header text ("MATLAB 5.0 MAT-file, …"). */
   readonly header: string;
+  /** Numeric variables by name. */
   readonly vars: ReadonlyMap<string, MatArray>;
   /** "name (class)" of each variable that is not a numeric array. */
   readonly skipped: readonly string[];

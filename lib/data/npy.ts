@@ -25,6 +25,7 @@ export type NpyData =
 export interface NpyArray {
   /** NumPy dtype name: "uint8", "int64", "float32", "bool", … */
   readonly dtype: string;
+  /** Dimension sizes, outermost first. */
   readonly shape: readonly number[];
   /** Whether the file stored the array in Fortran order (the data here is always C order). */
   readonly fortranOrder: boolean;

@@ -12,6 +12,7 @@ export interface TarEntry {
   readonly name: string;
   /** "file", "dir" or "other" (links, devices: never extracted). */
   readonly type: "file" | "dir" | "other";
+  /** Size in bytes. */
   readonly size: number;
   /** The member's bytes (a view into the archive). */
   readonly data: Uint8Array;

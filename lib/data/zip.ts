@@ -9,13 +9,19 @@ import { DatasetError, fmtBytes } from "./errors.ts";
 
 /** One entry of a ZIP central directory. */
 export interface ZipEntry {
+  /** Path inside the archive. */
   readonly name: string;
   /** 0 = stored, 8 = deflated. */
   readonly method: number;
+  /** General-purpose flag bits (bit 0: encrypted). */
   readonly flags: number;
+  /** CRC-32 of the uncompressed data. */
   readonly crc32: number;
+  /** Bytes stored in the archive. */
   readonly compressedSize: number;
+  /** Bytes after decompression. */
   readonly size: number;
+  /** Byte offset of the entry's local header. */
   readonly localOffset: number;
 }
 
