@@ -57,42 +57,6 @@ export async function isDir(path: string): Promise<boolean> {
   }
 }
 
-/** Reads `length` bytes at `offset` of a file, failing with a {@link DatasetError} when the file is shorter. */
-export async function readFileRange(
-  path: string,
-  offset: number,
-  length: number,
-  what: string,
-  hint = "",
-): Promise<Uint8Array> {
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { read: true });
-  } catch (err) {
-    throw fileError(err, path, what, hint);
-  }
-  try {
-    const out = new Uint8Array(length);
-    await file.seek(offset, Deno.SeekMode.Start);
-    let got = 0;
-    while (got < length) {
-      const n = await file.read(out.subarray(got));
-      if (n === null) {
-        throw new DatasetError(
-          `Cannot read ${path}: the file ends at byte ${offset + got}, expected at least ${
-            fmtBytes(offset + length)
-          } (${what}); it is truncated or not the official file.${hint ? "\n" + hint : ""}`,
-          path,
-        );
-      }
-      got += n;
-    }
-    return out;
-  } finally {
-    file.close();
-  }
-}
-
 function fileError(err: unknown, path: string, what: string, hint: string): Error {
   const tail = hint ? "\n" + hint : "";
   if (err instanceof Deno.errors.NotFound) {
