@@ -210,8 +210,17 @@ export function symmetricEigenvalues(a: ArrayLike<number>, n: number, maxSweeps 
   return ev.sort().reverse();
 }
 
-/** The largest singular value of A [m, n] (√ of the top eigenvalue of AᵀA). */
+/** Aᵀ of A [m, n], row-major. */
+export function transposeHost(a: ArrayLike<number>, m: number, n: number): Float64Array {
+  const t = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) t[j * m + i] = a[i * n + j];
+  return t;
+}
+
+/** The largest singular value of A [m, n] (√ of the top eigenvalue of the smaller of AᵀA and AAᵀ). */
 export function largestSingularValue(a: ArrayLike<number>, m: number, n: number): number {
-  const ev = symmetricEigenvalues(gramHost(a, m, n), n);
+  const ev = n <= m
+    ? symmetricEigenvalues(gramHost(a, m, n), n)
+    : symmetricEigenvalues(gramHost(transposeHost(a, m, n), n, m), m);
   return Math.sqrt(Math.max(0, ev[0]));
 }
