@@ -3,8 +3,8 @@
  *
  * The power method for ‖W‖_{p→q} alternates u ← normalize_u(W v, q) and v ← normalize_v(Wᵀ u, p) and
  * reports σ = uᵀ W v, a lower bound that reaches a (local) maximum of ‖Wx‖_q/‖x‖_p. The normalisers
- * follow the official rules exactly: p = 2 is ℓ2; p = 1 (for v) and q = ∞ (for u) put a one at the
- * largest |entry|; otherwise v ← sign(v)·a/‖a‖_p with a = (|v|/max|v|)^{1/(p−1)} and
+ * follow the official rules: p = 2 is ℓ2; p = 1 (for v) and q = ∞ (for u) put ±1 at the largest
+ * |entry| (the official code puts +1; see `projmax`); otherwise v ← sign(v)·a/‖a‖_p with a = (|v|/max|v|)^{1/(p−1)} and
  * u ← sign(u)·b/‖b‖_{q/(q−1)} with b = (|u|/max|u|)^{q−1} (q = 1: b/‖b‖_∞), signs of zeros taken as +1.
  *
  * Learnable orders: p = asym_squash(θ) = 2·tanh(−leaky_elu(−θ + 0.5493…)) + 3 ∈ (1, 5), θ = 0 → p = 2.
@@ -51,7 +51,10 @@ export function leakyElu(x: Tensor, a = 0.3): Tensor {
   return add(mul(x, a), mul(elu(x), 1 - a));
 }
 
-/** p = 2·tanh(−leaky_elu(−θ + 0.5493…)) + 3, a smooth map onto (1, 5) with p(0) = 2. */
+/**
+ * p = 2·tanh(−leaky_elu(−θ + 0.5493…)) + 3, a smooth increasing map onto (1, 5). p(0) = 2 − 5.8e-8
+ * in float64: the official shift is atanh(0.5) rounded to float32.
+ */
 export function asymSquash(theta: Tensor): Tensor {
   return add(mul(tanh(neg(leakyElu(add(neg(theta), ASYM_SQUASH_SHIFT)))), 2), 3);
 }
@@ -124,11 +127,16 @@ function signPlus(x: Tensor): Tensor {
   return sub(1, mul(step(neg(x)), 2));
 }
 
-/** The official `projmax_`: a one at the largest |entry| (ties share the one equally). */
+/**
+ * The official `projmax_` with the sign kept: sign(x_i)·e_i at the largest |x_i| (ties share it
+ * equally). The official one writes +1, which makes σ = uᵀWv negative whenever that entry is
+ * negative (and then max(1, σ/coeff) = 1 silently skips the normalisation); the official models route
+ * the orders that use it (p = 1, q = ∞) to closed forms, so keeping the sign changes nothing there.
+ */
 function projmax(x: Tensor): Tensor {
   const a = abs(x);
   const mask = eq(a, max(a));
-  return div(mask, sum(mask));
+  return div(mul(mask, signPlus(x)), sum(mask));
 }
 
 /** ℓ2 normalisation as `F.normalize` (norm floored at 1e-12). */

@@ -264,6 +264,16 @@ export abstract class InducedNormLayer implements Module, OrderTrainable {
     });
   }
 
+  /**
+   * Draws u, v afresh (with the restarts of first use for non-(2, 2) norms) for the current weight, e.g.
+   * after replacing the weight wholesale; the power method for p→q norms only finds a local maximum
+   * near its start, so a warm start from another weight's vectors can stay below the global one.
+   */
+  reinitialize(opts: { iterations?: number } = {}): void {
+    this.operator(); // throws when the resolution is unknown
+    this.initializeVectors(opts.iterations ?? this.initIterations);
+  }
+
   /** σ = ⟨u, A_W v⟩ with the stored u, v (constants) and the raw weight: differentiable in W. */
   sigma(): Tensor {
     const u = this.u.value;
