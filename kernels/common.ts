@@ -79,6 +79,8 @@ export function stridedFields(rank: number, operands: readonly string[]): ParamF
 
 /** A generated kernel: its WGSL (entry point `main`) and the order of its uniform parameters. */
 export interface KernelSource {
+  /** WGSL source. */
   readonly code: string;
+  /** Uniform fields, in struct order. */
   readonly fields: readonly ParamField[];
 }

@@ -22,9 +22,13 @@ export const CONV_WG = 16;
 
 /** Static shape of a generated implicit-GEMM convolution kernel. */
 export interface ConvGemmSpec {
+  /** Which product: the convolution or its adjoint in x. */
   readonly mode: "forward" | "inputGrad";
+  /** Kernel height. */
   readonly kh: number;
+  /** Kernel width. */
   readonly kw: number;
+  /** Stride (both axes). */
   readonly stride: number;
   /** Rows per invocation, a multiple of 4. */
   readonly tm: number;
@@ -171,8 +175,11 @@ ${L.join("\n")}
 
 /** Static shape of a generated weight-gradient kernel. */
 export interface ConvWeightGradSpec {
+  /** Kernel height. */
   readonly kh: number;
+  /** Kernel width. */
   readonly kw: number;
+  /** Stride (both axes). */
   readonly stride: number;
   /** Output channels per invocation, a multiple of 4. */
   readonly tm: number;

@@ -4,8 +4,41 @@
  * allocated in whole vec4s, so the tail of the last vec4 is scratch that is computed and never read back.
  * @module
  */
-import type { BinaryOp, UnaryOp } from "../lib/engine/backend.ts";
 import { entry1d, type KernelSource, paramStruct, stridedFields, stridedIndexCode } from "./common.ts";
+
+/** Unary functions with kernels here (the engine's `UnaryOp`; kernels do not import the engine). */
+export type UnaryOp =
+  | "neg"
+  | "exp"
+  | "log"
+  | "log1p"
+  | "sqrt"
+  | "abs"
+  | "sign"
+  | "sigmoid"
+  | "softplus"
+  | "tanh"
+  | "elu"
+  | "relu"
+  | "step"
+  | "recip"
+  | "square";
+
+/** Binary functions with kernels here (the engine's `BinaryOp`). */
+export type BinaryOp =
+  | "add"
+  | "sub"
+  | "mul"
+  | "div"
+  | "pow"
+  | "max"
+  | "min"
+  | "gt"
+  | "ge"
+  | "lt"
+  | "le"
+  | "eq"
+  | "ne";
 
 /** Stable helpers shared by the unary functions (vec4 arguments). */
 const HELPERS = `

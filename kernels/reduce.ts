@@ -9,8 +9,10 @@
  * spread over many invocations.
  * @module
  */
-import type { ReduceOp } from "../lib/engine/backend.ts";
 import { entry1d, type KernelSource, paramStruct } from "./common.ts";
+
+/** Reductions with kernels here (the engine's `ReduceOp`). */
+export type ReduceOp = "sum" | "max";
 
 /** Uniform fields of {@link reduceKernel}: `init` is the identity (0 or -Infinity, passed as bits). */
 const FIELDS = [

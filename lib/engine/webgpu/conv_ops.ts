@@ -11,14 +11,19 @@ import type { Dispatcher, GpuStorage } from "./dispatcher.ts";
 import { reduceOp } from "./reduce_ops.ts";
 import { transposePad } from "./layout_ops.ts";
 
-/** Pixel columns per invocation. */
-const CONV_TN = 8;
+/**
+ * Pixel columns per invocation of the forward / input-gradient kernel, and of the weight-gradient
+ * kernel. Measured on llvmpipe (3x3, 64->64, batch 64, 28x28): 32x16 blocks ran at ~25 GFLOP/s against
+ * ~15 for 16x8; the weight gradient, with far fewer output blocks, was fastest at 16x8.
+ */
+const CONV_TN = 16;
+const WGRAD_TN = 8;
 /** Split the weight gradient over the batch when it has fewer output blocks than this. */
 const WGRAD_MIN_BLOCKS = 512;
 
-/** Rows per invocation for a result with `rows` channels: 4, 8 or 16. */
-function rowBlock(rows: number): number {
-  return rows <= 4 ? 4 : rows <= 8 ? 8 : 16;
+/** Rows per invocation for a result with `rows` channels: 4, 8, 16 or (up to `max`) 32. */
+function rowBlock(rows: number, max: number): number {
+  return rows <= 4 ? 4 : rows <= 8 ? 8 : rows <= 16 || max <= 16 ? 16 : 32;
 }
 
 function runConvGemm(
@@ -57,7 +62,7 @@ export function conv2dDispatch(d: Dispatcher, x: GpuStorage, w: GpuStorage, g: C
   const [, , ho, wo] = conv2dOutputShape(g);
   const out = d.alloc(n * o * ho * wo, "conv2d");
   if (out.size === 0) return out;
-  const tm = rowBlock(o);
+  const tm = rowBlock(o, 32);
   const op = Math.ceil(o / tm) * tm;
   const wp = transposePad(d, w, 1, o, c * kh * kw, op);
   const values = { ncol: n * ho * wo, rc: c, sh: h, sw: wd, yw: wo, yp: ho * wo, simg: c * h * wd };
@@ -78,7 +83,7 @@ export function conv2dInputGradDispatch(
   const [, , ho, wo] = conv2dOutputShape(g);
   const out = d.alloc(n * c * h * wd, "conv2dInputGrad");
   if (out.size === 0) return out;
-  const tm = rowBlock(c);
+  const tm = rowBlock(c, 32);
   const cp = Math.ceil(c / tm) * tm;
   const wp = transposePad(d, w, o, c, kh * kw, cp);
   const values = { ncol: n * h * wd, rc: o, sh: ho, sw: wo, yw: wd, yp: h * wd, simg: o * ho * wo };
@@ -98,9 +103,9 @@ export function conv2dWeightGradDispatch(
   const [o, , kh, kw] = g.w;
   const [, , ho, wo] = conv2dOutputShape(g);
   const kc = c * kh * kw;
-  const tm = rowBlock(o);
+  const tm = rowBlock(o, 16);
   const rb = Math.ceil(o / tm);
-  const colBlocks = Math.ceil(kc / CONV_TN);
+  const colBlocks = Math.ceil(kc / WGRAD_TN);
   const blocks = rb * colBlocks;
   const want = blocks >= WGRAD_MIN_BLOCKS ? 1 : Math.min(n, Math.ceil(WGRAD_MIN_BLOCKS / blocks));
   const chunk = Math.max(1, Math.ceil(n / Math.max(1, want)));
@@ -109,12 +114,12 @@ export function conv2dWeightGradDispatch(
   if (part.size === 0) return part;
   const dyVec = wo % 4 === 0;
   const vecStore = kc % 4 === 0;
-  const key = `conv:wgrad:${kh}x${kw}:s${g.stride}:${tm}x${CONV_TN}:${dyVec ? "v" : "s"}${
+  const key = `conv:wgrad:${kh}x${kw}:s${g.stride}:${tm}x${WGRAD_TN}:${dyVec ? "v" : "s"}${
     vecStore ? "v" : "s"
   }`;
   const k = d.kernel(
     key,
-    () => convWeightGradKernel({ kh, kw, stride: g.stride, tm, tn: CONV_TN, dyVec, vecStore }),
+    () => convWeightGradKernel({ kh, kw, stride: g.stride, tm, tn: WGRAD_TN, dyVec, vecStore }),
   );
   const [gx, gy] = d.fold(Math.ceil(colBlocks / CONV_WG), key);
   const values = {

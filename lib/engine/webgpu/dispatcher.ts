@@ -18,24 +18,30 @@ import { type CachedPipeline, PipelineCache } from "./pipeline_cache.ts";
 /** A WebGPU storage: a (pooled) buffer holding `size` float32 values. */
 export class GpuStorage implements Storage {
   /** Last batch whose commands bind this storage (-1: none). */
-  lastUse = -1;
+  lastUse: number = -1;
   /** Set by free(); a freed storage must not be used. */
-  freed = false;
+  freed: boolean = false;
   /** Wraps `buffer` holding `size` values. */
   constructor(readonly size: number, readonly buffer: GPUBuffer) {}
 }
 
 /** The limits the dispatcher respects (the device's, possibly lowered for tests). */
 export interface DispatchLimits {
+  /** Workgroups per grid dimension (65535 by default). */
   readonly maxComputeWorkgroupsPerDimension: number;
+  /** Bytes one storage binding may span. */
   readonly maxStorageBufferBindingSize: number;
+  /** Bytes one buffer may hold. */
   readonly maxBufferSize: number;
+  /** Alignment of uniform binding offsets. */
   readonly minUniformBufferOffsetAlignment: number;
 }
 
 /** A kernel ready to dispatch: pipeline plus the order of its uniform fields. */
 export interface Kernel extends CachedPipeline {
+  /** Uniform fields, in struct order. */
   readonly fields: readonly ParamField[];
+  /** Cache key, used as label in messages. */
   readonly label: string;
 }
 
@@ -51,7 +57,9 @@ export function bindBytes(size: number): number {
 
 /** Records and submits dispatches on one device. */
 export class Dispatcher {
+  /** The buffer pool storages come from. */
   readonly pool: BufferPool;
+  /** Compiled pipelines by source. */
   readonly pipelines: PipelineCache;
   readonly #device: GPUDevice;
   readonly #limits: DispatchLimits;

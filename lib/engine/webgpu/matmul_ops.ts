@@ -9,13 +9,21 @@ import { fillInto } from "./elementwise_ops.ts";
 
 /** Sizes of a batched product, as in `Backend.matmul`. */
 export interface MatmulDims {
+  /** Batch of the result. */
   readonly batch: number;
+  /** Batch of a: `batch` or 1 (broadcast). */
   readonly aBatch: number;
+  /** Batch of b: `batch` or 1 (broadcast). */
   readonly bBatch: number;
+  /** Rows of the result. */
   readonly m: number;
+  /** Reduction length. */
   readonly k: number;
+  /** Columns of the result. */
   readonly n: number;
+  /** a is stored [k, m]. */
   readonly transA: boolean;
+  /** b is stored [n, k]. */
   readonly transB: boolean;
 }
 

@@ -11,7 +11,9 @@
 
 /** A compiled pipeline and its bind-group layout (group 0). */
 export interface CachedPipeline {
+  /** The compute pipeline (layout "auto"). */
   readonly pipeline: GPUComputePipeline;
+  /** Its bind group 0 layout. */
   readonly layout: GPUBindGroupLayout;
 }
 

@@ -21,9 +21,13 @@ const SPLIT_MIN_CHUNK = 2048;
 
 /** How a reduction is cut into chunks: per output, c1 chunks of ch1 along R1 times c2 chunks of ch2 along R2. */
 export interface ReduceChunks {
+  /** Chunks along R1. */
   readonly c1: number;
+  /** R1 entries per chunk. */
   readonly ch1: number;
+  /** Chunks along R2. */
   readonly c2: number;
+  /** R2 entries per chunk (a multiple of 4 when c2 > 1). */
   readonly ch2: number;
 }
 

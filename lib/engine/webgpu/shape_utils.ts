@@ -28,7 +28,9 @@ export function broadcastStrides(inShape: Shape, outShape: Shape): number[] {
 
 /** An iteration box and, per operand, its strides over the box. */
 export interface StridedLayout {
+  /** Extent of each axis of the box. */
   readonly dims: number[];
+  /** Per operand, its stride on each axis. */
   readonly strides: number[][];
 }
 
@@ -56,9 +58,13 @@ export function simplifyStrided(dims: Shape, strides: readonly (readonly number[
 
 /** A reduction in canonical form: out[o1, o2] = op over (r1, r2) of x[((o1 R1 + r1) K2 + o2) R2 + r2]. */
 export interface ReduceForm {
+  /** Outer kept extent. */
   readonly k1: number;
+  /** Outer reduced extent. */
   readonly r1: number;
+  /** Inner kept extent. */
   readonly k2: number;
+  /** Inner (contiguous) reduced extent. */
   readonly r2: number;
 }
 

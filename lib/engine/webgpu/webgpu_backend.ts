@@ -72,7 +72,7 @@ const REQUESTED_LIMITS = [
 ] as const;
 
 /** The message thrown when no adapter exists. */
-export const NO_ADAPTER_MESSAGE =
+export const NO_ADAPTER_MESSAGE: string =
   "Cannot create the WebGPU backend: no adapter (navigator.gpu is missing or " +
   "requestAdapter() returned null; install a Vulkan driver, e.g. on Debian `apt-get install " +
   "mesa-vulkan-drivers` for the llvmpipe software rasterizer, and run Deno with WebGPU available); " +
