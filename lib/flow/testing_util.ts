@@ -134,28 +134,87 @@ export class FixtureBranch implements ResidualBranch {
 }
 
 /**
- * A tiny fully connected g: x [B, D] ↦ W2 φ(W1 x + b1) + b2 with LipSwish φ, random weights scaled so
- * that each matrix has spectral norm `scale` (Lip(g) ≤ scale²).
+ * A 3-1-3 convolutional g of any size with random weights (scaled down so Lip(g) < 1 in practice):
+ * [LipSwish] → conv3x3(C→h) → LipSwish → conv1x1(h→h) → LipSwish → conv3x3(h→C). For memory
+ * measurements (on the meta device the values do not matter) and smoke tests.
+ */
+export class RandomConvBranch implements ResidualBranch {
+  readonly #params: Parameter[] = [];
+  readonly #preact: boolean;
+
+  /** Builds the branch on `device` from a seed. */
+  constructor(c: number, hidden: number, device: Device, seed: number, preact = true) {
+    const rng = new Rng(seed);
+    const w = (shape: number[], scale: number) =>
+      tensor(
+        Float64Array.from({ length: shape.reduce((a, b) => a * b) }, () => scale * rng.normal()),
+        shape,
+        device,
+      );
+    this.#preact = preact;
+    if (preact) this.#params.push(new Parameter("act0.beta_raw", tensor([0.5], [1], device)));
+    const shapes = [[hidden, c, 3, 3], [hidden, hidden, 1, 1], [c, hidden, 3, 3]];
+    shapes.forEach((sh, k) => {
+      this.#params.push(new Parameter(`conv${k}.weight`, w(sh, 0.3 / Math.sqrt(sh[1] * sh[2] * sh[3]))));
+      this.#params.push(new Parameter(`conv${k}.bias`, w([sh[0]], 0.1)));
+      if (k < 2) this.#params.push(new Parameter(`act${k + 1}.beta_raw`, tensor([0.5], [1], device)));
+    });
+  }
+
+  /** Parameters in layer order. */
+  parameters(): Parameter[] {
+    return this.#params;
+  }
+
+  /** No buffers. */
+  buffers(): BufferState[] {
+    return [];
+  }
+
+  /** g(x). */
+  apply(x: Tensor): Tensor {
+    const p = this.#params.map((q) => q.value);
+    let i = 0;
+    let h = this.#preact ? lipSwish(x, p[i++]) : x;
+    h = lipSwish(conv2d(h, p[i++], p[i++], { pad: 1 }), p[i++]);
+    h = lipSwish(conv2d(h, p[i++], p[i++]), p[i++]);
+    return conv2d(h, p[i++], p[i++], { pad: 1 });
+  }
+}
+
+/**
+ * A tiny fully connected g: x [B, D] ↦ W2 φ(W1 x + b1) + b2 with LipSwish φ. W1 is random; W2 is
+ * −W1ᵀ plus a little noise, so J = W2 diag(φ') W1 has large negative eigenvalues and the series
+ * terms do not cancel; b1 ≈ 2 puts the pre-activations where φ' is close to 1. Each matrix is scaled to
+ * spectral norm `scale`, so Lip(g) ≤ scale².
  */
 export class TinyFcBranch implements ResidualBranch {
   readonly #params: Parameter[];
 
   /** Builds the branch on `device` from a seed. */
-  constructor(d: number, hidden: number, device: Device, seed: number, scale = 0.9) {
+  constructor(d: number, hidden: number, device: Device, seed: number, scale = 0.95) {
     const rng = new Rng(seed);
-    const mat = (rows: number, cols: number) => {
-      const a = Float64Array.from({ length: rows * cols }, () => rng.normal());
+    const normalise = (a: Float64Array, rows: number, cols: number) => {
       const s = spectralNorm(a, rows, cols);
       return a.map((v) => (v * scale) / s);
     };
+    const w1 = normalise(Float64Array.from({ length: hidden * d }, () => rng.normal()), hidden, d);
+    const w2 = normalise(
+      Float64Array.from(
+        { length: d * hidden },
+        (_, i) => -w1[(i % hidden) * d + Math.floor(i / hidden)] + 0.1 * rng.normal(),
+      ),
+      d,
+      hidden,
+    );
     this.#params = [
-      new Parameter("fc0.weight", tensor(mat(hidden, d), [hidden, d], device)),
+      new Parameter("fc0.weight", tensor(w1, [hidden, d], device)),
       new Parameter(
         "fc0.bias",
-        tensor(Float64Array.from({ length: hidden }, () => 0.5 * rng.normal()), [hidden], device),
+        tensor(Float64Array.from({ length: hidden }, () => 2 + 0.3 * rng.normal()), [hidden], device),
       ),
       new Parameter("act0.beta_raw", tensor([1.0], [1], device)),
-      new Parameter("fc1.weight", tensor(mat(d, hidden), [d, hidden], device)),
+      new Parameter("fc1.weight", tensor(w2, [d, hidden], device)),
       new Parameter(
         "fc1.bias",
         tensor(Float64Array.from({ length: d }, () => 0.5 * rng.normal()), [d], device),

@@ -1,0 +1,175 @@
+/**
+ * The fixed-point inverse of a residual block y = x + g(x) (SPEC 5): x_0 = y, x ← y − g(x), which
+ * converges geometrically because Lip(g) < 1. Every run reports how many updates it took, the last
+ * update's size and the final residual max|x + g(x) − y|; exceeding the iteration cap throws (or,
+ * when asked, returns a report flagged `converged: false`), never a silent stop.
+ *
+ * Convergence checks need the host to see one number per iteration, so the general entry point is
+ * async ({@link fixedPointInverse}); {@link fixedPointInverseSync} runs the same iteration on CPU
+ * devices, whose data the host can read synchronously.
+ * @module
+ */
+import { CpuStorage } from "../engine/cpu/cpu_storage.ts";
+import { abs, add, div, mul, square, sub } from "../engine/ops/elementwise.ts";
+import { max } from "../engine/ops/reduce.ts";
+import { concat, reshape } from "../engine/ops/shape.ts";
+import { noGrad, type Tensor, tidy } from "../engine/tensor.ts";
+import type { ResidualBranch } from "./estimators.ts";
+
+/** Options of the fixed-point inverse. */
+export interface FixedPointOptions {
+  /** Absolute tolerance (default 1e-6). */
+  readonly atol?: number;
+  /** Relative tolerance, scaled by |y| elementwise (default 1e-6). */
+  readonly rtol?: number;
+  /** Iteration cap (default 1000, as the official code). */
+  readonly maxIterations?: number;
+  /**
+   * "change" (default): stop at the first update with |x_new − x_old| ≤ atol + rtol·|y| everywhere.
+   * "official": the official test (x_new − x_old)² / (atol + rtol·|y|) < 1 everywhere (squared change
+   * against an unsquared tolerance; with its 1e-5 defaults it stops ~1e-3 away from the solution).
+   */
+  readonly criterion?: "change" | "official";
+  /** What to do when the cap is reached: "throw" (default) or "report" (returns converged: false). */
+  readonly onUnconverged?: "throw" | "report";
+}
+
+/** How a fixed-point inversion went. */
+export interface FixedPointReport {
+  /** Updates x ← y − g(x) performed (each one evaluation of g). */
+  readonly iterations: number;
+  /** max |x_new − x_old| of the last update. */
+  readonly lastChange: number;
+  /** max |x + g(x) − y| at the returned x (one more evaluation of g). */
+  readonly residual: number;
+  /** Whether the stopping test passed within the cap. */
+  readonly converged: boolean;
+}
+
+/** Result of a fixed-point inversion: x (owned by the caller) and its report. */
+export interface FixedPointResult {
+  /** The solved input. */
+  readonly x: Tensor;
+  /** Iterations, last change, residual, convergence. */
+  readonly report: FixedPointReport;
+}
+
+function resolve(opts: FixedPointOptions) {
+  const o = {
+    atol: opts.atol ?? 1e-6,
+    rtol: opts.rtol ?? 1e-6,
+    maxIterations: opts.maxIterations ?? 1000,
+    criterion: opts.criterion ?? "change",
+    onUnconverged: opts.onUnconverged ?? "throw",
+  };
+  if (!(o.atol >= 0 && o.rtol >= 0 && o.atol + o.rtol > 0)) {
+    throw new Error(
+      `Cannot run the fixed-point inverse with atol ${o.atol}, rtol ${o.rtol}: expected >= 0, not both 0`,
+    );
+  }
+  if (!Number.isInteger(o.maxIterations) || o.maxIterations < 1) {
+    throw new Error(
+      `Cannot run the fixed-point inverse with maxIterations ${o.maxIterations}: expected an integer >= 1`,
+    );
+  }
+  if (o.criterion !== "change" && o.criterion !== "official") {
+    throw new Error(
+      `Cannot run the fixed-point inverse with criterion "${o.criterion}": expected change or official`,
+    );
+  }
+  return o;
+}
+
+/** The iteration as a generator: it yields a small tensor [maxChange, maxRatio] (or [residual]) and receives its values. */
+function* iterate(
+  branch: ResidualBranch,
+  y: Tensor,
+  opts: FixedPointOptions,
+): Generator<Tensor, FixedPointResult, number[]> {
+  const o = resolve(opts);
+  const tolT = noGrad(() => add(mul(abs(y), o.rtol), o.atol));
+  let x = noGrad(() => reshape(y, y.shape));
+  let iterations = 0;
+  let lastChange = Infinity;
+  let converged = false;
+  try {
+    while (iterations < o.maxIterations) {
+      const [next, stats] = noGrad(() =>
+        tidy(() => {
+          const nx = sub(y, branch.apply(x));
+          const d = abs(sub(nx, x));
+          const ratio = o.criterion === "change" ? div(d, tolT) : div(square(d), tolT);
+          return [nx, concat([reshape(max(d), [1]), reshape(max(ratio), [1])], 0)];
+        })
+      );
+      x.dispose();
+      x = next;
+      iterations++;
+      const [change, ratio] = yield stats;
+      stats.dispose();
+      lastChange = change;
+      if (o.criterion === "change" ? ratio <= 1 : ratio < 1) {
+        converged = true;
+        break;
+      }
+    }
+    const res = noGrad(() => tidy(() => reshape(max(abs(sub(add(x, branch.apply(x)), y))), [1])));
+    const [residual] = yield res;
+    res.dispose();
+    const report = { iterations, lastChange, residual, converged };
+    if (!converged && o.onUnconverged === "throw") {
+      throw new Error(
+        `Cannot invert the residual block: the fixed-point iteration did not converge within ${o.maxIterations} iterations (last change ${lastChange}, residual ${residual}, atol ${o.atol}, rtol ${o.rtol}, criterion ${o.criterion})`,
+      );
+    }
+    const result = { x, report };
+    x = null as unknown as Tensor;
+    return result;
+  } finally {
+    x?.dispose();
+    tolT.dispose();
+  }
+}
+
+/** Inverts y = x + g(x) by fixed-point iteration on any device (one small readback per iteration). */
+export async function fixedPointInverse(
+  branch: ResidualBranch,
+  y: Tensor,
+  opts: FixedPointOptions = {},
+): Promise<FixedPointResult> {
+  const it = iterate(branch, y, opts);
+  let step = it.next();
+  while (!step.done) {
+    let values: number[];
+    try {
+      values = Array.from(await step.value.read());
+    } catch (e) {
+      step.value.dispose();
+      it.return(undefined as unknown as FixedPointResult);
+      throw e;
+    }
+    step = it.next(values);
+  }
+  return step.value;
+}
+
+/** The same iteration, synchronously, on CPU devices (throws elsewhere: use {@link fixedPointInverse}). */
+export function fixedPointInverseSync(
+  branch: ResidualBranch,
+  y: Tensor,
+  opts: FixedPointOptions = {},
+): FixedPointResult {
+  const storage = y.buffer.storage;
+  if (!(storage instanceof CpuStorage)) {
+    throw new Error(
+      `Cannot invert a residual block synchronously on device "${y.device.name}": the convergence test needs a host readback; use the async inverse (fixedPointInverse / IResBlock.inverseAsync)`,
+    );
+  }
+  const it = iterate(branch, y, opts);
+  let step = it.next();
+  while (!step.done) {
+    const s = step.value.buffer.storage as CpuStorage;
+    step = it.next(Array.from(s.data));
+  }
+  return step.value;
+}
