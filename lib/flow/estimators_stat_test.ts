@@ -168,7 +168,7 @@ Deno.test("log-det values in expectation (first_block of iresblock.json, 3 examp
 
 Deno.test("the truncated series is biased (preact block of iresblock.json, 3 examples x 100 copies)", async (t) => {
   // Without roulette every example's probe is independent, so copies of x give independent draws.
-  const v = variants.find((q) => q.variant === "preact");
+  const v = variants.find((q) => q.variant === "preact")!;
   const branch = new FixtureBranch(v.layers as FixtureLayer[], dev);
   const x = replicate(v.x, 100);
   const exact = flat(v.logdet_exact);
