@@ -187,23 +187,33 @@ ${entry1d("p.n4", `  let a = ${aRead};\n  let b = ${bRead};\n  out[i] = ${binary
 }
 
 /**
- * out[i] = op(a[o_a], b[o_b]) with broadcasting through strides (0 on stretched axes), one element per
- * invocation; `rank` is the rank of the (simplified) output.
+ * out[i] = op(a[o_a], b[o_b]) with broadcasting through strides (0 on stretched axes); `rank` is the rank
+ * of the (simplified) output. Without `vec4`, one element per invocation. With `vec4`, each invocation
+ * computes 4 consecutive outputs along the innermost axis (its extent a multiple of 4, counted in vec4s
+ * by the host): an operand marked true has innermost stride 1 and is read as vec4s (its strides given in
+ * vec4 units), one marked false has innermost stride 0 and its single value is splatted.
  */
-export function binaryBroadcastKernel(op: BinaryOp, rank: number): KernelSource {
+export function binaryBroadcastKernel(
+  op: BinaryOp,
+  rank: number,
+  vec4: { readonly a: boolean; readonly b: boolean } | null = null,
+): KernelSource {
   const fields = stridedFields(rank, ["a", "b"]);
+  const t = (v: boolean) => v ? "vec4f" : "f32";
+  const read = (arr: string, idx: string, v: boolean) => v ? `${arr}[${idx}]` : `vec4f(${arr}[${idx}])`;
+  const av = vec4?.a ?? false, bv = vec4?.b ?? false;
   const code = `${paramStruct(fields)}
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> as_: array<f32>;
-@group(0) @binding(3) var<storage, read> bs: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<${t(vec4 !== null)}>;
+@group(0) @binding(2) var<storage, read> as_: array<${t(av)}>;
+@group(0) @binding(3) var<storage, read> bs: array<${t(bv)}>;
 ${BINARY_HELPERS}
 ${
     entry1d(
       "p.n",
       `${stridedIndexCode(rank, ["a", "b"])}
-  let a = vec4f(as_[o_a]);
-  let b = vec4f(bs[o_b]);
-  out[i] = (${binaryExpr(op)}).x;`,
+  let a = ${read("as_", "o_a", av)};
+  let b = ${read("bs", "o_b", bv)};
+  out[i] = (${binaryExpr(op)})${vec4 ? "" : ".x"};`,
     )
   }`;
   return { code, fields };

@@ -70,6 +70,22 @@ export function binaryOp(
     broadcastStrides(bShape, outShape),
   ]);
   const rank = lay.dims.length;
+  const inner = lay.dims[rank - 1];
+  const [sa, sb] = lay.strides.map((s) => s[rank - 1]);
+  if (inner % 4 === 0 && (sa === 0 || sa === 1) && (sb === 0 || sb === 1)) {
+    // 4 outputs per invocation: stride-1 operands in vec4 units, stride-0 operands splatted.
+    const vec = { a: sa === 1, b: sb === 1 };
+    const dims = [...lay.dims.slice(0, -1), inner / 4];
+    const units = (s: number[], v: boolean) => v ? s.map((x, j) => j === rank - 1 ? 1 : x / 4) : s;
+    const key = `binary-bc4:${op}:${rank}:${vec.a ? "v" : "s"}${vec.b ? "v" : "s"}`;
+    const k = d.kernel(key, () => binaryBroadcastKernel(op, rank, vec));
+    const values = stridedValues(n / 4, dims, [
+      { name: "a", base: 0, strides: units(lay.strides[0], vec.a) },
+      { name: "b", base: 0, strides: units(lay.strides[1], vec.b) },
+    ]);
+    d.dispatch(k, values, out, [a, b], d.grid1d(n / 4, k.label));
+    return out;
+  }
   const k = d.kernel(`binary-bc:${op}:${rank}`, () => binaryBroadcastKernel(op, rank));
   const values = stridedValues(n, lay.dims, [
     { name: "a", base: 0, strides: lay.strides[0] },
