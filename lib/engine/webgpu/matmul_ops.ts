@@ -3,9 +3,18 @@
  * matmul kernel, so a faster one (e.g. the texture kernels) can be swapped in here.
  * @module
  */
-import { MATMUL_BLOCK, matmulScalarKernel, matmulVec4Kernel, SCALAR_BLOCK } from "../../../kernels/matmul.ts";
+import {
+  MATMUL_BLOCK,
+  MATMUL_BLOCK_TALL,
+  matmulScalarKernel,
+  matmulVec4Kernel,
+  SCALAR_BLOCK,
+} from "../../../kernels/matmul.ts";
 import type { Dispatcher, GpuStorage } from "./dispatcher.ts";
 import { fillInto } from "./elementwise_ops.ts";
+
+/** Products with at least this many rows use the taller register block. */
+const TALL_MIN_ROWS = 512;
 
 /** Sizes of a batched product, as in `Backend.matmul`. */
 export interface MatmulDims {
@@ -38,7 +47,7 @@ export function matmulDispatch(d: Dispatcher, a: GpuStorage, b: GpuStorage, dims
   }
   const ta = transA ? "T" : "N", tb = transB ? "T" : "N";
   const vec = m % 4 === 0 && n % 4 === 0 && k % 4 === 0;
-  const bl = MATMUL_BLOCK;
+  const bl = m >= TALL_MIN_ROWS ? MATMUL_BLOCK_TALL : MATMUL_BLOCK;
   const kernel = vec
     ? d.kernel(`matmul:vec4:${ta}${tb}:${bl.tm}x${bl.tn}`, () => matmulVec4Kernel(transA, transB, bl))
     : d.kernel(`matmul:scalar:${ta}${tb}`, () => matmulScalarKernel(transA, transB));

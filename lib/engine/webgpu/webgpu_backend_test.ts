@@ -305,6 +305,7 @@ Deno.test({ name: "webgpu: batched matmul with transposes and batch broadcast", 
     [2, 2, 2, 5, 7, 3], // scalar path
     [1, 1, 1, 33, 17, 9], // scalar path, partial blocks
     [2, 2, 2, 1, 64, 1], // vector dot
+    [2, 2, 1, 520, 12, 20], // tall block (m >= 512), partial row and column blocks
   ];
   for (const [batch, aBatch, bBatch, m, k, n] of shapes) {
     for (const transA of [false, true]) {
