@@ -6,7 +6,7 @@
  */
 import { grad } from "../engine/autograd.ts";
 import { requireGrad, tensor, zeros } from "../engine/ops/creation.ts";
-import { mul } from "../engine/ops/elementwise.ts";
+import { add, mul } from "../engine/ops/elementwise.ts";
 import { sum } from "../engine/ops/reduce.ts";
 import { Rng } from "../engine/random.ts";
 import { type Device, noGrad, type Tensor, tidy } from "../engine/tensor.ts";
@@ -108,13 +108,14 @@ export async function forwardHost(
   layer: FlowLayer,
   x: Tensor,
   ctx: FlowContext,
-): Promise<{ y: Float64Array; logdet: number[] }> {
+): Promise<{ y: Float64Array; shape: number[]; logdet: number[] }> {
   const out = noGrad(() => layer.forward(x, ctx));
   const y = Float64Array.from(await out.y.read());
   const logdet = await readLogdet(out.logdet, x.shape[0]);
+  const shape = [...out.y.shape];
   out.y.dispose();
   out.logdet?.dispose();
-  return { y, logdet };
+  return { y, shape, logdet };
 }
 
 /**
@@ -151,4 +152,53 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
+}
+
+/** What {@link checkFlowLayer} measured. */
+export interface FlowLayerReport {
+  /** max |inverse(forward(x)) − x|. */
+  readonly roundTrip: number;
+  /** The layer's log-det per example. */
+  readonly logdet: number[];
+  /** Brute-force log|det ∂y/∂x| per example. */
+  readonly bruteForward: number[];
+  /** Brute-force log|det ∂x/∂y| of the inverse at y, per example (should be −logdet). */
+  readonly bruteInverse: number[];
+  /** Parameter names whose gradient (of Σ weighted y + Σ logdet) is not all finite. */
+  readonly nonFinite: string[];
+  /** Parameter names whose gradient is identically zero. */
+  readonly zeroGrad: string[];
+}
+
+/**
+ * The flow-layer contract on one input: round trip, forward log-det vs the brute-force Jacobian,
+ * inverse log-det consistency, and finite gradients for every parameter. Jacobians need a small x.
+ */
+export async function checkFlowLayer(
+  layer: FlowLayer,
+  x: Tensor,
+  ctx: FlowContext,
+): Promise<FlowLayerReport> {
+  const { y, shape, logdet } = await forwardHost(layer, x, ctx);
+  const yt = tensor(y, shape, x.device);
+  const back = noGrad(() => layer.inverse(yt, ctx));
+  const roundTrip = maxAbsDiff(await back.read(), await x.read());
+  back.dispose();
+  const bruteForward = await bruteLogDets((xi) => layer.forward(xi, ctx).y, x);
+  const bruteInverse = await bruteLogDets((yi) => layer.inverse(yi, ctx), yt);
+  yt.dispose();
+  const nonFinite: string[] = [];
+  const zeroGrad: string[] = [];
+  if (layer.parameters().length > 0) {
+    const grads = await parameterGradients(layer, () => {
+      const out = layer.forward(x, ctx);
+      const l = weightedSum(out.y);
+      return out.logdet ? add(l, sum(out.logdet)) : l;
+    });
+    for (const [name, g] of grads) {
+      if (!g.every(Number.isFinite)) nonFinite.push(name);
+      if (g.every((v) => v === 0)) zeroGrad.push(name);
+    }
+  }
+  return { roundTrip, logdet, bruteForward, bruteInverse, nonFinite, zeroGrad };
 }
