@@ -50,6 +50,12 @@ const precisions: Precision[] = [
   { device: await createDevice("cpu64"), value: F64_VALUE, series: F64_VALUE, grad: F64_GRAD },
   { device: await createDevice("cpu"), value: F32_VALUE, series: F32_SERIES, grad: F32_SERIES },
 ];
+try {
+  const gpu = await createDevice("webgpu");
+  precisions.push({ device: gpu, value: F32_VALUE, series: F32_SERIES, grad: F32_SERIES });
+} catch (e) {
+  console.log(`WebGPU pass skipped: ${(e as Error).message.split("\n")[0]}`);
+}
 
 /** Scales a tolerance's absolute part by the largest magnitude of the expected values. */
 function scaled(tol: Tolerance, expected: ArrayLike<number>): Tolerance {
@@ -88,7 +94,7 @@ function setup(v: Variant, device: Device) {
 
 for (const p of precisions) {
   const dev = p.device;
-  const tag = dev.backend.dtype;
+  const tag = `${dev.name}, ${dev.backend.dtype}`;
   for (const v of variants) {
     Deno.test(`iresblock fixture (${v.variant}, ${tag})`, async (t) => {
       const s = setup(v, dev);

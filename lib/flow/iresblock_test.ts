@@ -10,7 +10,7 @@ import { requireGrad, tensor } from "../engine/ops/creation.ts";
 import { abs, add, mul, sub } from "../engine/ops/elementwise.ts";
 import { max, mean, sum } from "../engine/ops/reduce.ts";
 import { Rng } from "../engine/random.ts";
-import { type Tensor, tidy } from "../engine/tensor.ts";
+import { type Device, type Tensor, tidy } from "../engine/tensor.ts";
 import {
   assertClose,
   assertEquals,
@@ -37,6 +37,12 @@ const fixture = await readFixture("iresblock.json");
 const variants = fixture.variants as Variant[];
 const dev64 = await createDevice("cpu64");
 const dev32 = await createDevice("cpu");
+let gpu: Device | null = null;
+try {
+  gpu = await createDevice("webgpu");
+} catch (e) {
+  console.log(`WebGPU steps skipped: ${(e as Error).message.split("\n")[0]}`);
+}
 
 async function read(t: Tensor): Promise<Float64Array> {
   const d = Float64Array.from(await t.read());
@@ -89,6 +95,19 @@ for (const v of variants) {
       assertClose(await read(r.x), x, F32_INVERSE, "x (float32)");
       y32.dispose();
     });
+
+    if (gpu) {
+      const g = gpu;
+      await t.step("WebGPU: the async inverse converges; the synchronous one refuses clearly", async () => {
+        const b = block(v, g);
+        const yg = fixtureTensor(v.y, g);
+        const r = await b.inverseAsync(yg);
+        assertTrue(r.report.converged);
+        assertClose(await read(r.x), x, F32_INVERSE, "x (webgpu)");
+        assertThrows(() => b.inverse(yg, ctxOf(false, 0)), /synchronously on device "webgpu".*inverseAsync/);
+        yg.dispose();
+      });
+    }
 
     await t.step("the official rule (squared change < 1e-5 + 1e-5|y|) stops early, ~1e-3 away", async () => {
       const b = block(v);
