@@ -200,10 +200,13 @@ export class IResBlock implements FlowLayer {
   }
 
   /** x = f⁻¹(y) on CPU devices (throws on devices without synchronous readback: use {@link inverseAsync}). */
-  inverse(y: Tensor, _ctx: FlowContext): Tensor {
-    const r = fixedPointInverseSync(this.nnet, y, this.settings.inverse);
-    this.lastInverse = r.report;
-    return r.x;
+  inverse(y: Tensor, _ctx: FlowContext): Tensor | Promise<Tensor> {
+    if (y.device.name === "cpu") {
+      const r = fixedPointInverseSync(this.nnet, y, this.settings.inverse);
+      this.lastInverse = r.report;
+      return r.x;
+    }
+    return this.inverseAsync(y).then((r) => r.x);
   }
 
   /** x = f⁻¹(y) on any device, with the iteration report (also kept in `lastInverse`). */

@@ -154,6 +154,13 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+/** A layer's inverse that must be analytic (synchronous): throws if it returns a promise. */
+export function syncInverse(layer: FlowLayer, y: Tensor, ctx: FlowContext): Tensor {
+  const x = layer.inverse(y, ctx);
+  if (x instanceof Promise) throw new Error(`Cannot differentiate the inverse of ${layer.kind}: it is asynchronous`);
+  return x;
+}
+
 /** What {@link checkFlowLayer} measured. */
 export interface FlowLayerReport {
   /** max |inverse(forward(x)) − x|. */
@@ -181,11 +188,15 @@ export async function checkFlowLayer(
 ): Promise<FlowLayerReport> {
   const { y, shape, logdet } = await forwardHost(layer, x, ctx);
   const yt = tensor(y, shape, x.device);
-  const back = noGrad(() => layer.inverse(yt, ctx));
+  const back = await noGrad(() => layer.inverse(yt, ctx));
   const roundTrip = maxAbsDiff(await back.read(), await x.read());
   back.dispose();
   const bruteForward = await bruteLogDets((xi) => layer.forward(xi, ctx).y, x);
-  const bruteInverse = await bruteLogDets((yi) => layer.inverse(yi, ctx), yt);
+  const bruteInverse = await bruteLogDets((yi) => {
+    const r = layer.inverse(yi, ctx);
+    if (r instanceof Promise) throw new Error(`checkFlowLayer needs a synchronous inverse for the brute-force Jacobian (${layer.kind})`);
+    return r;
+  }, yt);
   yt.dispose();
   const nonFinite: string[] = [];
   const zeroGrad: string[] = [];

@@ -99,8 +99,12 @@ export interface FlowLayer extends Module {
   readonly kind: string;
   /** y = f(x) and log|det J_f(x)| per example. */
   forward(x: Tensor, ctx: FlowContext): FlowOutput;
-  /** x = f⁻¹(y). Iterative inverses must report non-convergence, never stop silently. */
-  inverse(y: Tensor, ctx: FlowContext): Tensor;
+  /**
+   * x = f⁻¹(y). Analytic inverses may return synchronously; iterative ones (fixed-point inversion of
+   * residual blocks) read back to test convergence and return a promise. Callers always `await`.
+   * Iterative inverses must report non-convergence, never stop silently.
+   */
+  inverse(y: Tensor, ctx: FlowContext): Tensor | Promise<Tensor>;
 }
 
 /** Prefixes the names of a child's parameters and buffers (call once when composing). */
