@@ -157,7 +157,9 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 /** A layer's inverse that must be analytic (synchronous): throws if it returns a promise. */
 export function syncInverse(layer: FlowLayer, y: Tensor, ctx: FlowContext): Tensor {
   const x = layer.inverse(y, ctx);
-  if (x instanceof Promise) throw new Error(`Cannot differentiate the inverse of ${layer.kind}: it is asynchronous`);
+  if (x instanceof Promise) {
+    throw new Error(`Cannot differentiate the inverse of ${layer.kind}: it is asynchronous`);
+  }
   return x;
 }
 
@@ -194,7 +196,11 @@ export async function checkFlowLayer(
   const bruteForward = await bruteLogDets((xi) => layer.forward(xi, ctx).y, x);
   const bruteInverse = await bruteLogDets((yi) => {
     const r = layer.inverse(yi, ctx);
-    if (r instanceof Promise) throw new Error(`checkFlowLayer needs a synchronous inverse for the brute-force Jacobian (${layer.kind})`);
+    if (r instanceof Promise) {
+      throw new Error(
+        `checkFlowLayer needs a synchronous inverse for the brute-force Jacobian (${layer.kind})`,
+      );
+    }
     return r;
   }, yt);
   yt.dispose();
