@@ -83,20 +83,26 @@ export class LipSwish implements Activation {
   }
 }
 
-abstract class Stateless implements Activation {
+/** Base of the parameter-free activations. */
+export abstract class StatelessActivation implements Activation {
+  /** Which activation. */
   abstract readonly kind: ActivationKind;
+  /** 1. */
   readonly lipschitz: number = 1;
+  /** φ(x). */
   abstract apply(x: Tensor): Tensor;
+  /** None. */
   parameters(): Parameter[] {
     return [];
   }
+  /** None. */
   buffers(): BufferState[] {
     return [];
   }
 }
 
 /** ELU with α = 1 (PyTorch `nn.ELU()`). */
-export class Elu extends Stateless {
+export class Elu extends StatelessActivation {
   /** "elu". */
   readonly kind: ActivationKind = "elu";
   /** ELU(x). */
@@ -106,7 +112,7 @@ export class Elu extends Stateless {
 }
 
 /** softplus(x) = log(1 + eˣ) (PyTorch `nn.Softplus()`, β = 1). */
-export class Softplus extends Stateless {
+export class Softplus extends StatelessActivation {
   /** "softplus". */
   readonly kind: ActivationKind = "softplus";
   /** softplus(x). */
@@ -116,7 +122,7 @@ export class Softplus extends Stateless {
 }
 
 /** max(x, 0). */
-export class Relu extends Stateless {
+export class Relu extends StatelessActivation {
   /** "relu". */
   readonly kind: ActivationKind = "relu";
   /** ReLU(x). */
@@ -126,7 +132,7 @@ export class Relu extends Stateless {
 }
 
 /** The identity (a linear residual block; useful in tests). */
-export class Identity extends Stateless {
+export class Identity extends StatelessActivation {
   /** "identity". */
   readonly kind: ActivationKind = "identity";
   /** x itself (a new handle on the same data, so callers may dispose it independently). */

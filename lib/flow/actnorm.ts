@@ -28,7 +28,9 @@ export interface ActNormOptions {
   readonly device: Device;
 }
 
-abstract class ActNormBase implements FlowLayer {
+/** The shared ActNorm machinery (see the module docs). */
+export abstract class ActNormBase implements FlowLayer {
+  /** "ActNorm2d" or "ActNorm1d". */
   abstract readonly kind: string;
   /** Log-scale s (official name "weight"), shape [C]. */
   readonly weight: Parameter;
@@ -39,6 +41,7 @@ abstract class ActNormBase implements FlowLayer {
   /** Channels or features. */
   readonly channels: number;
 
+  /** Creates the layer with s = b = 0 (identity) until the first forward. */
   constructor(opts: ActNormOptions) {
     if (!Number.isInteger(opts.channels) || opts.channels < 1) {
       throw new Error(`Cannot create ActNorm with ${opts.channels} channels: expected a positive integer`);
@@ -134,6 +137,7 @@ export class ActNorm2d extends ActNormBase {
   /** "ActNorm2d". */
   readonly kind: string = "ActNorm2d";
 
+  /** Checks NCHW input; parameters view as [1, C, 1, 1]; statistics over N, H, W. */
   protected layout(x: Tensor): { view: number[]; axes: number[]; perExample: number } {
     if (x.rank !== 4 || x.shape[1] !== this.channels) {
       throw new Error(
@@ -154,6 +158,7 @@ export class ActNorm1d extends ActNormBase {
   /** "ActNorm1d". */
   readonly kind: string = "ActNorm1d";
 
+  /** Checks [B, D] (or [B, ...] of D values) input; statistics over the batch. */
   protected layout(x: Tensor): { view: number[]; axes: number[]; perExample: number } {
     if (x.rank < 2 || x.size / x.shape[0] !== this.channels) {
       throw new Error(

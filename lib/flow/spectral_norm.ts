@@ -16,9 +16,9 @@
  *   of the first converged iteration is kept, so the result is the official one with few readbacks.
  * - First use (the first forward, or `initialize(hw)`): the input resolution is recorded, u and v are
  *   drawn from N(0, I) and normalised, and `initIterations` fixed iterations run synchronously (the
- *   forward pass cannot read back). The official code iterates to tolerance there; call
- *   `await updateLipschitz()` once before training to get exactly that (see the report in the module
- *   docs of the model builder).
+ *   forward pass cannot read back). The official code iterates to tolerance there; calling
+ *   `await updateLipschitzAll(layers)` once after a first (dummy) forward, before training, gives
+ *   exactly that. `reinitialize()` redraws u, v for a replaced weight.
  * @module
  */
 import { conv2dOutputShape, fmt } from "../engine/backend.ts";
@@ -120,10 +120,14 @@ export interface UpdateOptions {
 }
 
 /** The linear map A_W whose norm is controlled, on flat vectors. */
-interface Operator {
+export interface PowerOperator {
+  /** Length of u (the output side). */
   readonly uSize: number;
+  /** Length of v (the input side). */
   readonly vSize: number;
+  /** A_W v as a flat vector. */
   apply(w: Tensor, v: Tensor): Tensor;
+  /** A_Wᵀ u as a flat vector. */
   adjoint(w: Tensor, u: Tensor): Tensor;
 }
 
@@ -200,7 +204,7 @@ export abstract class InducedNormLayer implements Module, OrderTrainable {
   }
 
   /** The operator at the recorded resolution; throws when it is not known yet. */
-  protected abstract operator(): Operator;
+  protected abstract operator(): PowerOperator;
 
   /** True once u and v exist (first use done, or restored from a checkpoint). */
   get initialized(): boolean {
@@ -217,7 +221,7 @@ export abstract class InducedNormLayer implements Module, OrderTrainable {
   }
 
   /** One power-iteration step from (u, v) with weight w (no readback). Returns new tensors. */
-  protected step(op: Operator, w: Tensor, v: Tensor, p: OrderValue, q: OrderValue): [Tensor, Tensor] {
+  protected step(op: PowerOperator, w: Tensor, v: Tensor, p: OrderValue, q: OrderValue): [Tensor, Tensor] {
     return tidy(() => {
       const nu = normalizeU(op.apply(w, v), q);
       const nv = normalizeV(op.adjoint(w, nu), p);
@@ -329,7 +333,7 @@ export abstract class InducedNormLayer implements Module, OrderTrainable {
   }
 
   /** @internal Runs one step for a session. */
-  stepFor(op: Operator, w: Tensor, v: Tensor): [Tensor, Tensor] {
+  stepFor(op: PowerOperator, w: Tensor, v: Tensor): [Tensor, Tensor] {
     const [p, q] = this.#orders();
     return this.step(op, w, v, p, q);
   }
@@ -351,13 +355,19 @@ function rmsDiff(a: Tensor, b: Tensor): Tensor {
   return pow(div(sum(mul(d, d)), a.size), 0.5);
 }
 
-/** One layer's in-progress update. */
-class PowerSession {
+/** One layer's in-progress update (used by {@link updateLipschitzAll}). */
+export class PowerSession {
+  /** The layer being updated. */
   readonly layer: InducedNormLayer;
-  readonly op: Operator;
+  /** Its operator. */
+  readonly op: PowerOperator;
+  /** Fixed iteration count, or null for adaptive. */
   readonly fixed: number | null;
+  /** Iterations accepted so far. */
   iterations = 0;
+  /** True when no more chunks are needed. */
   done = false;
+  /** True once the tolerance was met (or a fixed count ran). */
   converged = false;
   #w: Tensor;
   #u: Tensor;
@@ -365,7 +375,8 @@ class PowerSession {
   #owned = false;
   #pending: [Tensor, Tensor][] = [];
 
-  constructor(layer: InducedNormLayer, op: Operator, fixed: number | null) {
+  /** Starts from the layer's stored vectors and a detached copy of its weight. */
+  constructor(layer: InducedNormLayer, op: PowerOperator, fixed: number | null) {
     this.layer = layer;
     this.op = op;
     this.fixed = fixed;
@@ -552,7 +563,8 @@ export class SpectralNormConv2d extends InducedNormLayer {
     return this.kernelSize === 1;
   }
 
-  protected operator(): Operator {
+  /** The convolution at the recorded resolution (or the channel matrix for 1×1 kernels). */
+  protected operator(): PowerOperator {
     const c = this.inChannels;
     const o = this.outChannels;
     if (this.isPointwise) {
@@ -653,7 +665,8 @@ export class SpectralNormLinear extends InducedNormLayer {
     this.initializeVectors();
   }
 
-  protected operator(): Operator {
+  /** The weight matrix. */
+  protected operator(): PowerOperator {
     const i = this.inFeatures;
     const o = this.outFeatures;
     return {
@@ -676,7 +689,7 @@ export class SpectralNormLinear extends InducedNormLayer {
 }
 
 /** Options of {@link operatorNorm}. */
-export interface OperatorNormOptions {
+export interface PowerOperatorNormOptions {
   /** Input resolution for a convolution weight (rank 4). Omit for a matrix (rank 2) or a 1×1 kernel. */
   readonly inputHW?: readonly [number, number];
   /** Convolution padding (default 0). */
@@ -699,7 +712,7 @@ export interface OperatorNormOptions {
  * const s = await operatorNorm(conv.effectiveWeight(), { inputHW: [8, 8], padding: 1 });
  * ```
  */
-export async function operatorNorm(weight: Tensor, opts: OperatorNormOptions = {}): Promise<number> {
+export async function operatorNorm(weight: Tensor, opts: PowerOperatorNormOptions = {}): Promise<number> {
   const iterations = opts.iterations ?? 1000;
   const rng = new Rng(opts.seed ?? 12345);
   let apply: (v: Tensor) => Tensor;
