@@ -1,0 +1,85 @@
+/**
+ * What an experiment is to the runner. An experiment is a list of *units* (one training run, one
+ * table column, one figure), each producing figures; the runner runs units (all of them, or one shard's
+ * share), writes each unit's artifact, and `merge` builds the experiment artifact, the report and the
+ * terminal tables from the unit artifacts. The same code runs at every preset; only the configuration
+ * returned by `plan` changes.
+ * @module
+ */
+import type { Figure, Preset, Series } from "../../lib/artifacts/schema.ts";
+import type { ProgressBar } from "../../lib/cli/progress.ts";
+import type { Device } from "../../lib/engine/tensor.ts";
+
+/** Everything a unit needs from the runner. */
+export interface UnitContext {
+  /** The preset being run. */
+  readonly preset: Preset;
+  /** The run's base seed (units derive their own seeds from it). */
+  readonly seed: number;
+  /** The user's data folder, if any (`--data-dir` or RESFLOW_DATA_DIR). */
+  readonly dataDir: string | undefined;
+  /** The compute device for real work (WebGPU when an adapter exists, else the CPU backend). */
+  readonly device: Device;
+  /** Folder for this unit's checkpoints and scratch files (kept for `--resume`). */
+  readonly workDir: string;
+  /** Folder of the experiment's artifacts; PNGs go here, named in `files` relative to it. */
+  readonly outDir: string;
+  /** Continue from checkpoints in `workDir` when they exist. */
+  readonly resume: boolean;
+  /** Prints a line of progress text. */
+  log(message: string): void;
+  /** A progress bar for a long loop (quiet when the output is not a terminal). */
+  progress(label: string, total: number, unit?: string): ProgressBar;
+}
+
+/** What a unit returns. */
+export interface UnitResult {
+  /** Measured cells (see `makeFigure`, which fills the published value). */
+  readonly figures: readonly Figure[];
+  /** Curves kept as numbers. */
+  readonly series?: readonly Series[];
+  /** PNG files written into `outDir` (names relative to it). */
+  readonly files?: readonly string[];
+  /** The resolved configuration of the unit. */
+  readonly config: Readonly<Record<string, unknown>>;
+  /** Seeds used. */
+  readonly seeds: readonly number[];
+  /** Backend(s) used, e.g. "webgpu" or "meta+webgpu". */
+  readonly backend: string;
+  /** Adapter description. */
+  readonly adapter: string;
+  /** False when some planned measurement was not made (then `incompleteReason` says why). */
+  readonly complete: boolean;
+  /** Why the unit is incomplete. */
+  readonly incompleteReason?: string;
+  /** Remarks for the report. */
+  readonly notes?: readonly string[];
+}
+
+/** One qualitative claim of the paper checked on the measured figures. */
+export interface Claim {
+  /** The table or figure it is about. */
+  readonly table: string;
+  /** The claim in words, e.g. "Residual Flow + LipSwish < Residual Flow + ELU < i-ResNet + ELU on MNIST". */
+  readonly statement: string;
+  /** Whether it holds at this scale; null when it could not be checked (missing cells). */
+  readonly holds: boolean | null;
+  /** The numbers behind the verdict. */
+  readonly detail: string;
+}
+
+/** An experiment of the suite. */
+export interface Experiment {
+  /** Short name used by `--only` and as the artifact name, e.g. "density". */
+  readonly name: string;
+  /** A title for the report, e.g. "Density estimation (Table 1)". */
+  readonly title: string;
+  /** The units at a preset, in run order (names are plain: letters, digits, "-", "_"). */
+  units(preset: Preset, opts: { dataDir: string | undefined }): string[];
+  /** Human-readable budget of a unit at a preset (printed before it runs), e.g. "400 steps, batch 64". */
+  budget(unit: string, preset: Preset): string;
+  /** Runs one unit. */
+  runUnit(unit: string, ctx: UnitContext): Promise<UnitResult>;
+  /** The paper's qualitative claims, checked on all figures of this experiment. */
+  claims(figures: readonly Figure[]): Claim[];
+}

@@ -1,0 +1,115 @@
+/**
+ * The runner and report on a toy experiment whose figures are computed (means of seeded draws):
+ * unit artifacts validate, shards partition the units, `--resume` skips finished units, a failing unit
+ * is recorded as incomplete without stopping the others, and the report shows every cell.
+ */
+import { makeFigure, readArtifact } from "../../lib/artifacts/artifact.ts";
+import type { Figure } from "../../lib/artifacts/schema.ts";
+import { createDevice } from "../../lib/engine/devices.ts";
+import { Rng } from "../../lib/engine/random.ts";
+import { assertEquals, assertTrue } from "../../lib/testing/asserts.ts";
+import type { Experiment } from "./experiment.ts";
+import { writeReport } from "./report.ts";
+import { mergeExperiments, planUnits, presetDir, type RunSettings, runUnits } from "./runner.ts";
+
+let runs = 0;
+
+const toy: Experiment = {
+  name: "toy",
+  title: "Toy: means of uniform draws",
+  units: (preset) => (preset === "smoke" ? ["a", "b", "c", "broken"] : ["a"]),
+  budget: (u) => `unit ${u}: 1000 draws`,
+  runUnit(unit, ctx) {
+    runs++;
+    if (unit === "broken") return Promise.reject(new Error("injected failure"));
+    const r = new Rng(ctx.seed + unit.charCodeAt(0));
+    const xs = r.fill(1000, (q) => q.uniform());
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1));
+    return Promise.resolve({
+      figures: [
+        makeFigure({
+          table: "toy_means",
+          row: "uniform",
+          column: unit,
+          value: mean,
+          stderr: sd / Math.sqrt(1000),
+          unit: "value",
+          scale: "1000 draws",
+          n: 1000,
+          published: 0.5,
+        }),
+      ],
+      config: { draws: 1000 },
+      seeds: [ctx.seed],
+      backend: ctx.device.name,
+      adapter: ctx.device.backend.description,
+      complete: true,
+    });
+  },
+  claims: (figures: readonly Figure[]) => [{
+    table: "toy_means",
+    statement: "every mean is within 4 standard errors of 1/2",
+    holds: figures.length ? figures.every((f) => Math.abs((f.value ?? 0) - 0.5) < 4 * (f.stderr ?? 0)) : null,
+    detail: figures.map((f) => `${f.column}: ${f.value?.toFixed(3)}`).join(", "),
+  }],
+};
+
+Deno.test("runner: units, shards, resume, failures, merge and report", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "resflow_runner_" });
+  const device = await createDevice("cpu");
+  const lines: string[] = [];
+  const base: RunSettings = {
+    resultsDir: dir,
+    suiteVersion: "0.0.1-test",
+    preset: "smoke",
+    seed: 3,
+    dataDir: undefined,
+    resume: false,
+    shard: null,
+    device,
+    log: (l) => lines.push(l),
+  };
+  try {
+    await t.step("shards partition the units", () => {
+      const s1 = planUnits([toy], { ...base, shard: [0, 2] }).map((p) => p.unit);
+      const s2 = planUnits([toy], { ...base, shard: [1, 2] }).map((p) => p.unit);
+      assertEquals([...s1, ...s2].sort(), ["a", "b", "broken", "c"]);
+      assertEquals(s1.filter((u) => s2.includes(u)), []);
+    });
+    await t.step("every unit writes a valid artifact; a failing unit is recorded as incomplete", async () => {
+      const paths = await runUnits(planUnits([toy], base), base);
+      assertEquals(paths.length, 4);
+      const broken = await readArtifact(`${presetDir(base)}/units.toy.broken.json`);
+      assertTrue(!broken.complete && /injected failure/.test(broken.incompleteReason ?? ""));
+      assertTrue((await readArtifact(`${presetDir(base)}/units.toy.a.json`)).complete);
+    });
+    await t.step("--resume skips finished units and reruns the incomplete one", async () => {
+      runs = 0;
+      await runUnits(planUnits([toy], base), { ...base, resume: true });
+      assertEquals(runs, 1);
+    });
+    await t.step("merge and report: every cell beside the published value, claims checked", async () => {
+      const merged = await mergeExperiments([toy], { ...base, adapter: "test", backend: "cpu" });
+      const a = merged[0].artifact!;
+      assertEquals(a.figures.length, 3);
+      assertTrue(!a.complete, "the broken unit makes the experiment incomplete");
+      assertEquals(merged[0].claims[0].holds, true);
+      const text = await writeReport(presetDir(base), merged, {
+        suiteVersion: "0.0.1-test",
+        preset: "smoke",
+        date: "now",
+        commit: "abc",
+        adapter: "test",
+      });
+      const md = await Deno.readTextFile(`${presetDir(base)}/REPORT.md`);
+      for (const col of ["a", "b", "c"]) assertTrue(md.includes(`| uniform | ${col} |`), `report row ${col}`);
+      assertTrue(md.includes("0.500"), "published value shown");
+      assertTrue(text.includes("claim: every mean"), "terminal shows claims");
+      const summary = JSON.parse(await Deno.readTextFile(`${presetDir(base)}/summary.json`));
+      assertEquals(summary.experiments.toy.cells.length, 3);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,8 @@
+/**
+ * The experiments of the suite, in report order.
+ * @module
+ */
+import type { Experiment } from "./framework/experiment.ts";
+
+/** Every experiment `deno task reproduce` knows, in the order they run and are reported. */
+export const EXPERIMENTS: readonly Experiment[] = [];
