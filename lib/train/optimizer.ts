@@ -5,7 +5,7 @@
  * @module
  */
 import { add, div, minimum, mul, sqrt, sub } from "../engine/ops/elementwise.ts";
-import { zerosLike } from "../engine/ops/creation.ts";
+import { full, zerosLike } from "../engine/ops/creation.ts";
 import { sum } from "../engine/ops/reduce.ts";
 import { noGrad, type Tensor, tidy } from "../engine/tensor.ts";
 import type { Parameter } from "../flow/module.ts";
@@ -92,6 +92,12 @@ export class Adam {
     const bc2 = 1 - b2 ** t;
     const stepSize = lr / bc1;
     const wd = this.options.weightDecay;
+    const device = this.params[0]?.value.device;
+    if (!device) return;
+    // Numbers that change every step go in as per-step tensors: mixing them in as plain numbers would
+    // fill the engine's cache of scalar constants with a new entry per step.
+    const perStep = [stepSize, Math.sqrt(bc2), 1 - lr * wd].map((x) => full([], x, device));
+    const [sStep, sBc2, sDecay] = perStep;
     noGrad(() => {
       this.params.forEach((p, i) => {
         const g = grads[i];
@@ -99,10 +105,10 @@ export class Adam {
         const [m, v, next] = tidy(() => {
           const m = add(mul(this.#m[i], b1), mul(g, 1 - b1));
           const v = add(mul(this.#v[i], b2), mul(mul(g, g), 1 - b2));
-          const denom = add(div(sqrt(v), Math.sqrt(bc2)), this.options.eps);
+          const denom = add(div(sqrt(v), sBc2), this.options.eps);
           let w = p.value.detach();
-          if (wd > 0) w = mul(w, 1 - lr * wd);
-          return [m, v, sub(w, mul(div(m, denom), stepSize))];
+          if (wd > 0) w = mul(w, sDecay);
+          return [m, v, sub(w, mul(div(m, denom), sStep))];
         });
         this.#m[i].dispose();
         this.#v[i].dispose();
@@ -111,6 +117,7 @@ export class Adam {
         p.set(next);
       });
     });
+    perStep.forEach((x) => x.dispose());
     this.#step = t;
   }
 
