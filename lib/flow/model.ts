@@ -8,15 +8,17 @@
  * @module
  */
 import { concat, reshape, sliceAxis } from "../engine/ops/shape.ts";
-import { add } from "../engine/ops/elementwise.ts";
-import type { Rng } from "../engine/random.ts";
+import { add, mul } from "../engine/ops/elementwise.ts";
+import { Rng } from "../engine/random.ts";
 import type { Device, Tensor } from "../engine/tensor.ts";
 import { noGrad, tidy } from "../engine/tensor.ts";
+import { requireGrad } from "../engine/ops/creation.ts";
 import { ActNorm1d, ActNorm2d } from "./actnorm.ts";
 import type { ActivationKind } from "./activations.ts";
 import { type ActivationName, numScales, type ResidualFlowConfig } from "./config.ts";
 import { alternatingMask, ChannelCouplingBlock, MaskedCouplingBlock } from "./coupling.ts";
 import { InvertibleConv2d } from "./invconv.ts";
+import { exactLogdet } from "./exact_logdet.ts";
 import { IResBlock, type IResBlockOptions } from "./iresblock.ts";
 import { LogitTransform } from "./logit.ts";
 import {
@@ -291,6 +293,80 @@ export class ResidualFlow implements Module {
     return { z, logdet, logpz, logpx, features };
   }
 
+  /**
+   * The forward pass with every log-det exact (no graph): residual blocks by their full Jacobian
+   * (exact_logdet.ts: one backward pass per input value of a block and a float64 LU on the host), the
+   * other layers by their analytic log-dets. For small models and tests only. All returned tensors
+   * belong to the caller.
+   */
+  async forwardExact(x: Tensor): Promise<ModelOutput> {
+    const ctx: FlowContext = { training: false, rng: new Rng(0) };
+    const batch = x.shape[0];
+    const zs: Tensor[] = [];
+    const features: Tensor[] = [];
+    const temps: Tensor[] = [];
+    let logdet: Tensor | null = null;
+    let cur = x;
+    let prevScale = 0;
+    const addLogdet = (ld: Tensor) => {
+      const next: Tensor = logdet ? noGrad(() => add(logdet!, ld)) : ld;
+      if (logdet) {
+        logdet.dispose();
+        ld.dispose();
+      }
+      logdet = next;
+    };
+    try {
+      for (const st of this.stages) {
+        if (st.kind === "factorOut") {
+          features.push(cur);
+          zs.push(noGrad(() => tidy(() => reshape(sliceAxis(cur, 1, st.keep, st.out), [batch, -1]))));
+          cur = noGrad(() => sliceAxis(cur, 1, 0, st.keep));
+          temps.push(cur);
+          prevScale = st.scale + 1;
+          continue;
+        }
+        if (st.scale !== prevScale) {
+          if (!this.config.factorOut) features.push(cur);
+          prevScale = st.scale;
+        }
+        const input = cur;
+        if (st.layer instanceof IResBlock) {
+          const block = st.layer;
+          const xg = requireGrad(input.detach());
+          const gx = block.nnet.apply(xg);
+          try {
+            addLogdet(await exactLogdet(gx, xg));
+          } finally {
+            gx.dispose();
+            xg.dispose();
+          }
+          cur = noGrad(() => block.forward(input, { ...ctx, skipLogdet: true }).y);
+        } else {
+          const out = noGrad(() => st.layer.forward(input, ctx));
+          if (out.logdet) addLogdet(out.logdet);
+          cur = out.y;
+        }
+        temps.push(cur);
+      }
+      features.push(cur);
+      zs.push(noGrad(() => reshape(cur, [batch, -1])));
+      const z = zs.length === 1 ? zs[0] : noGrad(() => concat(zs, 1));
+      const logpz = noGrad(() => standardNormalLogProb(z));
+      const ld: Tensor = logdet ?? noGrad(() => mul(logpz, 0));
+      const logpx = noGrad(() => add(logpz, ld));
+      if (zs.length > 1) zs.forEach((t) => t.dispose());
+      const keep = new Set<Tensor>(features);
+      temps.forEach((t) => keep.has(t) || t.dispose());
+      return { z, logdet: ld, logpz, logpx, features };
+    } catch (e) {
+      temps.forEach((t) => t.dispose());
+      zs.forEach((t) => t.dispose());
+      (logdet as Tensor | null)?.dispose();
+      throw e;
+    }
+  }
+
   /** Bits/dim per example [B] from log p(x) (uniform dequantisation bound, SPEC 4.6); take the mean for a batch figure. */
   bitsPerDim(logpx: Tensor): Tensor {
     return bitsPerDim(logpx, { dims: this.dims, nvals: this.config.nvals });
@@ -337,6 +413,12 @@ export class ResidualFlow implements Module {
       if (prev !== cur) prev.dispose();
     }
     return cur;
+  }
+
+  /** Frees every parameter and buffer (the model cannot be used afterwards). */
+  dispose(): void {
+    for (const p of this.parameters()) p.value.dispose();
+    for (const b of this.buffers()) b.set(null);
   }
 
   /** Draws `n` images by inverting z ~ N(0, T²I) (temperature T). */

@@ -425,6 +425,14 @@ async function golden(t: Deno.TestContext, file: string, dev: Device, tol: Golde
     bpd.dispose();
   });
 
+  await t.step("model.forwardExact: z, exact log-det and log p(x)", async () => {
+    const out = await model.forwardExact(x);
+    assertClose(await host(out.z), flat(fx.z), tol.values, "z");
+    assertClose(await host(out.logdet!), flat(fx.logdet_exact), tol.logpx, "log-det");
+    assertClose(await host(out.logpx!), flat(fx.log_px_exact), tol.logpx, "log p(x)");
+    [out.z, out.logdet!, out.logpz, out.logpx!, ...out.features].forEach((v) => v.dispose());
+  });
+
   await t.step("the brute-force Jacobian of the whole model and its log-det", async () => {
     const fwd = (xi: Tensor) => {
       const o = model.forward(xi, { training: false, rng: new Rng(2), skipLogdet: true });
