@@ -205,31 +205,65 @@ export const CONV_DIMS_U32 = 16;
  * without im2col: A texels are read straight from the image texture written by `packImageWgsl` (zero
  * padded NHWC rows, 4 channels per texel, `2^lgI` images side by side per line), B is the packed weight
  * (rows k = ((kh·KW + kw)·C4 + c4)·4 + e, texels along o). The result is stored NCHW into `Y`
- * [N, o, ho, wo]. Dispatch (ceil(o / tn / wgx), ceil(mBlocks / wgy), 1).
+ * [N, o, ho, wo]; `vec4Out` stores 4 positions at once and needs ho·wo % 4 == 0, tm % 4 == 0 and a
+ * vec4-sized Y. Dispatch (ceil(o / tn / wgx), ceil(mBlocks / wgy), 1), or with rowsOnX (ceil(mBlocks / wgx),
+ * ceil(o / tn / wgy), 1).
  */
-export function convTexWgsl(b: Blocking): string {
+export function convTexWgsl(b: Blocking, vec4Out: boolean): string {
   checkBlocking(b);
+  if (vec4Out && b.tm % 4 !== 0) {
+    throw new Error(`Cannot generate conv kernel: vec4 stores need tm % 4 == 0, got tm ${b.tm}`);
+  }
   const tn4 = b.tn / 4;
-  const pro: string[] = [];
+  // Row coordinates by incrementing (image, oh, ow) counters: divisions only for the first row.
+  const pro: string[] = [
+    `  let nMax = d.m / p - 1u;`,
+    `  var cn = row / p;`,
+    `  var cp = row % p;`,
+    `  var coh = cp / d.wo;`,
+    `  var cow = cp % d.wo;`,
+  ];
   for (let i = 0; i < b.tm; i++) {
-    pro.push(`  let m${i} = min(row + ${i}u, d.m - 1u);`);
-    pro.push(`  let n${i} = m${i} / p; let p${i} = m${i} % p;`);
-    pro.push(`  let ax${i} = (n${i} & iMask) * d.t + (p${i} % d.wo) * sc4;`);
-    pro.push(`  let ay${i} = (n${i} >> d.lgI) * d.hp + (p${i} / d.wo) * d.stride;`);
+    pro.push(`  let n${i} = cn; let p${i} = cp; let nc${i} = min(cn, nMax);`);
+    pro.push(`  let ax${i} = (nc${i} & iMask) * d.t + cow * sc4;`);
+    pro.push(`  let ay${i} = (nc${i} >> d.lgI) * d.hp + coh * d.stride;`);
+    if (i < b.tm - 1) {
+      pro.push(`  cp += 1u; cow += 1u;`);
+      pro.push(`  if (cow == d.wo) { cow = 0u; coh += 1u; }`);
+      pro.push(`  if (cp == p) { cp = 0u; coh = 0u; cn += 1u; }`);
+    }
   }
   const stores: string[] = [];
-  for (let i = 0; i < b.tm; i++) {
-    stores.push(`  if (row + ${i}u < d.m) {`);
-    stores.push(`    let yb${i} = d.yOff + (n${i} * d.o) * p + p${i};`);
-    for (let j = 0; j < tn4; j++) {
-      for (let e = 0; e < 4; e++) {
-        const oc = `(col4 + ${j}u) * 4u + ${e}u`;
-        stores.push(`    if (${oc} < d.o) { Y[yb${i} + (${oc}) * p] = acc${i}_${j}[${e}]; }`);
+  if (vec4Out) {
+    // Rows i..i+3 are 4 consecutive positions of one image (p % 4 == 0, row % 4 == 0): one vec4 per channel.
+    for (let i = 0; i < b.tm; i += 4) {
+      stores.push(`  if (row + ${i}u < d.m) {`);
+      stores.push(`    let yb${i} = (d.yOff + (n${i} * d.o) * p + p${i}) >> 2u;`);
+      for (let j = 0; j < tn4; j++) {
+        for (let e = 0; e < 4; e++) {
+          const oc = `(col4 + ${j}u) * 4u + ${e}u`;
+          const v = [0, 1, 2, 3].map((u) => `acc${i + u}_${j}[${e}]`).join(", ");
+          stores.push(`    if (${oc} < d.o) { Y[yb${i} + (${oc}) * pq] = vec4f(${v}); }`);
+        }
       }
+      stores.push(`  }`);
     }
-    stores.push(`  }`);
+  } else {
+    for (let i = 0; i < b.tm; i++) {
+      stores.push(`  if (row + ${i}u < d.m) {`);
+      stores.push(`    let yb${i} = d.yOff + (n${i} * d.o) * p + p${i};`);
+      for (let j = 0; j < tn4; j++) {
+        for (let e = 0; e < 4; e++) {
+          const oc = `(col4 + ${j}u) * 4u + ${e}u`;
+          stores.push(`    if (${oc} < d.o) { Y[yb${i} + (${oc}) * p] = acc${i}_${j}[${e}]; }`);
+        }
+      }
+      stores.push(`  }`);
+    }
   }
-  return `// conv_tex: direct convolution from an NHWC image texture, tm ${b.tm}, tn ${b.tn}, workgroup ${b.wgx}x${b.wgy}.
+  return `// conv_tex: direct convolution from an NHWC image texture, tm ${b.tm}, tn ${b.tn}, workgroup ${b.wgx}x${b.wgy}${
+    b.rowsOnX ? ", rows on x" : ""
+  }, ${vec4Out ? "vec4" : "scalar"} stores.
 struct Dims {
   m: u32, o: u32, kh: u32, kw: u32,
   c4: u32, stride: u32, ho: u32, wo: u32,
@@ -239,12 +273,13 @@ struct Dims {
 @group(0) @binding(0) var<uniform> d: Dims;
 @group(0) @binding(1) var A: texture_2d<f32>;
 @group(0) @binding(2) var B: texture_2d<f32>;
-@group(0) @binding(3) var<storage, read_write> Y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> Y: array<${vec4Out ? "vec4f" : "f32"}>;
 @compute @workgroup_size(${b.wgx}, ${b.wgy})
 fn main(@builtin(global_invocation_id) g: vec3u) {
 ${ids(b)}
   if (col4 * 4u >= d.o || rb >= d.mBlocks) { return; }
   let p = d.ho * d.wo;
+  let pq = p >> 2u;
   let iMask = (1u << d.lgI) - 1u;
   let sc4 = d.stride * d.c4;
   let bMask = (1u << d.bLg) - 1u;

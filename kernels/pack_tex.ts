@@ -13,42 +13,54 @@
  * Uniform block of {@link packMatrixWgsl}, 12 u32: texels (per logical row), lg (log2 of logical rows per
  * texture line), rowsPerBatch (padded logical rows per batch), rows (valid rows), cols (valid columns),
  * batches, batchStride (source elements per batch), ld (source leading dimension), trans (1: logical
- * element (r, c) is src[c·ld + r], else src[r·ld + c]), width, height (texture), srcOffset (elements).
+ * element (r, c) is src[c·ld + r], else src[r·ld + c]), pad0, pad1, srcOffset (elements).
  */
 export const PACK_MATRIX_DIMS_U32 = 12;
 
+/** Logical rows per dispatch row of {@link packMatrixWgsl} (the y grid limit; z counts the rest). */
+export const PACK_ROWS_PER_Z = 65535;
+
 /**
  * Packs a batched matrix [batches, rows, cols] (or its transpose) into row lines: logical row
- * b·rowsPerBatch + r holds columns 4t..4t+3 in texel t. Dispatch (ceil(width / 8), ceil(height / 8)).
+ * b·rowsPerBatch + r holds columns 4t..4t+3 in texel t, zeros outside rows × cols. One invocation per
+ * texel, 64 along a row (measured fastest on llvmpipe). With `vec4Src` the source is read as vec4s, which
+ * needs trans = 0, srcOffset, batchStride and ld multiples of 4 and the buffer size a multiple of 16 bytes
+ * covering the data. Dispatch (ceil(texels / 64), min(R, 65535), ceil(R / 65535)), R = batches·rowsPerBatch.
  */
-export function packMatrixWgsl(): string {
-  return `// pack_tex: batched matrix -> row-line rgba32float texture.
+export function packMatrixWgsl(vec4Src: boolean): string {
+  const load = vec4Src
+    ? `      let keep = vec4f(vec4<bool>(true, c0 + 1u < d.cols, c0 + 2u < d.cols, c0 + 3u < d.cols));
+      v = src[(base + r * d.ld + c0) >> 2u] * keep;`
+    : `      for (var e = 0u; e < 4u; e += 1u) {
+        let c = c0 + e;
+        if (c < d.cols) {
+          if (d.trans != 0u) { v[e] = src[base + c * d.ld + r]; } else { v[e] = src[base + r * d.ld + c]; }
+        }
+      }`;
+  return `// pack_tex: batched matrix -> row-line rgba32float texture, ${
+    vec4Src ? "vec4" : "scalar"
+  } source reads.
 struct Dims {
   texels: u32, lg: u32, rowsPerBatch: u32, rows: u32,
   cols: u32, batches: u32, batchStride: u32, ld: u32,
-  trans: u32, width: u32, height: u32, srcOffset: u32,
+  trans: u32, pad0: u32, pad1: u32, srcOffset: u32,
 }
 @group(0) @binding(0) var<uniform> d: Dims;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read> src: array<${vec4Src ? "vec4f" : "f32"}>;
 @group(0) @binding(2) var dst: texture_storage_2d<rgba32float, write>;
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(64, 1)
 fn main(@builtin(global_invocation_id) g: vec3u) {
-  if (g.x >= d.width || g.y >= d.height) { return; }
-  let lr = (g.y << d.lg) + g.x / d.texels;
-  let c0 = (g.x % d.texels) * 4u;
+  let lr = g.y + g.z * ${PACK_ROWS_PER_Z}u;
+  if (g.x >= d.texels || lr >= d.batches * d.rowsPerBatch) { return; }
   let b = lr / d.rowsPerBatch;
   let r = lr % d.rowsPerBatch;
+  let c0 = g.x * 4u;
   var v = vec4f(0.0);
-  if (b < d.batches && r < d.rows) {
+  if (r < d.rows && c0 < d.cols) {
     let base = d.srcOffset + b * d.batchStride;
-    for (var e = 0u; e < 4u; e += 1u) {
-      let c = c0 + e;
-      if (c < d.cols) {
-        if (d.trans != 0u) { v[e] = src[base + c * d.ld + r]; } else { v[e] = src[base + r * d.ld + c]; }
-      }
-    }
+${load}
   }
-  textureStore(dst, vec2u(g.x, g.y), v);
+  textureStore(dst, vec2u((lr & ((1u << d.lg) - 1u)) * d.texels + g.x, lr >> d.lg), v);
 }
 `;
 }

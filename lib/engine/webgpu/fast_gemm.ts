@@ -27,7 +27,12 @@ import {
   convWgradTexWgsl,
   gemmTexWgsl,
 } from "../../../kernels/gemm_tex.ts";
-import { packConvWeightWgsl, packImageWgsl, packMatrixWgsl } from "../../../kernels/pack_tex.ts";
+import {
+  PACK_ROWS_PER_Z,
+  packConvWeightWgsl,
+  packImageWgsl,
+  packMatrixWgsl,
+} from "../../../kernels/pack_tex.ts";
 
 /** What a record call needs from the backend. */
 export interface FastGemmContext {
@@ -240,9 +245,13 @@ function packMatrix(
   },
 ): GPUTexture {
   const t = texture(ctx.device, role, lines.width, lines.height);
+  const total = p.batches * p.rowsPerBatch;
+  const extent = p.srcOffset + (p.batches - 1) * p.batchStride + (p.trans ? p.cols : p.rows) * p.ld;
+  const vec4Src = !p.trans && p.srcOffset % 4 === 0 && (p.batches === 1 || p.batchStride % 4 === 0) &&
+    p.ld % 4 === 0 && src.size >= Math.ceil(extent / 4) * 16;
   dispatch(
     ctx,
-    packMatrixWgsl(),
+    packMatrixWgsl(vec4Src),
     [
       p.texels,
       lines.lg,
@@ -253,13 +262,14 @@ function packMatrix(
       p.batchStride,
       p.ld,
       p.trans ? 1 : 0,
-      lines.width,
-      lines.height,
+      0,
+      0,
       p.srcOffset,
     ],
     [src, t],
-    Math.ceil(lines.width / 8),
-    Math.ceil(lines.height / 8),
+    Math.ceil(p.texels / 64),
+    Math.min(total, PACK_ROWS_PER_Z),
+    Math.ceil(total / PACK_ROWS_PER_Z),
   );
   return t;
 }
@@ -492,7 +502,8 @@ function directConv(
   if (!fits(blocksGrid(blk, chunkBlocks, colBlocks))) return false;
   const wp = packWeight(ctx, w, s.q, s.r, s.kh, s.kw, s.flip, blk.tn);
   if (wp === null) return false;
-  const code = convTexWgsl(blk);
+  const p = s.ho * s.wo;
+  const code = convTexWgsl(blk, p % 4 === 0 && blk.tm % 4 === 0 && y.size >= s.n * s.q * p * 4);
   for (let n0 = 0; n0 < s.n; n0 += plan.chunk) {
     const nc = Math.min(plan.chunk, s.n - n0);
     const img = packImage(ctx, "X", src, plan, {
