@@ -2,7 +2,7 @@
  * Training checkpoints in the safetensors format (readable by PyTorch's `safetensors.torch.load_file`):
  * tensors "param.<name>", "buffer.<name>" (power-iteration u/v, ActNorm's initialised flag, estimator
  * diagnostics), "adam.m.<name>", "adam.v.<name>" and "ema.<name>", and a `__metadata__` map whose
- * values are JSON texts: the model configuration, the step, the seeds, the RNG rule and root state,
+ * values are JSON texts (NaN and ±Infinity kept as the strings "NaN", "Infinity", "-Infinity"): the model configuration, the step, the seeds, the RNG rule and root state,
  * the data position, the trainer's settings, the run's history and the suite version. Files are
  * written atomically (temporary name, then rename). Loading checks every name and shape against the
  * model (and the configuration against the model's) and reports every mismatch in one error.
@@ -95,6 +95,16 @@ const META_KEYS = [
   "wallSeconds",
 ] as const;
 
+/** JSON text that keeps NaN and ±Infinity (as the strings "NaN", "Infinity", "-Infinity"). */
+export function encodeMetaJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v));
+}
+
+/** Parses {@link encodeMetaJson} text, turning "NaN", "Infinity" and "-Infinity" back into numbers. */
+export function decodeMetaJson(text: string): unknown {
+  return JSON.parse(text, (_k, v) => (v === "NaN" || v === "Infinity" || v === "-Infinity" ? Number(v) : v));
+}
+
 async function hostTensor(t: Tensor): Promise<SafeTensorInput> {
   const data = await t.read();
   return { shape: [...t.shape], data: data.slice() };
@@ -133,8 +143,8 @@ export async function saveCheckpoint(
     format: CHECKPOINT_FORMAT,
     format_version: String(CHECKPOINT_FORMAT_VERSION),
   };
-  for (const k of META_KEYS) metadata[k] = JSON.stringify(meta[k]);
-  if (meta.extra !== undefined) metadata.extra = JSON.stringify(meta.extra);
+  for (const k of META_KEYS) metadata[k] = encodeMetaJson(meta[k]);
+  if (meta.extra !== undefined) metadata.extra = encodeMetaJson(meta.extra);
   await saveSafetensors(path, await checkpointTensors(parts), metadata);
 }
 
@@ -161,7 +171,7 @@ export function parseCheckpointMeta(file: SafeTensorsFile, path: string): Checkp
       throw new Error(`Cannot load checkpoint ${path}: metadata key "${k}" is missing`);
     }
     try {
-      out[k] = JSON.parse(text);
+      out[k] = decodeMetaJson(text);
     } catch (e) {
       throw new Error(
         `Cannot load checkpoint ${path}: metadata "${k}" is not JSON (${(e as Error).message})`,

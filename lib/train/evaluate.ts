@@ -23,7 +23,7 @@ export interface EvaluateOptions {
   readonly batchSize?: number;
   /** Evaluate only the first `limit` images of the split (default: all). */
   readonly limit?: number;
-  /** Called after each batch with the images done and the total. */
+  /** Called at the start (0 done) and after each batch with the images done and the total. */
   readonly onProgress?: (done: number, total: number) => void;
 }
 
@@ -88,6 +88,7 @@ export async function evaluateBitsPerDim(
   });
   const values = new Float64Array(total);
   let done = 0;
+  opts.onProgress?.(0, total);
   for (let b = 0; b < batcher.batchesPerEpoch; b++) {
     const batch = batcher.batch(0, b);
     const bpd = noGrad(() =>
