@@ -1,6 +1,7 @@
 /**
  * Import by URL, for real: serve this repository over HTTP on 127.0.0.1, import `mod.ts` from that
- * URL in a fresh Deno process started in another folder, and run a small computation with a gradient.
+ * URL in a fresh Deno process started in another folder, and run a small computation with a gradient
+ * and a tiny ResidualFlow's bits/dim.
  */
 import { assertEquals, assertTrue } from "./lib/testing/asserts.ts";
 
@@ -37,6 +38,11 @@ setDefaultDevice(await createDevice("cpu"));
 const x = requireGrad(tensor([0.5, -1, 2]));
 const [dx] = grad(sum(mul(tanh(x), x)), [x]);
 console.log(JSON.stringify(Array.from(await dx.read())));
+const { makeConfig, mean, rand, ResidualFlow, Rng } = await import("http://127.0.0.1:${port}/mod.ts");
+const device = await createDevice("cpu");
+const model = new ResidualFlow(makeConfig({ inputShape: [1, 8, 8], nBlocks: [1, 1], hiddenChannels: 4, fcEnd: false }), { rng: new Rng(0), device });
+const out = model.forward(rand([2, 1, 8, 8], new Rng(1), device), { training: false, rng: new Rng(2) });
+console.log("bpd " + (await mean(model.bitsPerDim(out.logpx)).item()));
 `;
     await Deno.writeTextFile(`${dir}/main.ts`, script);
     const out = await new Deno.Command(Deno.execPath(), {
@@ -49,7 +55,11 @@ console.log(JSON.stringify(Array.from(await dx.read())));
     const stdout = new TextDecoder().decode(out.stdout).trim();
     const stderr = new TextDecoder().decode(out.stderr);
     assertEquals(out.code, 0, `child failed: ${stderr}`);
-    const got = JSON.parse(stdout.split("\n").pop()!) as number[];
+    const lines = stdout.split("\n");
+    const bpd = Number(lines.pop()!.replace("bpd ", ""));
+    // An untrained tiny flow on uniform noise: finite bits/dim of the order of 8.
+    assertTrue(Number.isFinite(bpd) && bpd > 1 && bpd < 20, `bits/dim of a tiny ResidualFlow: ${bpd}`);
+    const got = JSON.parse(lines.pop()!) as number[];
     // d/dx [x tanh x] = tanh x + x (1 - tanh² x)
     const want = [0.5, -1, 2].map((x) => Math.tanh(x) + x * (1 - Math.tanh(x) ** 2));
     got.forEach((g, i) => assertTrue(Math.abs(g - want[i]) < 1e-5, `dx[${i}] = ${g}, expected ${want[i]}`));

@@ -12,7 +12,7 @@ import { randn, type Rng } from "../engine/random.ts";
 import { type Device, type Tensor, tidy } from "../engine/tensor.ts";
 
 /** ½ log 2π. */
-export const HALF_LOG_2PI = 0.5 * Math.log(2 * Math.PI);
+export const HALF_LOG_2PI: number = 0.5 * Math.log(2 * Math.PI);
 
 /**
  * Standard normal log-density per example: Σ over all non-batch axes of −½ log 2π − z²/2, shape [B].
