@@ -8,7 +8,7 @@ import { Rng } from "../engine/random.ts";
 import { loadSafetensors, saveSafetensors } from "../artifacts/safetensors.ts";
 import { makeConfig } from "../flow/config.ts";
 import { ResidualFlow } from "../flow/model.ts";
-import { CHECKPOINT_FORMAT, readCheckpoint } from "./checkpoint.ts";
+import { CHECKPOINT_FORMAT, decodeMetaJson, encodeMetaJson, readCheckpoint } from "./checkpoint.ts";
 import { Trainer } from "./trainer.ts";
 import { bitDifferences, hostState, tinyConfig, tinyMnist, tinyTrainer } from "./testing_util.ts";
 
@@ -187,3 +187,28 @@ async function assertRejectsWith(fn: () => Promise<unknown>): Promise<string> {
   }
   throw new Error("expected a rejection");
 }
+
+Deno.test("checkpoint: a rejected step's report (NaN loss) survives the metadata round trip", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    assertEquals(decodeMetaJson(encodeMetaJson({ a: NaN, b: [Infinity, -Infinity, 1.5], c: "x" })), {
+      a: NaN,
+      b: [Infinity, -Infinity, 1.5],
+      c: "x",
+    });
+    const a = await tinyTrainer({ hooks: { batch: (step, x) => void (step === 1 && (x[0] = NaN)) } });
+    await a.trainStep();
+    assertTrue(!(await a.trainStep()).accepted);
+    await a.saveCheckpoint(`${dir}/ck.safetensors`);
+    const b = await tinyTrainer();
+    await b.loadCheckpoint(`${dir}/ck.safetensors`);
+    assertEquals(b.history.failures.length, 1);
+    assertTrue(Number.isNaN(b.history.failures[0].loss), "NaN kept");
+    assertEquals(b.history.failures[0].message, a.history.failures[0].message);
+    assertEquals([b.step, b.optimizer.stepCount], [2, 1]);
+    a.dispose();
+    b.dispose();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -5,10 +5,14 @@
  */
 import { assertEquals, assertTrue } from "../testing/asserts.ts";
 import { full } from "../engine/ops/creation.ts";
+import { add } from "../engine/ops/elementwise.ts";
+import { crossEntropy } from "../engine/ops/nn.ts";
+import { Rng } from "../engine/random.ts";
+import { ClassifierHead } from "../flow/classifier.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { ActNorm2d } from "../flow/actnorm.ts";
 import { bitDifferences, hostState, tinyMnist, tinyTrainer } from "./testing_util.ts";
-import type { Trainer } from "./trainer.ts";
+import { densityLoss, Trainer } from "./trainer.ts";
 import { evaluateBitsPerDim } from "./evaluate.ts";
 
 /** Minimum fall of the mean loss (bits/dim) between the first and last five of 30 steps. */
@@ -167,5 +171,35 @@ Deno.test("trainer: evaluation uses the EMA weights and leaves the training stat
     plain.bitsPerDim !== e1.bitsPerDim,
     `EMA ${e1.bitsPerDim} vs training weights ${plain.bitsPerDim}`,
   );
+  t.dispose();
+});
+
+Deno.test("trainer: a hybrid loss trains an extra classifier head through the loss hook", async () => {
+  const probe = await tinyTrainer();
+  const model = probe.model;
+  const head = new ClassifierHead({
+    scaleChannels: model.scaleShapes.map((s) => s.end[0]),
+    hidden: 8,
+    rng: new Rng(3),
+    device: probe.device,
+  });
+  probe.dispose();
+  const t = new Trainer({
+    model,
+    device: model.parameters()[0].value.device,
+    data: (await tinyMnist()).train,
+    batchSize: 8,
+    seed: 7,
+    extra: head,
+    loss: (out, batch, m) =>
+      add(densityLoss(out, batch, m), crossEntropy(head.apply(out.features), batch.labels!)),
+  });
+  const w0 = Array.from(await head.logitLayer.parameters()[0].value.read());
+  const r = await t.run({ steps: 3 });
+  assertTrue(r.complete && r.optimizerSteps === 3);
+  const w1 = Array.from(await head.logitLayer.parameters()[0].value.read());
+  assertTrue(w0.some((v, i) => v !== w1[i]), "the head's weights moved");
+  assertTrue(t.params.some((p) => p.name === "logit_layer.weight"), "head parameters are trained");
+  assertTrue(t.ema.shadow().has("classification_heads.0.0.weight"), "and averaged");
   t.dispose();
 });
