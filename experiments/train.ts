@@ -304,7 +304,7 @@ export async function train(setup: TrainSetup, options: ParsedArgs): Promise<num
   if (found) {
     const meta = await trainer.loadCheckpoint(ckPath);
     console.log(`Resumed ${ckPath} at step ${meta.step} of ${t.steps}`);
-  }
+  } else if (r.resume) console.log(`No checkpoint ${ckPath} yet: starting at step 0`);
   const start = trainer.step;
   const bar = new ProgressBar({
     total: Math.max(0, t.steps - start),

@@ -28,13 +28,41 @@ import { gradMaybe } from "../engine/autograd.ts";
 import { Rng } from "../engine/random.ts";
 import { type Device, noGrad, type Tensor, tidy } from "../engine/tensor.ts";
 import { Batcher, type BatchSource } from "../data/batches.ts";
-import type { ModelOutput, ResidualFlow } from "../flow/model.ts";
-import type { BufferState, Module, Parameter } from "../flow/module.ts";
+import type { ResidualFlow } from "../flow/model.ts";
+import type { Module, Parameter } from "../flow/module.ts";
 import type { IResBlock } from "../flow/iresblock.ts";
-import { Adam, type AdamOptions, clipGradNorm } from "./optimizer.ts";
+import { Adam, clipGradNorm } from "./optimizer.ts";
 import { Ema } from "./ema.ts";
-import { type EvalResult, evaluateBitsPerDim } from "./evaluate.ts";
+import { evaluateBitsPerDim } from "./evaluate.ts";
 import { type CheckpointMeta, readCheckpoint, restoreCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+import { diagnoseFailure } from "./nonfinite.ts";
+import type {
+  BlockMoments,
+  EvalRecord,
+  FailureReport,
+  History,
+  LogRecord,
+  LossFn,
+  RunOptions,
+  RunResult,
+  StepResult,
+  TrainerOptions,
+} from "./train_types.ts";
+
+export type {
+  BlockMoments,
+  EvalRecord,
+  FailureReport,
+  History,
+  LogRecord,
+  LossBatch,
+  LossFn,
+  RunOptions,
+  RunResult,
+  StepResult,
+  TrainerOptions,
+  TrainHooks,
+} from "./train_types.ts";
 
 /** Tag of the training streams. */
 export const TRAIN_RNG_TAG = 0x74726169; // "trai"
@@ -48,215 +76,11 @@ export function stepRng(seed: number, step: number): Rng {
   return new Rng(seed).fork(TRAIN_RNG_TAG).fork(step);
 }
 
-/** The batch as the loss hook sees it. */
-export interface LossBatch {
-  /** Images [B, C, H, W] in [0, 1). */
-  readonly x: Tensor;
-  /** Labels, or null for unlabelled data. */
-  readonly labels: Int32Array | null;
-  /** B. */
-  readonly size: number;
-}
-
-/** A loss of the model output: a scalar tensor (hybrid models add a classification term). */
-export type LossFn = (out: ModelOutput, batch: LossBatch, model: ResidualFlow) => Tensor;
-
 /** The density loss: mean bits/dim over the batch. */
 export const densityLoss: LossFn = (out, _batch, model) => {
   if (!out.logpx) throw new Error("Cannot compute the density loss: the forward pass skipped the log-det");
   return mean(model.bitsPerDim(out.logpx));
 };
-
-/** Test hooks that inject faults. */
-export interface TrainHooks {
-  /** Called with the host batch before upload; may change it in place (e.g. write a NaN). */
-  readonly batch?: (step: number, x: Float32Array) => void;
-  /**
-   * May replace gradients before clipping (e.g. a NaN gradient); tensors created here belong to the
-   * step's scope and are freed with it.
-   */
-  readonly gradients?: (
-    step: number,
-    grads: (Tensor | null)[],
-    params: readonly Parameter[],
-  ) => (Tensor | null)[];
-}
-
-/** Options of a {@link Trainer}. */
-export interface TrainerOptions {
-  /** The flow. */
-  readonly model: ResidualFlow;
-  /** Device of the model. */
-  readonly device: Device;
-  /** Training images. */
-  readonly data: BatchSource;
-  /** Images per step. */
-  readonly batchSize: number;
-  /** Seed of the data order, augmentation, dequantisation and every step's N and probes. */
-  readonly seed: number;
-  /** Adam settings (default lr 1e-3, betas (0.9, 0.99), no warm-up, no decay). */
-  readonly adam?: AdamOptions;
-  /** Global gradient-norm clip (default 1). */
-  readonly maxGradNorm?: number;
-  /** EMA decay (default 0.999). */
-  readonly emaDecay?: number;
-  /** Random horizontal flips (CIFAR-10, CelebA). */
-  readonly flip?: boolean;
-  /** Reflect-pad random crops (hybrid SVHN/CIFAR-10); 0 = off. */
-  readonly cropPad?: number;
-  /** Loss of the model output (default {@link densityLoss}). */
-  readonly loss?: LossFn;
-  /** Skip the log-det in the forward pass (classification-only training). */
-  readonly skipLogdet?: boolean;
-  /** More trainable modules (a hybrid classifier head); their names must not clash with the model's. */
-  readonly extra?: Module;
-  /** Read back per-block estimator moments and emit a log record every this many steps (default 10). */
-  readonly logEvery?: number;
-  /** End the run after this many rejected steps in a row (default 5). */
-  readonly maxConsecutiveFailures?: number;
-  /** Name of the dataset, for checkpoints. */
-  readonly datasetName?: string;
-  /** Fault injection for tests. */
-  readonly hooks?: TrainHooks;
-}
-
-/** Why a step was rejected. */
-export interface FailureReport {
-  /** The step index. */
-  readonly step: number;
-  /** "loss" when the loss is not finite, else "gradient". */
-  readonly quantity: "loss" | "gradient";
-  /** The loss read back (may be NaN or ±Infinity). */
-  readonly loss: number;
-  /** The global gradient norm read back. */
-  readonly gradNorm: number;
-  /** Parameters whose gradient holds a non-finite value. */
-  readonly parameters: readonly string[];
-  /** Residual blocks whose log-det estimate is not finite, in forward order (the first is the earliest). */
-  readonly blocks: readonly string[];
-  /** Non-finite values in the input batch. */
-  readonly inputNonFinite: number;
-  /** One readable sentence. */
-  readonly message: string;
-}
-
-/** Outcome of one step. */
-export interface StepResult {
-  /** The step index. */
-  readonly step: number;
-  /** False when the step was rejected. */
-  readonly accepted: boolean;
-  /** Loss read back. */
-  readonly loss: number;
-  /** Gradient norm before clipping. */
-  readonly gradNorm: number;
-  /** Learning rate of the step. */
-  readonly lr: number;
-  /** Seconds the step took. */
-  readonly seconds: number;
-  /** The report of a rejected step. */
-  readonly failure?: FailureReport;
-}
-
-/** Estimator moments of one residual block at a log step. */
-export interface BlockMoments {
-  /** The block's name, e.g. "block 2 (scale 0)". */
-  readonly name: string;
-  /** Batch mean of the log-det estimate. */
-  readonly firmom: number;
-  /** Batch mean of its square. */
-  readonly secmom: number;
-  /** The sampled N (NaN for the truncated estimator). */
-  readonly n: number;
-}
-
-/** A log record, every `logEvery` steps. */
-export interface LogRecord {
-  /** Steps done (the record describes step `step − 1`). */
-  readonly step: number;
-  /** Loss of the last step. */
-  readonly loss: number;
-  /** Mean loss of the accepted steps since the previous record. */
-  readonly lossMean: number;
-  /** Gradient norm of the last step. */
-  readonly gradNorm: number;
-  /** Learning rate of the last step. */
-  readonly lr: number;
-  /** Training wall-clock seconds so far (over every process of the run). */
-  readonly wallSeconds: number;
-  /** Per-block estimator moments of the last step. */
-  readonly blocks: readonly BlockMoments[];
-}
-
-/** An evaluation during or after training. */
-export interface EvalRecord extends EvalResult {
-  /** Steps done when it ran. */
-  readonly step: number;
-}
-
-/** What a run keeps, and checkpoints carry. */
-export interface History {
-  /** Log records. */
-  readonly logs: LogRecord[];
-  /** Evaluations. */
-  readonly evals: EvalRecord[];
-  /** Rejected steps. */
-  readonly failures: FailureReport[];
-}
-
-/** Options of {@link Trainer.run}. */
-export interface RunOptions {
-  /** Total steps of the run (it continues from the current step). */
-  readonly steps: number;
-  /** Test images for evaluation. */
-  readonly evalData?: BatchSource;
-  /** Evaluate every this many steps (0 or absent: only at the end). */
-  readonly evalEvery?: number;
-  /** Evaluation batch size (default 200). */
-  readonly evalBatchSize?: number;
-  /** Evaluate only the first this many test images. */
-  readonly evalLimit?: number;
-  /** Evaluate at the end (default true when `evalData` is given). */
-  readonly finalEval?: boolean;
-  /** Where checkpoints are written. */
-  readonly checkpointPath?: string;
-  /** Write a checkpoint every this many steps (and always at the end when a path is given). */
-  readonly checkpointEvery?: number;
-  /** Metadata of the checkpoints besides what the trainer knows. */
-  readonly checkpointInfo?: { readonly suiteVersion?: string; readonly extra?: unknown };
-  /** After every step. */
-  readonly onStep?: (r: StepResult) => void;
-  /** After every log record. */
-  readonly onLog?: (r: LogRecord) => void;
-  /** After every evaluation. */
-  readonly onEval?: (r: EvalRecord) => void;
-  /** Evaluation progress (images done, total). */
-  readonly onEvalProgress?: (done: number, total: number) => void;
-}
-
-/** Outcome of a run. */
-export interface RunResult {
-  /** False when the run ended early after repeated non-finite steps. */
-  readonly complete: boolean;
-  /** Why it is incomplete, or null. */
-  readonly incompleteReason: string | null;
-  /** Steps done (the current step index). */
-  readonly steps: number;
-  /** Optimizer updates applied. */
-  readonly optimizerSteps: number;
-  /** Logs, evaluations and failures of the whole run (including before a resume). */
-  readonly history: History;
-  /** The last evaluation, if any. */
-  readonly finalEval: EvalRecord | null;
-  /** Training wall-clock seconds over every process of the run. */
-  readonly wallSeconds: number;
-}
-
-function countNonFinite(xs: ArrayLike<number>): number {
-  let n = 0;
-  for (let i = 0; i < xs.length; i++) if (!Number.isFinite(xs[i])) n++;
-  return n;
-}
 
 interface Snapshot {
   readonly params: Tensor[];
@@ -461,7 +285,15 @@ export class Trainer {
     }
     let failure: FailureReport;
     try {
-      failure = await this.#diagnose(step, loss, gradNorm, x, res.raw);
+      failure = await diagnoseFailure({
+        step,
+        loss,
+        gradNorm,
+        x,
+        grads: res.raw,
+        paramNames: this.params.map((p) => p.name),
+        blocks: this.#blocks,
+      });
     } finally {
       free();
       this.#restore(snap);
@@ -470,50 +302,6 @@ export class Trainer {
     this.#consecutive++;
     this.#step = step + 1;
     return { step, accepted: false, loss, gradNorm, lr, seconds: (performance.now() - t0) / 1000, failure };
-  }
-
-  async #diagnose(
-    step: number,
-    loss: number,
-    gradNorm: number,
-    x: Float32Array,
-    raw: readonly (Tensor | null)[],
-  ): Promise<FailureReport> {
-    const quantity = Number.isFinite(loss) ? "gradient" : "loss";
-    const parameters: string[] = [];
-    for (let i = 0; i < raw.length; i++) {
-      const g = raw[i];
-      if (g && countNonFinite(await g.read()) > 0) parameters.push(this.params[i].name);
-    }
-    const blocks: string[] = [];
-    for (const { block, name } of this.#blocks) {
-      const m = block.lastFirmom.value;
-      if (m && !Number.isFinite(await m.item())) blocks.push(name);
-    }
-    const inputNonFinite = countNonFinite(x);
-    const parts = [
-      `Step ${step} rejected: the ${quantity === "loss" ? "loss" : "gradient norm"} is ${
-        quantity === "loss" ? loss : gradNorm
-      }`,
-    ];
-    if (inputNonFinite) parts.push(`the input batch holds ${inputNonFinite} non-finite values`);
-    if (blocks.length) {
-      parts.push(
-        `non-finite log-det estimate first in ${blocks[0]}${
-          blocks.length > 1 ? ` (and ${blocks.length - 1} later blocks)` : ""
-        }`,
-      );
-    } else if (quantity === "loss") parts.push("every residual block's log-det estimate is finite");
-    if (parameters.length) {
-      const shown = parameters.slice(0, 8).join(", ");
-      parts.push(
-        `non-finite gradient of ${parameters.length} parameter${parameters.length > 1 ? "s" : ""} (${shown}${
-          parameters.length > 8 ? ", ..." : ""
-        })`,
-      );
-    }
-    parts.push("parameters, optimizer and EMA left at the last good state");
-    return { step, quantity, loss, gradNorm, parameters, blocks, inputNonFinite, message: parts.join("; ") };
   }
 
   /** Reads the per-block estimator moments of the last forward (one readback). */
@@ -546,14 +334,14 @@ export class Trainer {
 
   /**
    * Test bits/dim with the EMA weights (SPEC 1.0): swap them in, refresh the power iteration, evaluate
-   * in eval mode, swap back and restore every buffer (u, v and the diagnostics) of the training weights.
+   * in eval mode, swap back and restore every parameter and buffer (u, v, ActNorm flags, diagnostics)
+   * of the training state, so an evaluation never changes the run.
    */
   async evaluate(
     data: BatchSource,
     opts: { batchSize?: number; limit?: number; onProgress?: (done: number, total: number) => void } = {},
   ): Promise<EvalRecord> {
-    const buffers = this.module.buffers();
-    const saved = buffers.map((b: BufferState) => (b.value ? b.value.detach().keep() : null));
+    const saved = this.#snapshot();
     try {
       const r = await this.ema.withShadow(async () => {
         await this.model.updateLipschitz();
@@ -566,7 +354,7 @@ export class Trainer {
       });
       return { ...r, step: this.#step };
     } finally {
-      buffers.forEach((b, i) => b.set(saved[i]));
+      this.#restore(saved);
     }
   }
 
@@ -671,7 +459,8 @@ export class Trainer {
         }
       }
       if (this.#consecutive >= this.#maxFailures) incompleteReason = this.#incompleteReason();
-      if (incompleteReason === null && opts.evalData && evalEvery > 0 && done % evalEvery === 0) {
+      const due = evalEvery > 0 && done % evalEvery === 0 && this.optimizer.stepCount > 0;
+      if (incompleteReason === null && opts.evalData && due) {
         await doEval();
       }
       if (ckEvery > 0 && done % ckEvery === 0 && done < opts.steps) await save();
