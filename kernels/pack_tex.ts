@@ -19,6 +19,8 @@ export const PACK_MATRIX_DIMS_U32 = 12;
 
 /** Logical rows per dispatch row of {@link packMatrixWgsl} (the y grid limit; z counts the rest). */
 export const PACK_ROWS_PER_Z = 65535;
+/** Texels per dispatch row of the `linear` {@link packMatrixWgsl} (x grid of 1024 workgroups of 64). */
+export const PACK_LINEAR_PER_ROW = 65536;
 
 /**
  * Packs a batched matrix [batches, rows, cols] (or its transpose) into row lines: logical row
@@ -26,8 +28,10 @@ export const PACK_ROWS_PER_Z = 65535;
  * texel, 64 along a row (measured fastest on llvmpipe). With `vec4Src` the source is read as vec4s, which
  * needs trans = 0, srcOffset, batchStride and ld multiples of 4 and the buffer size a multiple of 16 bytes
  * covering the data. Dispatch (ceil(texels / 64), min(R, 65535), ceil(R / 65535)), R = batches·rowsPerBatch.
+ * With `linear` (for rows narrower than 64 texels, which would idle most lanes) the texels of all rows are
+ * numbered consecutively: dispatch (1024, min(Q, 65535), ceil(Q / 65535)), Q = ceil(R·texels / 65536).
  */
-export function packMatrixWgsl(vec4Src: boolean): string {
+export function packMatrixWgsl(vec4Src: boolean, linear = false): string {
   const load = vec4Src
     ? `      let keep = vec4f(vec4<bool>(true, c0 + 1u < d.cols, c0 + 2u < d.cols, c0 + 3u < d.cols));
       v = src[(base + r * d.ld + c0) >> 2u] * keep;`
@@ -50,17 +54,24 @@ struct Dims {
 @group(0) @binding(2) var dst: texture_storage_2d<rgba32float, write>;
 @compute @workgroup_size(64, 1)
 fn main(@builtin(global_invocation_id) g: vec3u) {
-  let lr = g.y + g.z * ${PACK_ROWS_PER_Z}u;
-  if (g.x >= d.texels || lr >= d.batches * d.rowsPerBatch) { return; }
+${
+    linear
+      ? `  let q = g.x + (g.y + g.z * ${PACK_ROWS_PER_Z}u) * ${PACK_LINEAR_PER_ROW}u;
+  let lr = q / d.texels;
+  let tx = q % d.texels;`
+      : `  let lr = g.y + g.z * ${PACK_ROWS_PER_Z}u;
+  let tx = g.x;`
+  }
+  if (tx >= d.texels || lr >= d.batches * d.rowsPerBatch) { return; }
   let b = lr / d.rowsPerBatch;
   let r = lr % d.rowsPerBatch;
-  let c0 = g.x * 4u;
+  let c0 = tx * 4u;
   var v = vec4f(0.0);
   if (r < d.rows && c0 < d.cols) {
     let base = d.srcOffset + b * d.batchStride;
 ${load}
   }
-  textureStore(dst, vec2u((lr & ((1u << d.lg) - 1u)) * d.texels + g.x, lr >> d.lg), v);
+  textureStore(dst, vec2u((lr & ((1u << d.lg) - 1u)) * d.texels + tx, lr >> d.lg), v);
 }
 `;
 }

@@ -28,6 +28,7 @@ import {
   gemmTexWgsl,
 } from "../../../kernels/gemm_tex.ts";
 import {
+  PACK_LINEAR_PER_ROW,
   PACK_ROWS_PER_Z,
   packConvWeightWgsl,
   packImageWgsl,
@@ -50,7 +51,12 @@ export interface FastGemmContext {
    * Tests set it small to exercise the tiling paths.
    */
   readonly maxTextureDimension2D?: number;
+  /** Overrides {@link chooseBlocking} (for experiments and tests); `op` names the product being planned. */
+  readonly chooseBlocking?: (rows: number, cols: number, op: BlockingOp) => Blocking;
 }
+
+/** The products the hook plans blocks for. */
+export type BlockingOp = "matmul" | "conv" | "wgrad";
 
 /** Dimensions of a batched product, as in `Backend.matmul`. */
 export interface MatmulDims {
@@ -166,6 +172,12 @@ function maxDimOf(ctx: FastGemmContext): number {
 
 type Resource = GPUBuffer | GPUTexture;
 
+/** True when every element count fits one storage binding and is non-zero. */
+function bindable(ctx: FastGemmContext, ...elements: number[]): boolean {
+  const limit = ctx.device.limits.maxStorageBufferBindingSize;
+  return elements.every((e) => e >= 1 && e * 4 <= limit);
+}
+
 function dispatch(
   ctx: FastGemmContext,
   code: string,
@@ -180,7 +192,9 @@ function dispatch(
   bindings.forEach((r, i) => {
     entries.push({
       binding: i + 1,
-      resource: r instanceof GPUBuffer ? { buffer: r } : r.createView(),
+      resource: r instanceof GPUBuffer
+        ? { buffer: r, size: Math.min(r.size, ctx.device.limits.maxStorageBufferBindingSize) }
+        : r.createView(),
     });
   });
   const group = ctx.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
@@ -209,7 +223,7 @@ function rowLines(rows: number, texels: number, maxDim: number): Lines | null {
  * 12 for narrower products); the 8 SIMD lanes walk column blocks when there are at least 8 of them, else
  * row blocks (so O = 64 convolutions still fill a vector).
  */
-export function chooseBlocking(rows: number, cols: number): Blocking {
+export function chooseBlocking(rows: number, cols: number, _op?: BlockingOp): Blocking {
   const tn = cols >= 16 ? 16 : Math.ceil(cols / 4) * 4;
   const colBlocks = Math.ceil(cols / tn);
   const tm = rows >= 1024 ? 32 : 16;
@@ -249,9 +263,11 @@ function packMatrix(
   const extent = p.srcOffset + (p.batches - 1) * p.batchStride + (p.trans ? p.cols : p.rows) * p.ld;
   const vec4Src = !p.trans && p.srcOffset % 4 === 0 && (p.batches === 1 || p.batchStride % 4 === 0) &&
     p.ld % 4 === 0 && src.size >= Math.ceil(extent / 4) * 16;
+  const linear = p.texels < 32;
+  const rowsOfGrid = linear ? Math.ceil((total * p.texels) / PACK_LINEAR_PER_ROW) : total;
   dispatch(
     ctx,
-    packMatrixWgsl(vec4Src),
+    packMatrixWgsl(vec4Src, linear),
     [
       p.texels,
       lines.lg,
@@ -267,9 +283,9 @@ function packMatrix(
       p.srcOffset,
     ],
     [src, t],
-    Math.ceil(p.texels / 64),
-    Math.min(total, PACK_ROWS_PER_Z),
-    Math.ceil(total / PACK_ROWS_PER_Z),
+    linear ? PACK_LINEAR_PER_ROW / 64 : Math.ceil(p.texels / 64),
+    Math.min(rowsOfGrid, PACK_ROWS_PER_Z),
+    Math.ceil(rowsOfGrid / PACK_ROWS_PER_Z),
   );
   return t;
 }
@@ -287,9 +303,9 @@ export function recordFastMatmul(
   dims: MatmulDims,
 ): boolean {
   const { batch, aBatch, bBatch, m, k, n, transA, transB } = dims;
-  if (batch < 1 || m < 1 || n < 1 || k < 1) return false;
+  if (!bindable(ctx, aBatch * m * k, bBatch * k * n, batch * m * n)) return false;
   const maxDim = maxDimOf(ctx);
-  const blk = chooseBlocking(m, n);
+  const blk = (ctx.chooseBlocking ?? chooseBlocking)(m, n, "matmul");
   const mp = Math.ceil(m / blk.tm) * blk.tm;
   const n4p = Math.ceil(n / blk.tn) * (blk.tn / 4);
   const mBlocks = mp / blk.tm;
@@ -496,7 +512,7 @@ function directConv(
   const r4 = Math.ceil(s.r / 4);
   const plan = imagePlan(s.n, s.hp, s.wt, r4, maxDim);
   if (plan === null) return false;
-  const blk = chooseBlocking(s.n * s.ho * s.wo, s.q);
+  const blk = (ctx.chooseBlocking ?? chooseBlocking)(s.n * s.ho * s.wo, s.q, "conv");
   const colBlocks = Math.ceil(s.q / blk.tn);
   const chunkBlocks = Math.ceil((plan.chunk * s.ho * s.wo) / blk.tm);
   if (!fits(blocksGrid(blk, chunkBlocks, colBlocks))) return false;
@@ -566,6 +582,7 @@ export function recordFastConv2d(
   g: Conv2dGeometry,
 ): boolean {
   const d = geometry(g);
+  if (!bindable(ctx, d.n * d.c * d.h * d.w, d.o * d.c * d.kh * d.kw, d.n * d.o * d.ho * d.wo)) return false;
   return directConv(ctx, x, w, y, {
     n: d.n,
     r: d.c,
@@ -599,6 +616,7 @@ export function recordFastConv2dInputGrad(
   g: Conv2dGeometry,
 ): boolean {
   const d = geometry(g);
+  if (!bindable(ctx, d.n * d.c * d.h * d.w, d.o * d.c * d.kh * d.kw, d.n * d.o * d.ho * d.wo)) return false;
   return directConv(ctx, dy, w, dx, {
     n: d.n,
     r: d.o,
@@ -632,6 +650,7 @@ export function recordFastConv2dWeightGrad(
   g: Conv2dGeometry,
 ): boolean {
   const d = geometry(g);
+  if (!bindable(ctx, d.n * d.c * d.h * d.w, d.o * d.c * d.kh * d.kw, d.n * d.o * d.ho * d.wo)) return false;
   const maxDim = maxDimOf(ctx);
   const c4 = Math.ceil(d.c / 4);
   const q4 = d.kh * d.kw * c4;
@@ -640,7 +659,7 @@ export function recordFastConv2dWeightGrad(
   const wt = Math.max(d.w + 2 * d.pad, (wo4 * 4 - 1) * d.s + d.kw);
   const plan = imagePlan(d.n, hp, wt, c4, maxDim);
   if (plan === null) return false;
-  const blk = chooseBlocking(d.o, q4 * 4);
+  const blk = (ctx.chooseBlocking ?? chooseBlocking)(d.o, q4 * 4, "wgrad");
   const oBlocks = Math.ceil(d.o / blk.tm);
   const colBlocks = Math.ceil(q4 / (blk.tn / 4));
   const grid = blocksGrid(blk, oBlocks, colBlocks);
