@@ -48,6 +48,19 @@ export interface Kernel extends CachedPipeline {
 /** Grid of workgroups (x, y, z). */
 export type Grid = readonly [number, number, number];
 
+/** GPU time of one kind of dispatch, summed over a profiling run (see {@link Dispatcher.kernelProfile}). */
+export interface KernelTiming {
+  /** Kernel key plus the output size and grid, e.g. `unary:exp n=25088 [98,1,1]`. */
+  readonly key: string;
+  /** Number of dispatches. */
+  readonly count: number;
+  /** Summed GPU time in milliseconds (timestamp queries around each dispatch). */
+  readonly ms: number;
+}
+
+/** Timestamp queries per query set (two per dispatch). */
+const PROFILE_QUERIES = 2048;
+
 const UNIFORM_CAPACITY = 1 << 16;
 
 /** Bytes bound for a storage: whole vec4s, at least one. */
@@ -76,13 +89,26 @@ export class Dispatcher {
   #pending = 0;
   #batch = 0;
   #deviceError: string | null = null;
+  readonly #querySet: GPUQuerySet | null = null;
+  #queryKeys: string[] = [];
+  readonly #timings = new Map<string, { count: number; ms: number }>();
+  readonly #profileReads = new Set<Promise<void>>();
   /** Dispatches recorded since creation. */
   dispatches = 0;
   /** Queue submits since creation. */
   submits = 0;
+  /**
+   * Milliseconds spent inside `queue.submit` since creation. On lavapipe a submit blocks until the
+   * previous submission has finished executing, so this is mostly time waiting for the GPU.
+   */
+  submitMs = 0;
 
-  /** A dispatcher on `device`, submitting every `submitEvery` dispatches. */
-  constructor(device: GPUDevice, limits: DispatchLimits, submitEvery: number) {
+  /**
+   * A dispatcher on `device`, submitting every `submitEvery` dispatches. With `profile`, every dispatch
+   * gets its own compute pass with timestamp queries (the device must have the "timestamp-query"
+   * feature), and {@link Dispatcher.kernelProfile} sums the GPU time per kind of dispatch.
+   */
+  constructor(device: GPUDevice, limits: DispatchLimits, submitEvery: number, profile = false) {
     if (!Number.isInteger(submitEvery) || submitEvery < 1) {
       throw new Error(
         `Cannot create the WebGPU dispatcher: submitEvery ${submitEvery} is not a positive integer`,
@@ -97,6 +123,14 @@ export class Dispatcher {
       size: UNIFORM_CAPACITY,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
+    if (profile) {
+      if (!device.features.has("timestamp-query")) {
+        throw new Error(
+          'Cannot profile WebGPU dispatches: the device lacks the "timestamp-query" feature',
+        );
+      }
+      this.#querySet = device.createQuerySet({ type: "timestamp", count: PROFILE_QUERIES });
+    }
     device.addEventListener("uncapturederror", (e) => {
       this.#deviceError ??= (e as GPUUncapturedErrorEvent).error.message;
     });
@@ -218,6 +252,7 @@ export class Dispatcher {
       throw new Error(`Cannot dispatch ${k.label}: grid [${grid.join(", ")}] exceeds ${max} per dimension`);
     }
     if (grid.some((g) => g === 0)) return;
+    if (this.#querySet && 2 * (this.#queryKeys.length + 1) > PROFILE_QUERIES) this.submit();
     const [offset, size] = this.#writeParams(k, values);
     const entries: GPUBindGroupEntry[] = [
       { binding: 0, resource: { buffer: this.#uniform, offset, size } },
@@ -227,14 +262,88 @@ export class Dispatcher {
       entries.push({ binding: 2 + j, resource: { buffer: s.buffer, offset: 0, size: bindBytes(s.size) } });
     });
     const bindGroup = this.#device.createBindGroup({ layout: k.layout, entries });
-    const pass = this.#openPass();
+    const pass = this.#querySet
+      ? this.#openProfiledPass(`${k.label} n=${out.size} [${grid.join(",")}]`)
+      : this.#openPass();
     pass.setPipeline(k.pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
+    if (this.#querySet) {
+      pass.end();
+      this.#pass = null;
+    }
     out.lastUse = this.#batch;
     for (const s of inputs) s.lastUse = this.#batch;
     this.dispatches++;
     if (++this.#pending >= this.#submitEvery) this.submit();
+  }
+
+  /** A new pass of one dispatch whose start and end are timestamped (profiling only). */
+  #openProfiledPass(key: string): GPUComputePassEncoder {
+    if (this.#pass) {
+      this.#pass.end();
+      this.#pass = null;
+    }
+    this.#encoder ??= this.#device.createCommandEncoder();
+    const j = this.#queryKeys.length;
+    this.#queryKeys.push(key);
+    return this.#encoder.beginComputePass({
+      timestampWrites: {
+        querySet: this.#querySet!,
+        beginningOfPassWriteIndex: 2 * j,
+        endOfPassWriteIndex: 2 * j + 1,
+      },
+    });
+  }
+
+  /** Resolves this batch's timestamps into a mappable buffer; returns the read-back step to run after submit. */
+  #resolveProfile(enc: GPUCommandEncoder): (() => void) | null {
+    const keys = this.#queryKeys;
+    if (keys.length === 0) return null;
+    this.#queryKeys = [];
+    const bytes = keys.length * 16;
+    const resolve = this.#device.createBuffer({
+      size: bytes,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    const staging = this.#device.createBuffer({
+      size: bytes,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    enc.resolveQuerySet(this.#querySet!, 0, 2 * keys.length, resolve, 0);
+    enc.copyBufferToBuffer(resolve, 0, staging, 0, bytes);
+    return () => {
+      const done = staging.mapAsync(GPUMapMode.READ).then(() => {
+        const t = new BigUint64Array(staging.getMappedRange());
+        keys.forEach((key, j) => {
+          const ms = Number(t[2 * j + 1] - t[2 * j]) / 1e6;
+          const e = this.#timings.get(key);
+          if (e) {
+            e.count++;
+            e.ms += ms;
+          } else this.#timings.set(key, { count: 1, ms });
+        });
+        staging.unmap();
+      }).finally(() => {
+        staging.destroy();
+        resolve.destroy();
+        this.#profileReads.delete(done);
+      });
+      this.#profileReads.add(done);
+    };
+  }
+
+  /**
+   * GPU time per kind of dispatch (kernel key, output size and grid) recorded so far, largest first;
+   * empty unless created with `profile`. Submits and waits for outstanding timestamps. `reset` clears the
+   * totals afterwards.
+   */
+  async kernelProfile(reset = false): Promise<KernelTiming[]> {
+    this.submit();
+    while (this.#profileReads.size > 0) await Promise.all([...this.#profileReads]);
+    const out = [...this.#timings].map(([key, e]) => ({ key, count: e.count, ms: e.ms }));
+    if (reset) this.#timings.clear();
+    return out.sort((a, b) => b.ms - a.ms);
   }
 
   #openPass(): GPUComputePassEncoder {
@@ -258,7 +367,11 @@ export class Dispatcher {
     if (this.#uniformUsed > 0) {
       this.#device.queue.writeBuffer(this.#uniform, 0, this.#staging, 0, this.#uniformUsed);
     }
+    const readProfile = this.#querySet ? this.#resolveProfile(this.#encoder) : null;
+    const t0 = performance.now();
     this.#device.queue.submit([this.#encoder.finish()]);
+    this.submitMs += performance.now() - t0;
+    readProfile?.();
     this.#encoder = null;
     this.#uniformUsed = 0;
     this.#pending = 0;

@@ -11,7 +11,7 @@
  * @module
  */
 import type { Backend, BinaryOp, Conv2dGeometry, ReduceOp, Shape, Storage, UnaryOp } from "../backend.ts";
-import { Dispatcher, type DispatchLimits, GpuStorage } from "./dispatcher.ts";
+import { Dispatcher, type DispatchLimits, GpuStorage, type KernelTiming } from "./dispatcher.ts";
 import type { PoolStats } from "./buffer_pool.ts";
 import { binaryOp, fillInto, unaryOp, whereOp } from "./elementwise_ops.ts";
 import { reduceOp } from "./reduce_ops.ts";
@@ -25,6 +25,11 @@ export interface WebGpuBackendOptions {
   readonly powerPreference?: GPUPowerPreference;
   /** Submit the recorded commands every this many dispatches (default 64). */
   readonly submitEvery?: number;
+  /**
+   * Time every dispatch on the GPU with timestamp queries (one compute pass per dispatch, so slower);
+   * read the totals with {@link WebGpuBackend.kernelProfile}. Needs the "timestamp-query" feature.
+   */
+  readonly profile?: boolean;
   /**
    * Lower limits than the device's, for tests of the folding and binding checks (never raises them):
    * `maxComputeWorkgroupsPerDimension`, `maxStorageBufferBindingSize`.
@@ -42,6 +47,8 @@ export interface WebGpuStats extends PoolStats {
   readonly submits: number;
   /** Distinct compiled pipelines. */
   readonly pipelines: number;
+  /** Milliseconds spent inside `queue.submit` (on lavapipe: mostly waiting for the previous submission). */
+  readonly submitMs: number;
 }
 
 /** The WebGPU backend plus its device, limits and counters. */
@@ -52,6 +59,11 @@ export interface WebGpuBackend extends Backend {
   readonly limits: DispatchLimits;
   /** Pool and dispatch counters. */
   stats(): WebGpuStats;
+  /**
+   * GPU milliseconds per kind of dispatch since creation (or the last reset), largest first; empty
+   * unless the backend was created with `profile: true`.
+   */
+  kernelProfile(reset?: boolean): Promise<KernelTiming[]>;
   /** Destroys the free buffers held by the pool; returns the bytes released. */
   trimPool(): number;
   /** Destroys the device; the backend must not be used afterwards. */
@@ -95,8 +107,9 @@ class WebGpuBackendImpl implements WebGpuBackend {
     readonly description: string,
     limits: DispatchLimits,
     submitEvery: number,
+    profile: boolean,
   ) {
-    this.#d = new Dispatcher(device, limits, submitEvery);
+    this.#d = new Dispatcher(device, limits, submitEvery, profile);
   }
 
   get limits(): DispatchLimits {
@@ -113,7 +126,12 @@ class WebGpuBackendImpl implements WebGpuBackend {
       dispatches: this.#d.dispatches,
       submits: this.#d.submits,
       pipelines: this.#d.pipelines.size,
+      submitMs: this.#d.submitMs,
     };
+  }
+
+  kernelProfile(reset = false): Promise<KernelTiming[]> {
+    return this.#d.kernelProfile(reset);
   }
 
   trimPool(): number {
@@ -239,7 +257,14 @@ export async function createWebGpuBackend(opts: WebGpuBackendOptions = {}): Prom
   if (!adapter) throw new Error(NO_ADAPTER_MESSAGE);
   const requiredLimits: Record<string, number> = {};
   for (const name of REQUESTED_LIMITS) requiredLimits[name] = adapter.limits[name];
-  const device = await adapter.requestDevice({ requiredLimits });
+  const profile = opts.profile ?? false;
+  if (profile && !adapter.features.has("timestamp-query")) {
+    throw new Error(
+      `Cannot create a profiling WebGPU backend: the adapter lacks the "timestamp-query" feature`,
+    );
+  }
+  const requiredFeatures: GPUFeatureName[] = profile ? ["timestamp-query"] : [];
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const cap = (name: keyof DispatchLimits, v: number) => Math.min(v, opts.testLimits?.[name as never] ?? v);
   const limits: DispatchLimits = {
     maxComputeWorkgroupsPerDimension: cap(
@@ -257,5 +282,5 @@ export async function createWebGpuBackend(opts: WebGpuBackendOptions = {}): Prom
   const description = info.description ||
     [info.vendor, info.architecture, info.device].filter(Boolean).join(" ") ||
     "WebGPU adapter";
-  return new WebGpuBackendImpl(device, description, limits, opts.submitEvery ?? 64);
+  return new WebGpuBackendImpl(device, description, limits, opts.submitEvery ?? 64, profile);
 }
