@@ -28,7 +28,7 @@ import { gradMaybe } from "../engine/autograd.ts";
 import { Rng } from "../engine/random.ts";
 import { type Device, noGrad, type Tensor, tidy } from "../engine/tensor.ts";
 import { Batcher, type BatchSource } from "../data/batches.ts";
-import type { ResidualFlow } from "../flow/model.ts";
+import type { ModelOutput, ResidualFlow } from "../flow/model.ts";
 import type { Module, Parameter } from "../flow/module.ts";
 import type { IResBlock } from "../flow/iresblock.ts";
 import { Adam, clipGradNorm } from "./optimizer.ts";
@@ -42,6 +42,7 @@ import type {
   FailureReport,
   History,
   LogRecord,
+  LossBatch,
   LossFn,
   RunOptions,
   RunResult,
@@ -68,7 +69,7 @@ export type {
 export const TRAIN_RNG_TAG = 0x74726169; // "trai"
 
 /** How the generator of a step is derived (stored in checkpoints). */
-export const STEP_RNG_RULE = "step s uses new Rng(seed).fork(0x74726169).fork(s); batch s is " +
+export const STEP_RNG_RULE: string = "step s uses new Rng(seed).fork(0x74726169).fork(s); batch s is " +
   "Batcher(seed).batch(floor(s / batchesPerEpoch), s % batchesPerEpoch)";
 
 /** The generator of training step `step` (N draws and probes of every block). */
@@ -77,10 +78,10 @@ export function stepRng(seed: number, step: number): Rng {
 }
 
 /** The density loss: mean bits/dim over the batch. */
-export const densityLoss: LossFn = (out, _batch, model) => {
+export function densityLoss(out: ModelOutput, _batch: LossBatch, model: ResidualFlow): Tensor {
   if (!out.logpx) throw new Error("Cannot compute the density loss: the forward pass skipped the log-det");
   return mean(model.bitsPerDim(out.logpx));
-};
+}
 
 interface Snapshot {
   readonly params: Tensor[];
@@ -103,7 +104,7 @@ export class Trainer {
   readonly ema: Ema;
   /** The batch source. */
   readonly batcher: Batcher;
-  /** Settings with defaults filled in. */
+  /** The run's seed. */
   readonly seed: number;
   readonly #opts: TrainerOptions;
   readonly #loss: LossFn;
