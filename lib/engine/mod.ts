@@ -53,3 +53,4 @@ export {
 } from "./ops/conv.ts";
 export { crossEntropy, gather, logSoftmax, oneHot } from "./ops/nn.ts";
 export { rand, randGeometric, randn, randPoisson, Rng, type RngState } from "./random.ts";
+export { addFlops, flopCount, resetFlops } from "./flops.ts";

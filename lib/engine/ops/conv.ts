@@ -7,6 +7,7 @@
 import { type Conv2dGeometry, conv2dOutputShape, fmt } from "../backend.ts";
 import type { Tensor } from "../tensor.ts";
 import { add } from "./elementwise.ts";
+import { addFlops } from "../flops.ts";
 import { record, sameDevice } from "./record.ts";
 import { reshape } from "./shape.ts";
 
@@ -16,6 +17,12 @@ export interface Conv2dOptions {
   readonly stride?: number;
   /** Zero padding on every side (default 0). */
   readonly pad?: number;
+}
+
+/** 2·(outputs of the forward convolution)·C·KH·KW: the work of a convolution or either adjoint. */
+function convFlops(g: Conv2dGeometry): number {
+  const y = conv2dOutputShape(g);
+  return 2 * y[0] * y[1] * y[2] * y[3] * g.w[1] * g.w[2] * g.w[3];
 }
 
 function geometry(x: readonly number[], w: readonly number[], o: Conv2dOptions): Conv2dGeometry {
@@ -47,6 +54,7 @@ function conv2dRaw(x: Tensor, w: Tensor, g: Conv2dGeometry): Tensor {
   const d = sameDevice("conv2d", x, w);
   const shape = conv2dOutputShape(g);
   const s = d.backend.conv2d(x.buffer.storage, w.buffer.storage, g);
+  addFlops(convFlops(g));
   return record("conv2d", d, s, shape, [x, w], [x, w], (gy, needs) => [
     needs[0] ? conv2dInputGradOp(gy, w, g) : null,
     needs[1] ? conv2dWeightGradOp(x, gy, g) : null,
@@ -57,6 +65,7 @@ function conv2dRaw(x: Tensor, w: Tensor, g: Conv2dGeometry): Tensor {
 export function conv2dInputGradOp(dy: Tensor, w: Tensor, g: Conv2dGeometry): Tensor {
   const d = sameDevice("conv2dInputGrad", dy, w);
   const s = d.backend.conv2dInputGrad(dy.buffer.storage, w.buffer.storage, g);
+  addFlops(convFlops(g));
   return record("conv2dInputGrad", d, s, g.x, [dy, w], [dy, w], (gx, needs) => [
     needs[0] ? conv2dRaw(gx, w, g) : null,
     needs[1] ? conv2dWeightGradOp(gx, dy, g) : null,
@@ -67,6 +76,7 @@ export function conv2dInputGradOp(dy: Tensor, w: Tensor, g: Conv2dGeometry): Ten
 export function conv2dWeightGradOp(x: Tensor, dy: Tensor, g: Conv2dGeometry): Tensor {
   const d = sameDevice("conv2dWeightGrad", x, dy);
   const s = d.backend.conv2dWeightGrad(x.buffer.storage, dy.buffer.storage, g);
+  addFlops(convFlops(g));
   return record("conv2dWeightGrad", d, s, g.w, [x, dy], [x, dy], (gw, needs) => [
     needs[0] ? conv2dInputGradOp(dy, gw, g) : null,
     needs[1] ? conv2dRaw(x, gw, g) : null,

@@ -4,6 +4,7 @@
  */
 import { fmt } from "../backend.ts";
 import type { Tensor } from "../tensor.ts";
+import { addFlops } from "../flops.ts";
 import { record, sameDevice } from "./record.ts";
 import { sum } from "./reduce.ts";
 import { reshape } from "./shape.ts";
@@ -57,6 +58,7 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
     transA,
     transB,
   });
+  addFlops(2 * batch * m * n * k);
   const shape = [...lead, m, n];
   return record("matmul", d, s, shape, [a, b], [a, b], (g, needs) => {
     let ga: Tensor | null = null;
