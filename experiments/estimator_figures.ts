@@ -426,7 +426,11 @@ async function activationPlots(outDir: string, zs: readonly number[]): Promise<s
     xLabel: "z",
     yLabel: "φ'(z)",
     series: line((p) => p.dy),
-    referenceLines: [{ y: 1, label: "φ' = 1 (Lipschitz bound)" }, { y: 1 / 1.1, label: "1/1.1" }],
+    referenceLines: [{ y: 1, label: "φ' = 1 (Lipschitz bound)" }, {
+      y: 1 / 1.1,
+      label: "1/1.1 (LipSwish as z -> ∞)",
+      color: "#6b8fb3",
+    }],
     width: 760,
     height: 500,
   });
