@@ -255,7 +255,7 @@ async function writeCharts(
     height: 520,
   });
   const relPng = await barChartPng({
-    title: "Memory relative to naive backprop (mean over the six architectures)",
+    title: `Memory relative to naive backprop (mean over the six architectures, ${depth} blocks)`,
     categories: MEMORY_METHODS.map((m) => METHOD_LABELS[m]),
     series: [
       {
