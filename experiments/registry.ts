@@ -3,6 +3,15 @@
  * @module
  */
 import type { Experiment } from "./framework/experiment.ts";
+import { estimatorFiguresExperiment } from "./estimator_figures.ts";
+import { memoryExperiment } from "./memory.ts";
 
 /** Every experiment `deno task reproduce` knows, in the order they run and are reported. */
-export const EXPERIMENTS: readonly Experiment[] = [];
+export const EXPERIMENTS: readonly Experiment[] = [
+  // density
+  memoryExperiment,
+  // ablation
+  // hybrid
+  estimatorFiguresExperiment,
+  // samples
+];
