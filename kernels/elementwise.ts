@@ -41,7 +41,7 @@ export type BinaryOp =
   | "ne";
 
 /** Stable helpers shared by the unary functions (vec4 arguments). */
-const HELPERS = `
+export const HELPERS = `
 // e^x - 1 without cancellation (Kahan): exact where u == 1 or u - 1 == -1.
 fn expm1v(x: vec4f) -> vec4f {
   let u = exp(x);
@@ -65,8 +65,8 @@ fn tanhv(x: vec4f) -> vec4f {
 }
 `;
 
-/** WGSL expression of a unary op applied to the vec4 `x`. */
-function unaryExpr(op: UnaryOp): string {
+/** WGSL expression of a unary op applied to the vec4 `x` (may call the functions in {@link HELPERS}). */
+export function unaryExpr(op: UnaryOp): string {
   switch (op) {
     case "neg":
       return "-x";
@@ -104,7 +104,7 @@ function unaryExpr(op: UnaryOp): string {
 }
 
 /** Helpers of the binary ops (vec4 arguments). */
-const BINARY_HELPERS = `
+export const BINARY_HELPERS = `
 // Math.pow semantics: negative bases with integer exponents keep their sign; pow(x, 0) = 1.
 fn powv(a: vec4f, b: vec4f) -> vec4f {
   let r = exp2(b * log2(abs(a)));
@@ -121,8 +121,8 @@ fn powv(a: vec4f, b: vec4f) -> vec4f {
 }
 `;
 
-/** WGSL expression of a binary op on the vec4s `a` and `b`. */
-function binaryExpr(op: BinaryOp): string {
+/** WGSL expression of a binary op on the vec4s `a` and `b` (may call {@link BINARY_HELPERS}). */
+export function binaryExpr(op: BinaryOp): string {
   const cmp = (c: string) => `select(vec4f(0.0), vec4f(1.0), a ${c} b)`;
   switch (op) {
     case "add":

@@ -14,6 +14,7 @@ import type { KernelSource, ParamField } from "../../../kernels/common.ts";
 import { WG1 } from "../../../kernels/common.ts";
 import { BufferPool } from "./buffer_pool.ts";
 import { type CachedPipeline, PipelineCache } from "./pipeline_cache.ts";
+import { ElementwiseFuser, MAX_FUSED_BINDINGS } from "./fusion.ts";
 
 /** A WebGPU storage: a (pooled) buffer holding `size` float32 values. */
 export class GpuStorage implements Storage {
@@ -35,6 +36,21 @@ export interface DispatchLimits {
   readonly maxBufferSize: number;
   /** Alignment of uniform binding offsets. */
   readonly minUniformBufferOffsetAlignment: number;
+  /** Storage buffers one kernel may bind. */
+  readonly maxStorageBuffersPerShaderStage: number;
+}
+
+/** Options of a {@link Dispatcher}. */
+export interface DispatcherOptions {
+  /** Submit every this many dispatches (a positive integer). */
+  readonly submitEvery: number;
+  /**
+   * Give every dispatch its own compute pass with timestamp queries (the device must have the
+   * "timestamp-query" feature); {@link Dispatcher.kernelProfile} sums the GPU time per kind of dispatch.
+   */
+  readonly profile?: boolean;
+  /** Defer flat element-wise ops and fuse runs of them into one kernel (default true; see fusion.ts). */
+  readonly fuse?: boolean;
 }
 
 /** A kernel ready to dispatch: pipeline plus the order of its uniform fields. */
@@ -74,6 +90,8 @@ export class Dispatcher {
   readonly pool: BufferPool;
   /** Compiled pipelines by source. */
   readonly pipelines: PipelineCache;
+  /** The element-wise fuser, or null when fusion is off. */
+  readonly fuser: ElementwiseFuser | null;
   readonly #device: GPUDevice;
   readonly #limits: DispatchLimits;
   readonly #submitEvery: number;
@@ -103,12 +121,9 @@ export class Dispatcher {
    */
   submitMs = 0;
 
-  /**
-   * A dispatcher on `device`, submitting every `submitEvery` dispatches. With `profile`, every dispatch
-   * gets its own compute pass with timestamp queries (the device must have the "timestamp-query"
-   * feature), and {@link Dispatcher.kernelProfile} sums the GPU time per kind of dispatch.
-   */
-  constructor(device: GPUDevice, limits: DispatchLimits, submitEvery: number, profile = false) {
+  /** A dispatcher on `device` (see {@link DispatcherOptions}). */
+  constructor(device: GPUDevice, limits: DispatchLimits, opts: DispatcherOptions) {
+    const { submitEvery, profile = false, fuse = true } = opts;
     if (!Number.isInteger(submitEvery) || submitEvery < 1) {
       throw new Error(
         `Cannot create the WebGPU dispatcher: submitEvery ${submitEvery} is not a positive integer`,
@@ -119,6 +134,9 @@ export class Dispatcher {
     this.#submitEvery = submitEvery;
     this.pool = new BufferPool(device);
     this.pipelines = new PipelineCache(device);
+    this.fuser = fuse
+      ? new ElementwiseFuser(this, Math.min(MAX_FUSED_BINDINGS, limits.maxStorageBuffersPerShaderStage))
+      : null;
     this.#uniform = device.createBuffer({
       size: UNIFORM_CAPACITY,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
@@ -165,12 +183,21 @@ export class Dispatcher {
     return new GpuStorage(size, this.pool.acquire(bytes));
   }
 
-  /** Releases a storage into the pool (deferred while unsubmitted commands may use it). */
+  /**
+   * Releases a storage into the pool: deferred while unsubmitted (or pending fused) commands may use it,
+   * at once when it is the result of a pending fused op (which then is not written).
+   */
   release(s: GpuStorage): void {
     if (s.freed) throw new Error(`Cannot free a WebGPU storage of ${s.size} values: it was already freed`);
     s.freed = true;
-    if (s.lastUse === this.#batch && this.#encoder !== null) this.pool.defer(s.buffer);
+    if (this.fuser?.release(s)) this.pool.release(s.buffer);
+    else if (s.lastUse === this.#batch) this.pool.defer(s.buffer);
     else this.pool.release(s.buffer);
+  }
+
+  /** Marks `s` as read by work of the current batch that is not recorded yet (a pending fused op). */
+  markPendingUse(s: GpuStorage): void {
+    s.lastUse = this.#batch;
   }
 
   /** Writes host values into a storage not used by unsubmitted commands (a fresh allocation). */
@@ -202,7 +229,8 @@ export class Dispatcher {
     return [x, y];
   }
 
-  #checkBinding(s: GpuStorage, what: string): void {
+  /** Throws unless `s` is alive and fits one storage binding. */
+  checkBinding(s: GpuStorage, what: string): void {
     if (s.freed) throw new Error(`Cannot use a storage of ${s.size} values in ${what}: it was freed`);
     const bytes = bindBytes(s.size);
     const limit = this.#limits.maxStorageBufferBindingSize;
@@ -245,8 +273,23 @@ export class Dispatcher {
     inputs: readonly GpuStorage[],
     grid: Grid,
   ): void {
-    this.#checkBinding(out, k.label);
-    for (const s of inputs) this.#checkBinding(s, k.label);
+    this.checkBinding(out, k.label);
+    for (const s of inputs) this.checkBinding(s, k.label);
+    this.dispatchBindings(k, values, [out, ...inputs], grid);
+  }
+
+  /**
+   * Records one dispatch of `k` binding `storages` at 1, 2, ... (checked when their ops were recorded:
+   * the fuser's inputs may have been freed since, their buffers being deferred). Dispatches any pending
+   * fused ops first, so recorded order is program order.
+   */
+  dispatchBindings(
+    k: Kernel,
+    values: Readonly<Record<string, number>>,
+    storages: readonly GpuStorage[],
+    grid: Grid,
+  ): void {
+    this.fuser?.flush();
     const max = this.#limits.maxComputeWorkgroupsPerDimension;
     if (grid.some((g) => g > max)) {
       throw new Error(`Cannot dispatch ${k.label}: grid [${grid.join(", ")}] exceeds ${max} per dimension`);
@@ -254,16 +297,13 @@ export class Dispatcher {
     if (grid.some((g) => g === 0)) return;
     if (this.#querySet && 2 * (this.#queryKeys.length + 1) > PROFILE_QUERIES) this.submit();
     const [offset, size] = this.#writeParams(k, values);
-    const entries: GPUBindGroupEntry[] = [
-      { binding: 0, resource: { buffer: this.#uniform, offset, size } },
-      { binding: 1, resource: { buffer: out.buffer, offset: 0, size: bindBytes(out.size) } },
-    ];
-    inputs.forEach((s, j) => {
-      entries.push({ binding: 2 + j, resource: { buffer: s.buffer, offset: 0, size: bindBytes(s.size) } });
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.#uniform, offset, size } }];
+    storages.forEach((s, j) => {
+      entries.push({ binding: 1 + j, resource: { buffer: s.buffer, offset: 0, size: bindBytes(s.size) } });
     });
     const bindGroup = this.#device.createBindGroup({ layout: k.layout, entries });
     const pass = this.#querySet
-      ? this.#openProfiledPass(`${k.label} n=${out.size} [${grid.join(",")}]`)
+      ? this.#openProfiledPass(`${k.label} n=${storages[0].size} [${grid.join(",")}]`)
       : this.#openPass();
     pass.setPipeline(k.pipeline);
     pass.setBindGroup(0, bindGroup);
@@ -272,8 +312,7 @@ export class Dispatcher {
       pass.end();
       this.#pass = null;
     }
-    out.lastUse = this.#batch;
-    for (const s of inputs) s.lastUse = this.#batch;
+    for (const s of storages) s.lastUse = this.#batch;
     this.dispatches++;
     if (++this.#pending >= this.#submitEvery) this.submit();
   }
@@ -355,6 +394,7 @@ export class Dispatcher {
 
   /** Submits the open batch (if any), with optional extra commands recorded after its compute pass. */
   submit(extra?: (enc: GPUCommandEncoder) => void): void {
+    this.fuser?.flush();
     if (this.#pass) {
       this.#pass.end();
       this.#pass = null;

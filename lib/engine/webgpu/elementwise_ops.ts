@@ -1,6 +1,8 @@
 /**
  * Host side of the element-wise ops: picks the vec4 same-shape / scalar-operand fast paths or the
- * general strided-broadcast kernel, and records the dispatch.
+ * general strided-broadcast kernel, and records the dispatch. With fusion on, the flat paths (unary,
+ * same-shape or single-value binary, same-shape `where`) are handed to the dispatcher's fuser instead
+ * (see fusion.ts).
  * @module
  */
 import type { BinaryOp, Shape, UnaryOp } from "../backend.ts";
@@ -33,6 +35,7 @@ export function stridedValues(
 
 /** out[i] = op(x[i]). */
 export function unaryOp(d: Dispatcher, op: UnaryOp, x: GpuStorage): GpuStorage {
+  if (d.fuser) return d.fuser.add({ kind: "unary", op }, x.size, [x], `unary ${op}`);
   const out = d.alloc(x.size, `unary ${op}`);
   const n4 = Math.ceil(x.size / 4);
   const k = d.kernel(`unary:${op}`, () => unaryKernel(op));
@@ -51,13 +54,14 @@ export function binaryOp(
 ): GpuStorage {
   const outShape = broadcastShapes(aShape, bShape);
   const n = sizeOf(outShape);
-  const out = d.alloc(n, `binary ${op}`);
-  if (n === 0) return out;
   const na = sizeOf(aShape), nb = sizeOf(bShape);
   let mode: BinaryMode | null = null;
   if (na === n && nb === n) mode = "same";
   else if (na === n && nb === 1) mode = "scalarB";
   else if (na === 1 && nb === n) mode = "scalarA";
+  if (mode !== null && d.fuser) return d.fuser.add({ kind: "binary", op }, n, [a, b], `binary ${op}`);
+  const out = d.alloc(n, `binary ${op}`);
+  if (n === 0) return out;
   if (mode !== null) {
     const m = mode;
     const n4 = Math.ceil(n / 4);
@@ -107,9 +111,11 @@ export function whereOp(
   outShape: Shape,
 ): GpuStorage {
   const n = sizeOf(outShape);
+  const flat = sizeOf(cShape) === n && sizeOf(aShape) === n && sizeOf(bShape) === n;
+  if (flat && d.fuser) return d.fuser.add({ kind: "where" }, n, [cond, a, b], "where");
   const out = d.alloc(n, "where");
   if (n === 0) return out;
-  if (sizeOf(cShape) === n && sizeOf(aShape) === n && sizeOf(bShape) === n) {
+  if (flat) {
     const n4 = Math.ceil(n / 4);
     const k = d.kernel("where:same", () => whereKernel(0));
     d.dispatch(k, { n4 }, out, [cond, a, b], d.grid1d(n4, k.label));

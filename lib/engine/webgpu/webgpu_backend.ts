@@ -11,7 +11,13 @@
  * @module
  */
 import type { Backend, BinaryOp, Conv2dGeometry, ReduceOp, Shape, Storage, UnaryOp } from "../backend.ts";
-import { Dispatcher, type DispatchLimits, GpuStorage, type KernelTiming } from "./dispatcher.ts";
+import {
+  Dispatcher,
+  type DispatcherOptions,
+  type DispatchLimits,
+  GpuStorage,
+  type KernelTiming,
+} from "./dispatcher.ts";
 import type { PoolStats } from "./buffer_pool.ts";
 import { binaryOp, fillInto, unaryOp, whereOp } from "./elementwise_ops.ts";
 import { reduceOp } from "./reduce_ops.ts";
@@ -31,6 +37,11 @@ export interface WebGpuBackendOptions {
    */
   readonly profile?: boolean;
   /**
+   * Defer flat element-wise ops (unary, same-shape or single-value binary, same-shape `where`) and run
+   * each run of them as one fused kernel (default true). Results are bit-for-bit the same either way.
+   */
+  readonly fuse?: boolean;
+  /**
    * Lower limits than the device's, for tests of the folding and binding checks (never raises them):
    * `maxComputeWorkgroupsPerDimension`, `maxStorageBufferBindingSize`.
    */
@@ -49,6 +60,10 @@ export interface WebGpuStats extends PoolStats {
   readonly pipelines: number;
   /** Milliseconds spent inside `queue.submit` (on lavapipe: mostly waiting for the previous submission). */
   readonly submitMs: number;
+  /** Element-wise ops deferred into fused kernels. */
+  readonly fusedOps: number;
+  /** Fused kernels dispatched (each counted in `dispatches` too). */
+  readonly fusedKernels: number;
 }
 
 /** The WebGPU backend plus its device, limits and counters. */
@@ -106,10 +121,9 @@ class WebGpuBackendImpl implements WebGpuBackend {
     readonly device: GPUDevice,
     readonly description: string,
     limits: DispatchLimits,
-    submitEvery: number,
-    profile: boolean,
+    opts: DispatcherOptions,
   ) {
-    this.#d = new Dispatcher(device, limits, submitEvery, profile);
+    this.#d = new Dispatcher(device, limits, opts);
   }
 
   get limits(): DispatchLimits {
@@ -127,6 +141,8 @@ class WebGpuBackendImpl implements WebGpuBackend {
       submits: this.#d.submits,
       pipelines: this.#d.pipelines.size,
       submitMs: this.#d.submitMs,
+      fusedOps: this.#d.fuser?.deferred ?? 0,
+      fusedKernels: this.#d.fuser?.kernels ?? 0,
     };
   }
 
@@ -277,10 +293,15 @@ export async function createWebGpuBackend(opts: WebGpuBackendOptions = {}): Prom
     ),
     maxBufferSize: device.limits.maxBufferSize,
     minUniformBufferOffsetAlignment: device.limits.minUniformBufferOffsetAlignment,
+    maxStorageBuffersPerShaderStage: device.limits.maxStorageBuffersPerShaderStage,
   };
   const info = adapter.info;
   const description = info.description ||
     [info.vendor, info.architecture, info.device].filter(Boolean).join(" ") ||
     "WebGPU adapter";
-  return new WebGpuBackendImpl(device, description, limits, opts.submitEvery ?? 64, profile);
+  return new WebGpuBackendImpl(device, description, limits, {
+    submitEvery: opts.submitEvery ?? 64,
+    profile,
+    fuse: opts.fuse ?? true,
+  });
 }

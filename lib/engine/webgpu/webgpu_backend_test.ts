@@ -454,7 +454,8 @@ Deno.test({ name: "webgpu: buffer pool, batching and the writeBuffer hazard", ig
     be.destroy();
   });
   await t.step("many dispatches are submitted in batches and stay ordered", async () => {
-    const be = await createWebGpuBackend({ submitEvery: 16 });
+    // Without fusion, so that each add is its own dispatch.
+    const be = await createWebGpuBackend({ submitEvery: 16, fuse: false });
     let s = be.fromArray([0, 1, 2]);
     const one = be.fromArray([1]);
     for (let i = 0; i < 100; i++) {
