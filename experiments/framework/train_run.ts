@@ -1,0 +1,430 @@
+/**
+ * One shared "train a density model and evaluate it" routine for the density, ablation and samples
+ * experiments. A run is described by a {@link TrainRunSpec} (dataset, full model configuration,
+ * optimisation, evaluation and seed); its folder is `<outDir>/work/runs/<hash>/`, where the hash is
+ * the SHA-256 of the spec's canonical JSON. The folder holds the trainer's checkpoint and, once the
+ * run has finished, `result.json` (written atomically) with the final evaluation, the curves and the
+ * checkpoint's name.
+ *
+ * - A second request of the identical spec in the same process (e.g. density's MNIST model and the
+ *   ablation's LipSwish row on MNIST) reads `result.json` instead of training again; a later process
+ *   does so only with `--resume` (its code may have changed since).
+ * - With `--resume`, a killed run continues from its checkpoint (bit-equal to an uninterrupted run);
+ *   without it, a stale checkpoint is discarded and the run starts afresh.
+ * - A missing dataset is not an error: the call returns `{ ok: false, reason }` (e.g. "CIFAR-10 not
+ *   found: pass --data-dir ..."), and the unit reports itself incomplete.
+ *
+ * Periodic evaluations (every `evalEvery` steps) use the first `evalSubset` test images, the same
+ * images and noise each time; the final evaluation uses the first `evalLimit` test images (all when
+ * null). Both use the EMA weights and the evaluation estimator (20 exact terms plus roulette).
+ * @module
+ */
+import { writeJsonAtomic } from "../../lib/artifacts/atomic.ts";
+import { type Dataset, DatasetError, type DatasetName, loadDataset } from "../../lib/data/mod.ts";
+import { Rng } from "../../lib/engine/random.ts";
+import type { ResidualFlowConfig } from "../../lib/flow/config.ts";
+import { ResidualFlow } from "../../lib/flow/model.ts";
+import type { EvalRecord, FailureReport } from "../../lib/train/train_types.ts";
+import { Trainer } from "../../lib/train/trainer.ts";
+import type { UnitContext } from "./experiment.ts";
+
+/** Version of the run folder's layout and of `result.json`; part of the hash. */
+export const TRAIN_RUN_FORMAT = 1;
+
+/** Name of the checkpoint inside a run folder. */
+export const RUN_CHECKPOINT = "checkpoint.safetensors";
+
+/** Name of the finished run's result inside a run folder. */
+export const RUN_RESULT = "result.json";
+
+/** Identifies this process: results written by it are reused without `--resume`. */
+export const RUN_SESSION: string = crypto.randomUUID();
+
+/** Everything that determines a training run's numbers (hashed into its folder name). */
+export interface TrainRunSpec {
+  /** Dataset id of the registry ("mnist", "cifar10-exact", "cifar10", "imagenet32", "imagenet64"). */
+  readonly dataset: DatasetName;
+  /** The full model configuration (its input shape and nvals must match the dataset). */
+  readonly model: ResidualFlowConfig;
+  /** Images per step. */
+  readonly batch: number;
+  /** Training steps. */
+  readonly steps: number;
+  /** Adam learning rate. */
+  readonly lr: number;
+  /** Linear warm-up iterations. */
+  readonly warmup: number;
+  /** EMA decay of the evaluation weights. */
+  readonly emaDecay: number;
+  /** Decoupled weight decay (the official code applies none). */
+  readonly weightDecay: number;
+  /** Random horizontal flips of the training images. */
+  readonly flip: boolean;
+  /** Train on the first this many training images, or all (null). */
+  readonly trainLimit: number | null;
+  /** Final evaluation on the first this many test images, or all (null). */
+  readonly evalLimit: number | null;
+  /** Periodic evaluation every this many steps (0: none); a multiple of `logEvery`. */
+  readonly evalEvery: number;
+  /** Test images of the periodic evaluations (the first ones of the test split). */
+  readonly evalSubset: number;
+  /** Evaluation batch size. */
+  readonly evalBatch: number;
+  /** Training loss records every this many steps (the training curve's resolution). */
+  readonly logEvery: number;
+  /** Seed of the weights, the data order, the noise and the estimators. */
+  readonly seed: number;
+}
+
+/** A point of the training curve: mean training loss of the `logEvery` steps ending at `step`. */
+export interface CurvePoint {
+  /** Steps done. */
+  readonly step: number;
+  /** Mean training bits/dim (the training estimator's value) over the window. */
+  readonly loss: number;
+  /** Training wall-clock seconds so far. */
+  readonly wallSeconds: number;
+}
+
+/** What a finished run leaves in `result.json`. */
+export interface TrainRunResult {
+  /** {@link TRAIN_RUN_FORMAT}. */
+  readonly format: number;
+  /** The folder name: SHA-256 (hex) of the canonical spec. */
+  readonly hash: string;
+  /** The spec. */
+  readonly spec: TrainRunSpec;
+  /** The process that wrote it ({@link RUN_SESSION}). */
+  readonly session: string;
+  /** False when training ended early after repeated non-finite steps. */
+  readonly complete: boolean;
+  /** Why it is incomplete, or null. */
+  readonly incompleteReason: string | null;
+  /** Steps done. */
+  readonly steps: number;
+  /** Optimizer updates applied. */
+  readonly optimizerSteps: number;
+  /** The final evaluation (EMA weights, `evalLimit` test images), or null when nothing was trained. */
+  readonly finalEval: EvalRecord | null;
+  /** The periodic evaluations on the fixed test subset. */
+  readonly evals: readonly EvalRecord[];
+  /** The training curve. */
+  readonly curve: readonly CurvePoint[];
+  /** Rejected non-finite steps, in words. */
+  readonly failures: readonly string[];
+  /** Training wall-clock seconds (over every process of the run, evaluations included). */
+  readonly trainSeconds: number;
+  /** Seconds of the final evaluation. */
+  readonly finalEvalSeconds: number;
+  /** Median seconds of one training step in the last process. */
+  readonly stepSecondsMedian: number;
+  /** Steps the last process resumed from (0 when it started afresh). */
+  readonly resumedFrom: number;
+  /** The checkpoint's file name inside the run folder. */
+  readonly checkpoint: string;
+  /** Display name of the dataset, e.g. "CIFAR-10 exact subset (4k train / 1k test)". */
+  readonly datasetName: string;
+  /** What was loaded for training. */
+  readonly trainDescription: string;
+  /** What was loaded for testing. */
+  readonly testDescription: string;
+  /** Trainable parameters. */
+  readonly parameters: number;
+  /** Backend name, e.g. "webgpu". */
+  readonly backend: string;
+  /** Adapter description. */
+  readonly adapter: string;
+}
+
+/** The outcome of {@link trainRun}. */
+export type TrainRunOutcome =
+  | {
+    readonly ok: true;
+    /** The finished run. */
+    readonly result: TrainRunResult;
+    /** The run's folder. */
+    readonly dir: string;
+    /** True when `result.json` was read instead of training. */
+    readonly cached: boolean;
+  }
+  | {
+    readonly ok: false;
+    /** Why the run could not be made, e.g. "CIFAR-10 not found: pass --data-dir ...". */
+    readonly reason: string;
+  };
+
+/** Display names of the datasets for messages. */
+const DATASET_LABELS: Readonly<Record<string, string>> = {
+  mnist: "MNIST",
+  cifar10: "CIFAR-10",
+  "cifar10-exact": "CIFAR-10 exact subset",
+  svhn: "SVHN",
+  imagenet32: "ImageNet 32x32",
+  imagenet64: "ImageNet 64x64",
+  celeba5bit: "CelebA 5-bit",
+};
+
+/** Canonical JSON: object keys sorted at every level, so equal specs give equal text. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v !== null && typeof v === "object") {
+    return Object.fromEntries(
+      Object.keys(v as Record<string, unknown>).sort().map((
+        k,
+      ) => [k, sortKeys((v as Record<string, unknown>)[k])]),
+    );
+  }
+  return v;
+}
+
+/** The folder name of a spec: SHA-256 (hex) of the format version and the spec's canonical JSON. */
+export async function specHash(spec: TrainRunSpec): Promise<string> {
+  const text = canonicalJson({ format: TRAIN_RUN_FORMAT, spec });
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The folder of a spec's run: `<outDir>/work/runs/<hash>`. */
+export async function runDir(outDir: string, spec: TrainRunSpec): Promise<string> {
+  return `${outDir.replace(/\/+$/, "")}/work/runs/${await specHash(spec)}`;
+}
+
+/** Checks a spec; throws "Cannot train ...: field ... is ..., expected ..." on the first problem. */
+export function validateSpec(spec: TrainRunSpec): void {
+  const bad = (field: string, value: unknown, expected: string) => {
+    throw new Error(
+      `Cannot train a density model: ${field} is ${JSON.stringify(value)}, expected ${expected}`,
+    );
+  };
+  const posInt = (v: number) => Number.isInteger(v) && v >= 1;
+  if (!posInt(spec.batch)) bad("batch", spec.batch, "a positive integer");
+  if (!(Number.isInteger(spec.steps) && spec.steps >= 0)) bad("steps", spec.steps, "an integer >= 0");
+  if (!(spec.lr > 0)) bad("lr", spec.lr, "a positive number");
+  if (!(Number.isInteger(spec.warmup) && spec.warmup >= 0)) bad("warmup", spec.warmup, "an integer >= 0");
+  if (!(spec.emaDecay >= 0 && spec.emaDecay < 1)) bad("emaDecay", spec.emaDecay, "a number in [0, 1)");
+  if (!posInt(spec.logEvery)) bad("logEvery", spec.logEvery, "a positive integer");
+  if (!(Number.isInteger(spec.evalEvery) && spec.evalEvery >= 0 && spec.evalEvery % spec.logEvery === 0)) {
+    bad("evalEvery", spec.evalEvery, `0 or a multiple of logEvery (${spec.logEvery})`);
+  }
+  if (!posInt(spec.evalSubset)) bad("evalSubset", spec.evalSubset, "a positive integer");
+  if (!posInt(spec.evalBatch)) bad("evalBatch", spec.evalBatch, "a positive integer");
+  if (spec.evalLimit !== null && !posInt(spec.evalLimit)) bad("evalLimit", spec.evalLimit, "null or >= 1");
+  if (spec.trainLimit !== null && !posInt(spec.trainLimit)) {
+    bad("trainLimit", spec.trainLimit, "null or >= 1");
+  }
+}
+
+/** "MNIST", "CIFAR-10", ... for a dataset id. */
+export function datasetLabel(id: string): string {
+  return DATASET_LABELS[id] ?? id;
+}
+
+/** The reason of a missing dataset, telling the user what to pass. */
+export function missingDataReason(id: string, err: DatasetError, dataDir: string | undefined): string {
+  const first = err.message.split("\n")[0];
+  const where = dataDir ? `the data folder ${dataDir} does not hold it` : "no --data-dir was given";
+  return `${datasetLabel(id)} not found (${where}): pass --data-dir <folder holding it> or set ` +
+    `RESFLOW_DATA_DIR. ${first}`;
+}
+
+async function readResult(path: string): Promise<TrainRunResult | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path)) as TrainRunResult;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    return null; // unreadable or half-written by an older process: train again
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/** A copy of `value` with NaN and ±Infinity written as their names (JSON cannot hold them). */
+function jsonSafe<T>(value: T): T {
+  return JSON.parse(
+    JSON.stringify(value, (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v)),
+  );
+}
+
+function median(xs: readonly number[]): number {
+  if (!xs.length) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function loadSplits(
+  spec: TrainRunSpec,
+  dataDir: string | undefined,
+): Promise<{ train: Dataset; test: Dataset } | { reason: string }> {
+  try {
+    const train = await loadDataset(spec.dataset, {
+      dataDir,
+      split: "train",
+      limit: spec.trainLimit ?? undefined,
+    });
+    const need = spec.evalLimit === null ? undefined : Math.max(spec.evalLimit, spec.evalSubset);
+    const test = await loadDataset(spec.dataset, { dataDir, split: "test", limit: need });
+    return { train, test };
+  } catch (e) {
+    if (e instanceof DatasetError) return { reason: missingDataReason(spec.dataset, e, dataDir) };
+    throw e;
+  }
+}
+
+/**
+ * Trains (or resumes, or reads the finished result of) the run of `spec`; see the module
+ * documentation. Progress goes to `ctx.progress` (rate and ETA) and `ctx.log`.
+ */
+export async function trainRun(
+  spec: TrainRunSpec,
+  ctx: UnitContext,
+  opts: { readonly checkpointEvery?: number; readonly label?: string } = {},
+): Promise<TrainRunOutcome> {
+  validateSpec(spec);
+  const hash = await specHash(spec);
+  const dir = `${ctx.outDir.replace(/\/+$/, "")}/work/runs/${hash}`;
+  const label = opts.label ?? datasetLabel(spec.dataset);
+  const resultPath = `${dir}/${RUN_RESULT}`;
+  const ckPath = `${dir}/${RUN_CHECKPOINT}`;
+  const previous = await readResult(resultPath);
+  if (previous && previous.hash === hash && (ctx.resume || previous.session === RUN_SESSION)) {
+    if (await exists(ckPath)) {
+      ctx.log(`${label}: reusing the finished run ${hash.slice(0, 12)} (${previous.steps} steps)`);
+      return { ok: true, result: previous, dir, cached: true };
+    }
+  }
+  const data = await loadSplits(spec, ctx.dataDir);
+  if ("reason" in data) return { ok: false, reason: data.reason };
+  const { train, test } = data;
+  const [c, h, w] = spec.model.inputShape;
+  if (
+    c !== train.shape[0] || h !== train.shape[1] || w !== train.shape[2] || spec.model.nvals !== train.nvals
+  ) {
+    throw new Error(
+      `Cannot train on ${train.id}: the model expects [${spec.model.inputShape}] with ${spec.model.nvals} ` +
+        `levels, the data is [${train.shape}] with ${train.nvals}`,
+    );
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  if (!ctx.resume) {
+    await Deno.remove(resultPath).catch(() => {});
+    await Deno.remove(ckPath).catch(() => {});
+  }
+  await Deno.writeTextFile(`${dir}/spec.json`, JSON.stringify(spec, null, 2) + "\n");
+  const build = () => {
+    const model = new ResidualFlow(spec.model, { rng: new Rng(spec.seed), device: ctx.device });
+    const trainer = new Trainer({
+      model,
+      device: ctx.device,
+      data: train,
+      batchSize: spec.batch,
+      seed: spec.seed,
+      adam: { lr: spec.lr, warmupIters: spec.warmup, weightDecay: spec.weightDecay },
+      emaDecay: spec.emaDecay,
+      flip: spec.flip,
+      logEvery: spec.logEvery,
+      datasetName: spec.dataset,
+    });
+    return { model, trainer };
+  };
+  let { model, trainer } = build();
+  let resumedFrom = 0;
+  if (await exists(ckPath)) {
+    try {
+      const meta = await trainer.loadCheckpoint(ckPath);
+      resumedFrom = meta.step;
+      ctx.log(`${label}: resumed ${ckPath} at step ${meta.step} of ${spec.steps}`);
+    } catch (e) {
+      ctx.log(`${label}: cannot resume ${ckPath} (${(e as Error).message.split("\n")[0]}); starting afresh`);
+      trainer.dispose();
+      model.dispose();
+      ({ model, trainer } = build());
+    }
+  }
+  const parameters = model.parameters().reduce((a, p) => a + p.value.size, 0);
+  ctx.log(
+    `${label}: ${train.description}; ${parameters} parameters; ${spec.steps} steps of batch ${spec.batch} ` +
+      `on ${ctx.device.backend.description}`,
+  );
+  const stepSeconds: number[] = [];
+  let lastEval = "";
+  try {
+    const bar = ctx.progress(`train ${label}`, Math.max(0, spec.steps - trainer.step), "step");
+    const start = trainer.step;
+    const run = await trainer.run({
+      steps: spec.steps,
+      evalData: spec.evalEvery > 0 ? test : undefined,
+      evalEvery: spec.evalEvery,
+      evalLimit: spec.evalSubset,
+      evalBatchSize: spec.evalBatch,
+      finalEval: false,
+      checkpointPath: ckPath,
+      checkpointEvery: opts.checkpointEvery ?? 0,
+      checkpointInfo: { extra: { spec, hash } },
+      onStep: (s) => {
+        if (s.accepted) stepSeconds.push(s.seconds);
+        const info = s.accepted ? `loss ${s.loss.toFixed(3)} bpd${lastEval}` : `step ${s.step} rejected`;
+        bar.update(trainer.step - start, info);
+        if (s.failure) ctx.log(`${label}: ${s.failure.message}`);
+      },
+      onEval: (e) => {
+        lastEval = ` · test@${e.step} ${e.bitsPerDim.toFixed(3)}`;
+      },
+    });
+    bar.finish(run.complete ? undefined : `stopped: ${run.incompleteReason}`);
+    let finalEval: EvalRecord | null = null;
+    const t0 = performance.now();
+    if (run.optimizerSteps > 0 || spec.steps === 0) {
+      const total = Math.min(test.count, spec.evalLimit ?? test.count);
+      const evalBar = ctx.progress(`test ${label}`, total, "img");
+      finalEval = await trainer.evaluate(test, {
+        batchSize: spec.evalBatch,
+        limit: total,
+        onProgress: (done) => evalBar.update(done),
+      });
+      evalBar.finish(`${finalEval.bitsPerDim.toFixed(4)} ± ${finalEval.standardError.toFixed(4)} bits/dim`);
+    }
+    const result: TrainRunResult = {
+      format: TRAIN_RUN_FORMAT,
+      hash,
+      spec,
+      session: RUN_SESSION,
+      complete: run.complete,
+      incompleteReason: run.incompleteReason,
+      steps: run.steps,
+      optimizerSteps: run.optimizerSteps,
+      finalEval,
+      evals: run.history.evals,
+      curve: run.history.logs.map((l) => ({ step: l.step, loss: l.lossMean, wallSeconds: l.wallSeconds })),
+      failures: run.history.failures.map((f: FailureReport) => f.message),
+      trainSeconds: run.wallSeconds,
+      finalEvalSeconds: (performance.now() - t0) / 1000,
+      stepSecondsMedian: median(stepSeconds),
+      resumedFrom,
+      checkpoint: RUN_CHECKPOINT,
+      datasetName: train.name,
+      trainDescription: train.description,
+      testDescription: test.description,
+      parameters,
+      backend: ctx.device.name,
+      adapter: ctx.device.backend.description,
+    };
+    const safe = jsonSafe(result);
+    await writeJsonAtomic(resultPath, safe);
+    return { ok: true, result: safe, dir, cached: false };
+  } finally {
+    trainer.dispose();
+    model.dispose();
+  }
+}
