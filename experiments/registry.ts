@@ -3,15 +3,18 @@
  * @module
  */
 import type { Experiment } from "./framework/experiment.ts";
+import { ablationExperiment } from "./ablation.ts";
+import { densityExperiment } from "./density.ts";
 import { estimatorFiguresExperiment } from "./estimator_figures.ts";
 import { memoryExperiment } from "./memory.ts";
+import { samplesExperiment } from "./samples.ts";
 
 /** Every experiment `deno task reproduce` knows, in the order they run and are reported. */
 export const EXPERIMENTS: readonly Experiment[] = [
-  // density
+  densityExperiment,
   memoryExperiment,
-  // ablation
+  ablationExperiment,
   // hybrid
   estimatorFiguresExperiment,
-  // samples
+  samplesExperiment,
 ];
