@@ -6,6 +6,7 @@ import type { Experiment } from "./framework/experiment.ts";
 import { ablationExperiment } from "./ablation.ts";
 import { densityExperiment } from "./density.ts";
 import { estimatorFiguresExperiment } from "./estimator_figures.ts";
+import { hybridExperiment } from "./hybrid.ts";
 import { memoryExperiment } from "./memory.ts";
 import { samplesExperiment } from "./samples.ts";
 
@@ -14,7 +15,7 @@ export const EXPERIMENTS: readonly Experiment[] = [
   densityExperiment,
   memoryExperiment,
   ablationExperiment,
-  // hybrid
+  hybridExperiment,
   estimatorFiguresExperiment,
   samplesExperiment,
 ];
