@@ -173,6 +173,122 @@ ${L.join("\n")}
   return { code, fields: CONV_GEMM_FIELDS };
 }
 
+/** Static shape of a generated row-strip convolution kernel (stride 1). */
+export interface ConvStripSpec {
+  /** Which product: the convolution or its adjoint in x. */
+  readonly mode: "forward" | "inputGrad";
+  /** Kernel height. */
+  readonly kh: number;
+  /** Kernel width. */
+  readonly kw: number;
+  /** Rows (result channels) per invocation, a multiple of 4. */
+  readonly tm: number;
+  /** Consecutive result pixels of one image row per invocation, a multiple of 4. */
+  readonly tn: number;
+  /** Store vec4s: the result width is a multiple of 4. */
+  readonly vecStore: boolean;
+}
+
+/** Uniform fields of {@link convStripKernel}. */
+export const CONV_STRIP_FIELDS = [
+  ["ns", "u32"], // strips: N · YH · xs
+  ["xs", "u32"], // strips per result row
+  ["rm", "u32"], // real rows (channels of the result)
+  ["rp4", "u32"], // padded rows / 4 (Wp row length in vec4s)
+  ["rc", "u32"], // reduction channels (C forward, O inputGrad)
+  ["sh", "u32"], // source image height
+  ["sw", "u32"], // source image width
+  ["yh", "u32"], // result height
+  ["yw", "u32"], // result width
+  ["simg", "u32"], // source floats per image (rc · sh · sw)
+  ["pad", "i32"],
+] as const;
+
+/**
+ * The stride-1 convolution (forward or input gradient) for results with few channels, where loading the
+ * source dominates: each invocation owns TM rows × TN consecutive pixels of one result row, so for each
+ * (ci, kh) it loads the TN + KW − 1 source values of one source row once and reuses them for every kw
+ * (the implicit-GEMM kernel loads TN · KW). The accumulation order per output, fma over (ci, kh, kw), is
+ * that of {@link convGemmKernel}, so both give the same bits. Wp is packed as for {@link convGemmKernel}.
+ */
+export function convStripKernel(s: ConvStripSpec): KernelSource {
+  const { mode, kh: KH, kw: KW, tm, tn, vecStore } = s;
+  checkBlock("conv strip", tm, tn);
+  const T = range(tn), G = range(tn / 4), Q = range(tm / 4), R = range(tm), J = range(tn + KW - 1);
+  const fwd = mode === "forward";
+  const L: string[] = [];
+  L.push(`  let sidx = g.x + g.y * nwg.x * ${CONV_WG}u;`);
+  L.push("  if (sidx >= p.ns) {\n    return;\n  }");
+  L.push(`  let row0 = g.z * ${tm}u;`, "  let plane = p.sh * p.sw;");
+  L.push("  let yrow = sidx / p.xs;", "  let strip = sidx - yrow * p.xs;");
+  L.push("  let n = yrow / p.yh;", "  let y = yrow - n * p.yh;", `  let x0 = strip * ${tn}u;`);
+  L.push("  let sb = n * p.simg;");
+  // Source column j of the strip: forward x0 - pad + j (tap kw of column t is j = t + kw); inputGrad
+  // x0 + pad - (KW - 1) + j (tap kw of column t is j = t + KW - 1 - kw).
+  L.push(fwd ? "  let bx = i32(x0) - p.pad;" : `  let bx = i32(x0) + p.pad - ${KW - 1};`);
+  for (const j of J) L.push(`  let sx${j} = bx + ${j};`, `  let vx${j} = u32(sx${j}) < p.sw;`);
+  for (const r of R) for (const g of G) L.push(`  var acc${r}_${g} = vec4f(0.0);`);
+  L.push("  for (var ci = 0u; ci < p.rc; ci++) {");
+  L.push(`    let wb = ci * ${KH * KW}u * p.rp4 + row0 / 4u;`);
+  L.push("    let cb = sb + ci * plane;");
+  for (let kh = 0; kh < KH; kh++) {
+    L.push("    {");
+    L.push(fwd ? `      let sy = i32(y) - p.pad + ${kh};` : `      let sy = i32(y) + p.pad - ${kh};`);
+    L.push("      let vy = u32(sy) < p.sh;", "      let ro = cb + u32(sy) * p.sw;");
+    for (const j of J) {
+      L.push(
+        `      let v${j} = vy && vx${j};`,
+        `      let e${j} = select(0.0, src[select(0u, ro + u32(sx${j}), v${j})], v${j});`,
+      );
+    }
+    for (let kw = 0; kw < KW; kw++) {
+      L.push("      {");
+      const wrow = kh * KW + kw;
+      for (const q of Q) L.push(`        let w${q} = Wp[wb + ${wrow}u * p.rp4 + ${q}u];`);
+      const tap = (t: number) => (fwd ? t + kw : t + KW - 1 - kw);
+      for (const g of G) {
+        L.push(`        let xg${g} = vec4f(${range(4).map((j) => `e${tap(4 * g + j)}`).join(", ")});`);
+      }
+      for (const r of R) {
+        for (const g of G) {
+          L.push(`        acc${r}_${g} = fma(vec4f(w${r >> 2}.${"xyzw"[r & 3]}), xg${g}, acc${r}_${g});`);
+        }
+      }
+      L.push("      }");
+    }
+    L.push("    }");
+  }
+  L.push("  }");
+  L.push("  let yp = p.yh * p.yw;", "  let pix = y * p.yw + x0;");
+  for (const r of R) {
+    L.push(`  if (row0 + ${r}u < p.rm) {`, `    let ob = (n * p.rm + row0 + ${r}u) * yp + pix;`);
+    if (vecStore) {
+      for (const g of G) {
+        L.push(`    if (x0 + ${4 * g}u < p.yw) {`, `      out[ob / 4u + ${g}u] = acc${r}_${g};`, "    }");
+      }
+    } else {
+      for (const t of T) {
+        L.push(
+          `    if (x0 + ${t}u < p.yw) {`,
+          `      out[ob + ${t}u] = acc${r}_${t >> 2}[${t & 3}];`,
+          "    }",
+        );
+      }
+    }
+    L.push("  }");
+  }
+  const code = `${paramStruct(CONV_STRIP_FIELDS)}
+@group(0) @binding(1) var<storage, read_write> out: array<${vecStore ? "vec4f" : "f32"}>;
+@group(0) @binding(2) var<storage, read> src: array<f32>;
+@group(0) @binding(3) var<storage, read> Wp: array<vec4f>;
+@compute @workgroup_size(${CONV_WG})
+fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+${L.join("\n")}
+}
+`;
+  return { code, fields: CONV_STRIP_FIELDS };
+}
+
 /** Static shape of a generated weight-gradient kernel. */
 export interface ConvWeightGradSpec {
   /** Kernel height. */
