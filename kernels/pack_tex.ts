@@ -132,6 +132,49 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
 }
 
 /**
+ * Interior-only variant of {@link packImageWgsl} with vec4 source reads (same uniform block): each
+ * invocation reads 4 consecutive pixels of 4 channels and writes their 4 texels. Texels outside the
+ * source image (padding, slack columns, unused images) are not written, so the texture must hold zeros
+ * there, e.g. a fresh texture used only with this layout. Needs w % 4 == 0, dil == 1, padT, padL >= 0,
+ * srcOffset % 4 == 0 and a source buffer of whole vec4s. Dispatch (ceil(w / 32), h·c4, n).
+ */
+export function packImageInteriorWgsl(): string {
+  const stores = [0, 1, 2, 3].map((u) =>
+    `  textureStore(dst, vec2u(x0 + ${u}u * d.c4, y), vec4f(t0[${u}], t1[${u}], t2[${u}], t3[${u}]));`
+  ).join("\n");
+  return `// pack_tex: NCHW image batch -> interior of an NHWC image texture, vec4 reads.
+struct Dims {
+  n: u32, c: u32, h: u32, w: u32,
+  c4: u32, hp: u32, wt: u32, padT: i32,
+  padL: i32, dil: u32, lgI: u32, width: u32,
+  height: u32, srcOffset: u32, pad0: u32, pad1: u32,
+}
+@group(0) @binding(0) var<uniform> d: Dims;
+@group(0) @binding(1) var<storage, read> src: array<vec4f>;
+@group(0) @binding(2) var dst: texture_storage_2d<rgba32float, write>;
+@compute @workgroup_size(8, 1, 1)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let w4 = d.w >> 2u;
+  let ih = g.y % d.h;
+  let c4 = g.y / d.h;
+  let n = g.z;
+  if (g.x >= w4 || c4 >= d.c4 || n >= d.n) { return; }
+  let plane = (d.h * d.w) >> 2u;
+  let c0 = c4 * 4u;
+  let base = (d.srcOffset >> 2u) + ((n * d.c + c0) * d.h + ih) * w4 + g.x;
+  var t0 = vec4f(0.0); var t1 = vec4f(0.0); var t2 = vec4f(0.0); var t3 = vec4f(0.0);
+  t0 = src[base];
+  if (c0 + 1u < d.c) { t1 = src[base + plane]; }
+  if (c0 + 2u < d.c) { t2 = src[base + 2u * plane]; }
+  if (c0 + 3u < d.c) { t3 = src[base + 3u * plane]; }
+  let x0 = (n & ((1u << d.lgI) - 1u)) * d.wt * d.c4 + (u32(d.padL) + g.x * 4u) * d.c4 + c4;
+  let y = (n >> d.lgI) * d.hp + u32(d.padT) + ih;
+${stores}
+}
+`;
+}
+
+/**
  * Uniform block of {@link packConvWeightWgsl}, 12 u32: q (output channels of the product), r (reduction
  * channels), kh, kw, r4 (= ceil(r / 4)), flip (0: forward, B[k, q] = w[q, r, kh, kw] with w of shape
  * [q, r, kh, kw]; 1: input gradient, B[k, q] = w[r, q, KH-1-kh, KW-1-kw] with w of shape [r, q, kh, kw]),

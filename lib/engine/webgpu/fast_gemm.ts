@@ -31,6 +31,7 @@ import {
   PACK_LINEAR_PER_ROW,
   PACK_ROWS_PER_Z,
   packConvWeightWgsl,
+  packImageInteriorWgsl,
   packImageWgsl,
   packMatrixWgsl,
 } from "../../../kernels/pack_tex.ts";
@@ -420,33 +421,37 @@ function packImage(
     srcOffset: number;
   },
 ): GPUTexture {
-  const tex = texture(ctx.device, role, plan.width, plan.height);
   const c4 = Math.ceil(p.c / 4);
-  dispatch(
-    ctx,
-    packImageWgsl(),
-    [
-      p.n,
-      p.c,
-      p.h,
-      p.w,
-      c4,
-      p.hp,
-      p.wt,
-      p.padT,
-      p.padL,
-      p.dil,
-      plan.lgI,
-      plan.width,
-      plan.height,
-      p.srcOffset,
-      0,
-      0,
-    ],
-    [src, tex],
-    Math.ceil(plan.width / 8),
-    Math.ceil(plan.height / 8),
-  );
+  const dims = [
+    p.n,
+    p.c,
+    p.h,
+    p.w,
+    c4,
+    p.hp,
+    p.wt,
+    p.padT,
+    p.padL,
+    p.dil,
+    plan.lgI,
+    plan.width,
+    plan.height,
+    p.srcOffset,
+    0,
+    0,
+  ];
+  const interior = p.w % 4 === 0 && p.dil === 1 && p.padT >= 0 && p.padL >= 0 && p.srcOffset % 4 === 0 &&
+    p.h * c4 <= MAX_WORKGROUPS && p.n <= MAX_WORKGROUPS &&
+    src.size >= Math.ceil((p.srcOffset + p.n * p.c * p.h * p.w) / 4) * 16;
+  if (interior) {
+    // The texture is keyed by its whole layout: created zeroed, only its interior is ever written.
+    const layout = `${p.c}c${p.h}x${p.w}+${p.padT},${p.padL}/${p.hp}x${p.wt}/${plan.lgI}`;
+    const tex = texture(ctx.device, `${role}[${layout}]`, plan.width, plan.height);
+    dispatch(ctx, packImageInteriorWgsl(), dims, [src, tex], Math.ceil(p.w / 32), p.h * c4, p.n);
+    return tex;
+  }
+  const tex = texture(ctx.device, role, plan.width, plan.height);
+  dispatch(ctx, packImageWgsl(), dims, [src, tex], Math.ceil(plan.width / 8), Math.ceil(plan.height / 8));
   return tex;
 }
 

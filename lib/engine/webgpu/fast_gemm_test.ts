@@ -302,7 +302,18 @@ Deno.test({
       ["1x1 stride 1", { x: [2, 8, 6, 6], w: [16, 8, 1, 1], stride: 1, pad: 0 }],
       ["1x1 stride 2", { x: [2, 4, 5, 5], w: [3, 4, 1, 1], stride: 2, pad: 0 }],
       ["wide output channels", { x: [1, 4, 6, 6], w: [130, 4, 3, 3], stride: 1, pad: 1 }],
+      ["3x3 stride 1 pad 1, width 8 (vec4 image packing)", {
+        x: [3, 5, 6, 8],
+        w: [6, 5, 3, 3],
+        stride: 1,
+        pad: 1,
+      }],
       ["image chunks (max texture side 24)", { x: [5, 3, 7, 9], w: [5, 3, 3, 3], stride: 1, pad: 1 }, 24],
+      [
+        "image chunks, width 8 (max texture side 24)",
+        { x: [5, 3, 7, 8], w: [5, 3, 3, 3], stride: 1, pad: 1 },
+        24,
+      ],
     ];
     for (const [name, g, maxDim] of convCases) {
       const xLen = size(g.x);
@@ -340,6 +351,25 @@ Deno.test({
         assertMatches(got, refWeightGrad(x, dy, g), `conv2dWeightGrad ${name}`);
       });
     }
+
+    await t.step("two convolutions of one shape in one pass share textures correctly", async () => {
+      const g: Conv2dGeometry = { x: [2, 6, 5, 8], w: [7, 6, 3, 3], stride: 1, pad: 1 };
+      const yLen = size(conv2dOutputShape(g));
+      const xs = [randomArray(size(g.x), 11), randomArray(size(g.x), 12)];
+      const ws = [randomArray(size(g.w), 13), randomArray(size(g.w), 14)];
+      const ys = [output(yLen), output(yLen)];
+      const enc = device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      for (let i = 0; i < 2; i++) {
+        const ok = recordFastConv2d({ device, pass, getPipeline }, upload(xs[i]), upload(ws[i]), ys[i], g);
+        assertTrue(ok, "the hook declined a small convolution");
+      }
+      pass.end();
+      device.queue.submit([enc.finish()]);
+      for (let i = 0; i < 2; i++) {
+        assertMatches(await download(ys[i], yLen), refConv(xs[i], ws[i], g), `conv2d #${i} of a shared pass`);
+      }
+    });
 
     await t.step("declines shapes that cannot fit the texture limit, recording nothing", async () => {
       const g: Conv2dGeometry = { x: [1, 64, 8, 8], w: [4, 64, 3, 3], stride: 1, pad: 1 };
