@@ -3,20 +3,23 @@
  * into a compute pass the caller has already opened.
  *
  * Each `recordFast*` function takes a {@link FastGemmContext} (device, open pass, the backend's pipeline
- * cache), the input/output `GPUBuffer`s (whole buffers, dense row-major float32, usage STORAGE) and the
- * dimensions with the same meaning as `Backend.matmul` / `Backend.conv2d*` in `../backend.ts`. They
- * return `true` when the work was recorded, or `false` (having recorded nothing) when the shape does not
- * fit the texture limits; the caller then uses its own kernel.
+ * cache), the input/output `GPUBuffer`s (dense row-major float32 from offset 0, usage STORAGE; a buffer
+ * may be larger than its data) and the dimensions with the same meaning as `Backend.matmul` /
+ * `Backend.conv2d*` in `../backend.ts`. They return `true` when the work was recorded, or `false` (having
+ * recorded nothing) when the shape does not fit the texture, binding or dispatch limits; the caller then
+ * uses its own kernel. Outputs are fully overwritten.
  *
  * Inputs are first packed into `rgba32float` textures by compute shaders (`kernels/pack_tex.ts`), then
  * multiplied by the register-blocked kernels of `kernels/gemm_tex.ts`; convolutions read a zero-padded
  * NHWC image texture directly (no im2col buffer). Sizes go in small immutable uniform buffers, so one
  * pipeline serves all shapes of a kind (Mesa compiles each new kernel once, ~0.5–1 s).
  *
- * Resources owned here, per device: operand textures (one per role and size, reused by every later call
- * with that size), uniform buffers (one per distinct set of sizes) and scratch buffers for weight-gradient
- * partial sums. Reuse inside one pass is safe because dispatches run in order. Free them with
- * {@link releaseFastGemmResources} once no submitted work uses them.
+ * Resources owned here, per device: operand textures (one per role and size, or per image layout, reused
+ * by every later call with that size), uniform buffers (one per distinct set of sizes) and scratch buffers
+ * for weight-gradient partial sums. Reuse inside one pass is safe because dispatches run in order. At a
+ * point where no recorded or submitted work uses them (after a sync), {@link trimFastGemmResources} frees
+ * the least recently used ones down to a byte budget and {@link releaseFastGemmResources} frees all;
+ * {@link fastGemmResourceBytes} reports the total.
  * @module
  */
 import { type Conv2dGeometry, conv2dOutputShape } from "../backend.ts";
@@ -116,20 +119,43 @@ export function releaseFastGemmResources(device: GPUDevice): void {
   resources.delete(device);
 }
 
+/** Looks `key` up in an LRU map (insertion order = recency), creating the value when missing. */
+function lru<T>(map: Map<string, T>, key: string, create: () => T): T {
+  let v = map.get(key);
+  if (v === undefined) v = create();
+  else map.delete(key);
+  map.set(key, v);
+  return v;
+}
+
+/**
+ * Frees least recently used textures and scratch buffers of `device` until this module holds at most
+ * `maxBytes` (uniform buffers are tiny and kept). Call it only when no recorded or submitted work uses them.
+ */
+export function trimFastGemmResources(device: GPUDevice, maxBytes: number): void {
+  const r = resources.get(device);
+  if (r === undefined) return;
+  let bytes = fastGemmResourceBytes(device);
+  const victims: [Map<string, GPUTexture | GPUBuffer>, string, GPUTexture | GPUBuffer][] = [];
+  for (const [k, t] of r.textures) victims.push([r.textures, k, t]);
+  for (const [k, b] of r.scratch) victims.push([r.scratch, k, b]);
+  for (const [map, key, v] of victims) {
+    if (bytes <= maxBytes) break;
+    bytes -= v instanceof GPUBuffer ? v.size : v.width * v.height * 16;
+    v.destroy();
+    map.delete(key);
+  }
+}
+
 function texture(device: GPUDevice, role: string, width: number, height: number): GPUTexture {
-  const r = res(device);
   const key = `${role}:${width}x${height}`;
-  let t = r.textures.get(key);
-  if (t === undefined) {
-    t = device.createTexture({
+  return lru(res(device).textures, key, () =>
+    device.createTexture({
       label: `fast_gemm ${key}`,
       size: [width, height],
       format: "rgba32float",
       usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING,
-    });
-    r.textures.set(key, t);
-  }
-  return t;
+    }));
 }
 
 function uniform(device: GPUDevice, values: readonly number[]): GPUBuffer {
@@ -154,16 +180,14 @@ function uniform(device: GPUDevice, values: readonly number[]): GPUBuffer {
 }
 
 function scratch(device: GPUDevice, role: string, bytes: number): GPUBuffer {
-  const r = res(device);
   const limit = device.limits.maxStorageBufferBindingSize;
   const size = Math.max(256, Math.min(2 ** Math.ceil(Math.log2(bytes)), Math.max(bytes, limit)));
   const key = `${role}:${size}`;
-  let b = r.scratch.get(key);
-  if (b === undefined) {
-    b = device.createBuffer({ label: `fast_gemm ${key}`, size, usage: GPUBufferUsage.STORAGE });
-    r.scratch.set(key, b);
-  }
-  return b;
+  return lru(
+    res(device).scratch,
+    key,
+    () => device.createBuffer({ label: `fast_gemm ${key}`, size, usage: GPUBufferUsage.STORAGE }),
+  );
 }
 
 function maxDimOf(ctx: FastGemmContext): number {

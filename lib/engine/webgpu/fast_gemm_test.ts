@@ -16,6 +16,7 @@ import {
   recordFastConv2dWeightGrad,
   recordFastMatmul,
   releaseFastGemmResources,
+  trimFastGemmResources,
 } from "./fast_gemm.ts";
 
 /** Allowed error, relative to Σ|a_ik·b_kj| of the output (float32 accumulation over ≤ 600 terms). */
@@ -390,9 +391,13 @@ Deno.test({
       assertTrue(got === null, "conv2d with 160 texels per image row and a texture side of 8 was accepted");
     });
 
-    await t.step("releases its textures and buffers", async () => {
+    await t.step("trims and releases its textures and buffers", async () => {
       await device.queue.onSubmittedWorkDone();
-      assertTrue(fastGemmResourceBytes(device) > 0, "no resources were cached");
+      const before = fastGemmResourceBytes(device);
+      assertTrue(before > 0, "no resources were cached");
+      trimFastGemmResources(device, before / 2);
+      const after = fastGemmResourceBytes(device);
+      assertTrue(after <= before / 2, `trim to ${before / 2} bytes left ${after}`);
       releaseFastGemmResources(device);
       assertTrue(fastGemmResourceBytes(device) === 0, "resources remain after release");
     });
