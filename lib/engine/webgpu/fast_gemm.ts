@@ -244,16 +244,31 @@ function rowLines(rows: number, texels: number, maxDim: number): Lines | null {
 }
 
 /**
- * Picks the register block for a product with `rows` × `cols` outputs. Column blocks are 16 wide (4, 8 or
- * 12 for narrower products); the 8 SIMD lanes walk column blocks when there are at least 8 of them, else
- * row blocks (so O = 64 convolutions still fill a vector).
+ * Picks the register block for a product with `rows` × `cols` outputs: tm 32 for tall products (≥ 1024
+ * rows), else the tm in {16, 8, 4} and tn in {16, 12, 8} (4 for ≤ 4 columns) that minimise the texel
+ * loads, (padded rows · padded cols) · (1/tm + 1/tn). The 8 SIMD lanes walk column blocks when there are at
+ * least 8 of them or more than row blocks, else row blocks (so O = 64 convolutions still fill a vector).
  */
 export function chooseBlocking(rows: number, cols: number, _op?: BlockingOp): Blocking {
-  const tn = cols >= 16 ? 16 : Math.ceil(cols / 4) * 4;
+  const tms = rows >= 1024 ? [32] : [16, 8, 4];
+  const tns = cols <= 4 ? [4] : [16, 12, 8];
+  let tm = tms[0];
+  let tn = tns[0];
+  let best = Infinity;
+  for (const m of tms) {
+    for (const n of tns) {
+      const cost = Math.ceil(rows / m) * m * Math.ceil(cols / n) * n * (1 / m + 1 / n);
+      if (cost < best - 1e-9) {
+        best = cost;
+        tm = m;
+        tn = n;
+      }
+    }
+  }
   const colBlocks = Math.ceil(cols / tn);
-  const tm = rows >= 1024 ? 32 : 16;
-  if (colBlocks >= 8) return { tm, tn, wgx: 8, wgy: 1 };
-  return { tm, tn, wgx: 8, wgy: 1, rowsOnX: true };
+  const rowBlocks = Math.ceil(rows / tm);
+  const rowsOnX = colBlocks < 8 && rowBlocks > colBlocks;
+  return rowsOnX ? { tm, tn, wgx: 8, wgy: 1, rowsOnX } : { tm, tn, wgx: 8, wgy: 1 };
 }
 
 function blocksGrid(b: Blocking, rowBlocks: number, colBlocks: number): [number, number] {
