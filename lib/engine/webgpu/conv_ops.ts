@@ -1,7 +1,9 @@
 /**
  * Host side of 2-D convolution and its two adjoints as implicit GEMMs. {@link conv2dDispatch},
  * {@link conv2dInputGradDispatch} and {@link conv2dWeightGradDispatch} are the single places that pick
- * a kernel, so faster ones (e.g. the texture kernels) can be swapped in here.
+ * a kernel, so faster ones (e.g. the texture kernels) can be swapped in here. The repacked weights are
+ * cached per weight storage ({@link Dispatcher.derived}), so the many products with one weight in a
+ * training step (forward, then one input gradient per power-series term) repack it once per layout.
  * @module
  */
 import type { Conv2dGeometry } from "../backend.ts";
@@ -144,10 +146,13 @@ export function conv2dDispatch(
   if (out.size === 0) return out;
   const tm = rowBlock(o, 32);
   const op = Math.ceil(o / tm) * tm;
-  const wp = transposePad(d, w, 1, o, c * kh * kw, op);
+  const wp = d.derived(
+    w,
+    `conv-forward:${o}:${c * kh * kw}:${op}`,
+    () => transposePad(d, w, 1, o, c * kh * kw, op),
+  );
   const values = { ncol: n * ho * wo, rc: c, sh: h, sw: wd, yw: wo, yp: ho * wo, simg: c * h * wd };
   runConvGemm(d, "forward", x, wp, out, g, tm, o, op, values, strategy);
-  d.release(wp);
   return out;
 }
 
@@ -166,10 +171,13 @@ export function conv2dInputGradDispatch(
   if (out.size === 0) return out;
   const tm = rowBlock(c, 32);
   const cp = Math.ceil(c / tm) * tm;
-  const wp = transposePad(d, w, o, c, kh * kw, cp);
+  const wp = d.derived(
+    w,
+    `conv-inputGrad:${o}:${c}:${kh * kw}:${cp}`,
+    () => transposePad(d, w, o, c, kh * kw, cp),
+  );
   const values = { ncol: n * h * wd, rc: o, sh: ho, sw: wo, yw: wd, yp: h * wd, simg: o * ho * wo };
   runConvGemm(d, "inputGrad", dy, wp, out, g, tm, c, cp, values, strategy);
-  d.release(wp);
   return out;
 }
 

@@ -63,5 +63,18 @@ Deno.test({ name: "conv strip kernel equals the implicit GEMM bit for bit", igno
       for (const s of [x, w, dy]) d.release(s);
     });
   }
+  await t.step("a weight is repacked once per layout while it lives", async () => {
+    const g: Conv2dGeometry = { x: [1, 3, 6, 6], w: [4, 3, 3, 3], stride: 1, pad: 1 };
+    const x = upload(sizeOf(g.x)), w = upload(sizeOf(g.w));
+    const y1 = conv2dDispatch(d, x, w, g);
+    const n1 = d.dispatches;
+    const y2 = conv2dDispatch(d, x, w, g);
+    assertEquals(d.dispatches - n1, 1, "the second convolution only dispatches the product");
+    assertEquals(Array.from(await d.read(y2)), Array.from(await d.read(y1)));
+    const before = d.pool.poolBytes();
+    d.release(w);
+    assertTrue(d.pool.poolBytes() > before + sizeOf(g.w) * 4, "the repack is freed with the weight");
+    for (const s of [x, y1, y2]) d.release(s);
+  });
   device.destroy();
 });

@@ -96,6 +96,7 @@ export class Dispatcher {
   readonly #limits: DispatchLimits;
   readonly #submitEvery: number;
   readonly #kernels = new Map<string, Kernel>();
+  readonly #derived = new Map<GpuStorage, Map<string, GpuStorage>>();
   readonly #uniform: GPUBuffer;
   readonly #staging = new ArrayBuffer(UNIFORM_CAPACITY);
   readonly #u32 = new Uint32Array(this.#staging);
@@ -193,6 +194,24 @@ export class Dispatcher {
     if (this.fuser?.release(s)) this.pool.release(s.buffer);
     else if (s.lastUse === this.#batch) this.pool.defer(s.buffer);
     else this.pool.release(s.buffer);
+    const derived = this.#derived.get(s);
+    if (derived) {
+      this.#derived.delete(s);
+      for (const v of derived.values()) this.release(v);
+    }
+  }
+
+  /**
+   * A storage computed from `s` alone (e.g. a repacked weight), made by `make` on first request and
+   * cached under `key` until `s` is freed (storages never change, so the cached value stays valid).
+   * The caller must not free it.
+   */
+  derived(s: GpuStorage, key: string, make: () => GpuStorage): GpuStorage {
+    let m = this.#derived.get(s);
+    if (!m) this.#derived.set(s, m = new Map());
+    let v = m.get(key);
+    if (!v) m.set(key, v = make());
+    return v;
   }
 
   /** Marks `s` as read by work of the current batch that is not recorded yet (a pending fused op). */
