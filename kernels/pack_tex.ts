@@ -13,13 +13,14 @@
  * Uniform block of {@link packMatrixWgsl}, 12 u32: texels (per logical row), lg (log2 of logical rows per
  * texture line), rowsPerBatch (padded logical rows per batch), rows (valid rows), cols (valid columns),
  * batches, batchStride (source elements per batch), ld (source leading dimension), trans (1: logical
- * element (r, c) is src[c·ld + r], else src[r·ld + c]), pad0, pad1, srcOffset (elements).
+ * element (r, c) is src[c·ld + r], else src[r·ld + c]), linRow (texels per grid row in the `linear`
+ * variant: 64 · the x grid size), pad1, srcOffset (elements).
  */
 export const PACK_MATRIX_DIMS_U32 = 12;
 
 /** Logical rows per dispatch row of {@link packMatrixWgsl} (the y grid limit; z counts the rest). */
 export const PACK_ROWS_PER_Z = 65535;
-/** Texels per dispatch row of the `linear` {@link packMatrixWgsl} (x grid of 1024 workgroups of 64). */
+/** Most texels per dispatch row of the `linear` {@link packMatrixWgsl} (x grid of 1024 workgroups of 64). */
 export const PACK_LINEAR_PER_ROW = 65536;
 
 /**
@@ -29,7 +30,8 @@ export const PACK_LINEAR_PER_ROW = 65536;
  * needs trans = 0, srcOffset, batchStride and ld multiples of 4 and the buffer size a multiple of 16 bytes
  * covering the data. Dispatch (ceil(texels / 64), min(R, 65535), ceil(R / 65535)), R = batches·rowsPerBatch.
  * With `linear` (for rows narrower than 64 texels, which would idle most lanes) the texels of all rows are
- * numbered consecutively: dispatch (1024, min(Q, 65535), ceil(Q / 65535)), Q = ceil(R·texels / 65536).
+ * numbered consecutively: dispatch (linRow / 64, min(Q, 65535), ceil(Q / 65535)), Q = ceil(R·texels /
+ * linRow), linRow = min(65536, R·texels rounded up to 64).
  */
 export function packMatrixWgsl(vec4Src: boolean, linear = false): string {
   const load = vec4Src
@@ -47,7 +49,7 @@ export function packMatrixWgsl(vec4Src: boolean, linear = false): string {
 struct Dims {
   texels: u32, lg: u32, rowsPerBatch: u32, rows: u32,
   cols: u32, batches: u32, batchStride: u32, ld: u32,
-  trans: u32, pad0: u32, pad1: u32, srcOffset: u32,
+  trans: u32, linRow: u32, pad1: u32, srcOffset: u32,
 }
 @group(0) @binding(0) var<uniform> d: Dims;
 @group(0) @binding(1) var<storage, read> src: array<${vec4Src ? "vec4f" : "f32"}>;
@@ -56,7 +58,7 @@ struct Dims {
 fn main(@builtin(global_invocation_id) g: vec3u) {
 ${
     linear
-      ? `  let q = g.x + (g.y + g.z * ${PACK_ROWS_PER_Z}u) * ${PACK_LINEAR_PER_ROW}u;
+      ? `  let q = g.x + (g.y + g.z * ${PACK_ROWS_PER_Z}u) * d.linRow;
   let lr = q / d.texels;
   let tx = q % d.texels;`
       : `  let lr = g.y + g.z * ${PACK_ROWS_PER_Z}u;

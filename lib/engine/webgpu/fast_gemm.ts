@@ -304,7 +304,8 @@ function packMatrix(
   const vec4Src = !p.trans && p.srcOffset % 4 === 0 && (p.batches === 1 || p.batchStride % 4 === 0) &&
     p.ld % 4 === 0 && src.size >= Math.ceil(extent / 4) * 16;
   const linear = p.texels < 32;
-  const rowsOfGrid = linear ? Math.ceil((total * p.texels) / PACK_LINEAR_PER_ROW) : total;
+  const linRow = Math.min(PACK_LINEAR_PER_ROW, Math.ceil((total * p.texels) / 64) * 64);
+  const rowsOfGrid = linear ? Math.ceil((total * p.texels) / linRow) : total;
   dispatch(
     ctx,
     packMatrixWgsl(vec4Src, linear),
@@ -318,12 +319,12 @@ function packMatrix(
       p.batchStride,
       p.ld,
       p.trans ? 1 : 0,
-      0,
+      linRow,
       0,
       p.srcOffset,
     ],
     [src, t],
-    linear ? PACK_LINEAR_PER_ROW / 64 : Math.ceil(p.texels / 64),
+    linear ? linRow / 64 : Math.ceil(p.texels / 64),
     Math.min(rowsOfGrid, PACK_ROWS_PER_Z),
     Math.ceil(rowsOfGrid / PACK_ROWS_PER_Z),
   );
