@@ -43,3 +43,11 @@ export {
 } from "./lib/engine/gradcheck.ts";
 export * from "./lib/flow/mod.ts";
 export * from "./lib/train/mod.ts";
+// Datasets. The data module's own seeded generator and dequantiser share names with the engine's and
+// the flow library's; those names resolve to the engine (`Rng`) and the flow library (`dequantize`), and
+// the data versions are exported as `DataRng` and `dequantizeBatch`.
+export * from "./lib/data/mod.ts";
+export { Rng } from "./lib/engine/mod.ts";
+export { dequantize } from "./lib/flow/mod.ts";
+export { dequantize as dequantizeBatch, Rng as DataRng } from "./lib/data/mod.ts";
+export { type Dtype, DTYPES, type SafeTensor, type TensorData } from "./lib/artifacts/safetensors.ts";
