@@ -1,7 +1,7 @@
 /**
  * Host side of the element-wise ops: picks the vec4 same-shape / scalar-operand fast paths or the
  * general strided-broadcast kernel, and records the dispatch. With fusion on, the flat paths (unary,
- * same-shape or single-value binary, same-shape `where`) are handed to the dispatcher's fuser instead
+ * same-shape or single-value binary, `where` with same-shape or single-value operands) are handed to the dispatcher's fuser instead
  * (see fusion.ts).
  * @module
  */
@@ -112,7 +112,11 @@ export function whereOp(
 ): GpuStorage {
   const n = sizeOf(outShape);
   const flat = sizeOf(cShape) === n && sizeOf(aShape) === n && sizeOf(bShape) === n;
-  if (flat && d.fuser) return d.fuser.add({ kind: "where" }, n, [cond, a, b], "where");
+  // Fused, an operand holding one value is splatted (e.g. `expand` of a scalar, a where(1, x, x)).
+  const splat = (sh: Shape) => sizeOf(sh) === n || sizeOf(sh) === 1;
+  if (d.fuser && splat(cShape) && splat(aShape) && splat(bShape)) {
+    return d.fuser.add({ kind: "where" }, n, [cond, a, b], "where");
+  }
   const out = d.alloc(n, "where");
   if (n === 0) return out;
   if (flat) {

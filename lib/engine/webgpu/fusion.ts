@@ -1,7 +1,7 @@
 /**
  * Deferred element-wise ops, fused into one kernel per run of consecutive ops of one flat size.
  *
- * The flat (same-shape or single-value operand) unary, binary and `where` ops do not dispatch at once:
+ * The flat unary, binary and `where` ops (operands of the result's size, or single values) do not dispatch at once:
  * {@link ElementwiseFuser.add} allocates the result and records a node. The pending group is dispatched
  * as one fused kernel (`kernels/fused.ts`) when anything else is recorded or submitted, when an op of
  * another size arrives, or when the group would exceed its binding budget. The fused kernel reads each

@@ -44,6 +44,8 @@ function chain(be: Backend, x: Storage, y: Storage, s: Storage, n: number): Stor
   push(be.unary("softplus", push(be.binary("max", x, sh, y, sh))));
   push(be.unary("elu", push(be.binary("min", q, sh, l, sh))));
   push(be.binary("mul", push(be.unary("square", y)), sh, s, one));
+  push(be.where(s, [], s, [1, 1], x, sh, sh)); // single values splatted (an expand of a scalar)
+  push(be.where(c, sh, s, [], y, sh, sh));
   return out;
 }
 

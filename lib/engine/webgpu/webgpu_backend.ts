@@ -37,7 +37,7 @@ export interface WebGpuBackendOptions {
    */
   readonly profile?: boolean;
   /**
-   * Defer flat element-wise ops (unary, same-shape or single-value binary, same-shape `where`) and run
+   * Defer flat element-wise ops (unary, same-shape or single-value binary, `where` with same-shape or single-value operands) and run
    * each run of them as one fused kernel (default true). Results are bit-for-bit the same either way.
    */
   readonly fuse?: boolean;
