@@ -34,6 +34,7 @@ import {
   densitySpec,
   IRESNET_COEFF,
   IRESNET_TERMS,
+  measuredText,
   type ModelVariant,
   RESFLOW_COEFF,
   specScale,
@@ -188,7 +189,7 @@ async function runAblationUnit(
   if (!outcome.ok) return incomplete(column, variant, scale0, outcome.reason, base);
   const r = outcome.result;
   const scale = specScale(ctx.preset, spec, r.datasetName) +
-    (column === "cifar10_small" ? "; squeeze before the first block" : "");
+    (column === "cifar10_small" ? "; squeeze before the first block" : "") + measuredText(r);
   const fe = r.finalEval;
   const figures: Figure[] = [
     makeFigure({
@@ -293,7 +294,7 @@ export const ablationExperiment: Experiment = {
     if (!u) throw new Error(`Cannot budget ablation unit "${unit}": expected <column>-<variant>`);
     const spec = densitySpec(u.column, u.variant, preset, 0, undefined);
     return `${VARIANT_ROWS[u.variant]} (${variantNote(u.variant)}); ${
-      specScale(preset, spec, datasetLabel(columnDataset(u.column, undefined)))
+      specScale(preset, spec, datasetLabel(columnDataset(u.column, undefined, preset)))
     }; evaluation every ${spec.evalEvery} steps on ${spec.evalSubset} test images`;
   },
   runUnit(unit: string, ctx: UnitContext): Promise<UnitResult> {

@@ -25,6 +25,7 @@ import {
   type DensityColumn,
   densitySpec,
   hasImagenet,
+  measuredText,
   presetOfScale,
   specScale,
 } from "./density_presets.ts";
@@ -178,7 +179,7 @@ async function runColumn(column: DensityColumn, ctx: UnitContext): Promise<UnitR
     };
   }
   const r = outcome.result;
-  const scale = specScale(ctx.preset, spec, r.datasetName);
+  const scale = specScale(ctx.preset, spec, r.datasetName) + measuredText(r);
   const figures: Figure[] = [];
   const fe = r.finalEval;
   figures.push(makeFigure({
@@ -223,7 +224,7 @@ async function runColumn(column: DensityColumn, ctx: UnitContext): Promise<UnitR
   const curveFile = `${prefix}_curve.png`;
   const series = await writeCurvePng(
     `${ctx.outDir}/${curveFile}`,
-    `Residual Flow on ${r.datasetName}: training curve (${ctx.preset})`,
+    `Residual Flow on ${datasetLabel(spec.dataset)}: training curve (${ctx.preset})`,
     r,
   );
   const grids = await writeSampleGrids(ctx, outcome.dir, r, prefix);
@@ -267,7 +268,7 @@ export const densityExperiment: Experiment = {
     }
     const spec = densitySpec(column, "resflow-lipswish", preset, 0, undefined);
     return `${
-      specScale(preset, spec, datasetLabel(columnDataset(column, undefined)))
+      specScale(preset, spec, datasetLabel(columnDataset(column, undefined, preset)))
     }; evaluation every ${spec.evalEvery} steps on ${spec.evalSubset} test images; ${
       sampleCount(preset)
     } samples at T = ${SAMPLE_TEMPERATURES.join(" and ")}`;

@@ -23,7 +23,7 @@ import {
   PAPER_CONFIGS,
   type ResidualFlowConfig,
 } from "../lib/flow/config.ts";
-import type { TrainRunSpec } from "./framework/train_run.ts";
+import type { TrainRunResult, TrainRunSpec } from "./framework/train_run.ts";
 
 /** A column of the density or ablation table. */
 export type DensityColumn = "mnist" | "cifar10" | "cifar10_small" | "imagenet32" | "imagenet64";
@@ -141,11 +141,19 @@ export const SCALED_BUDGETS: Readonly<Record<Exclude<Preset, "paper">, ScaledBud
 /** Where the quick budget comes from (copied into every figure's scale text). */
 export const QUICK_NOTE = "sized from step and evaluation times measured on llvmpipe (2 cores)";
 
-/** The registry dataset of a column: full CIFAR-10 when the data folder holds it, else the exact subset. */
-export function columnDataset(column: DensityColumn, dataDir: string | undefined): DatasetName {
+/**
+ * The registry dataset of a column: full CIFAR-10 when the data folder holds it, else the exact subset
+ * (4k train / 1k test); under `paper` always the full set (nothing shrunk: without it the unit reports
+ * the data missing).
+ */
+export function columnDataset(
+  column: DensityColumn,
+  dataDir: string | undefined,
+  preset?: Preset,
+): DatasetName {
   if (column === "mnist") return "mnist";
   if (column === "imagenet32" || column === "imagenet64") return column;
-  return hasFullCifar10(dataDir) ? "cifar10" : "cifar10-exact";
+  return preset === "paper" || hasFullCifar10(dataDir) ? "cifar10" : "cifar10-exact";
 }
 
 function isFile(path: string): boolean {
@@ -241,7 +249,7 @@ export function densitySpec(
   seed: number,
   dataDir: string | undefined,
 ): TrainRunSpec {
-  const dataset = columnDataset(column, dataDir);
+  const dataset = columnDataset(column, dataDir, preset);
   const model = columnModel(column, variant, preset);
   const flip = dataset === "cifar10" || dataset === "cifar10-exact";
   if (preset === "paper") {
@@ -302,6 +310,14 @@ export function specScale(preset: Preset, spec: TrainRunSpec, datasetName: strin
     } block(s) of width ${m.hiddenChannels}${fc}`;
   const note = preset === "quick" ? `; ${QUICK_NOTE}` : "";
   return `${preset}: ${datasetName}; ${model}; ${spec.steps} steps of batch ${spec.batch}; ${test}${note}`;
+}
+
+/** The measured cost of a finished run, for a figure's scale text ("; measured 1.21 s/step, ..."). */
+export function measuredText(r: TrainRunResult): string {
+  return `; measured ${r.stepSecondsMedian.toFixed(2)} s/step (median), ${
+    (r.trainSeconds / 60).toFixed(1)
+  } min ` +
+    `training and ${(r.finalEvalSeconds / 60).toFixed(1)} min final evaluation on ${r.backend}`;
 }
 
 /** The preset a scale text starts with, or null. */

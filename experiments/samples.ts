@@ -229,7 +229,7 @@ export const samplesExperiment: Experiment = {
     }
     const p = samplesPlan(preset);
     return `${p.samples} samples at T = 1 and ${p.reconstructions} reconstructions from the density model of ${
-      datasetLabel(columnDataset(column, undefined))
+      datasetLabel(columnDataset(column, undefined, preset))
     } (trained by the density experiment, reused from the run cache)`;
   },
   runUnit(unit: string, ctx: UnitContext): Promise<UnitResult> {
