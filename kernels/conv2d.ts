@@ -187,6 +187,12 @@ export interface ConvStripSpec {
   readonly tn: number;
   /** Store vec4s: the result width is a multiple of 4. */
   readonly vecStore: boolean;
+  /**
+   * Load the source as aligned vec4s (each row segment in about (TN + KW − 1) / 4 + 1 loads instead of
+   * TN + KW − 1): the source width must be a multiple of 4, and the padding is then fixed in the kernel
+   * (this value; the uniform `pad` must equal it). Null: scalar loads, any width and padding.
+   */
+  readonly vecLoadPad: number | null;
 }
 
 /** Uniform fields of {@link convStripKernel}. */
@@ -212,8 +218,13 @@ export const CONV_STRIP_FIELDS = [
  * that of {@link convGemmKernel}, so both give the same bits. Wp is packed as for {@link convGemmKernel}.
  */
 export function convStripKernel(s: ConvStripSpec): KernelSource {
-  const { mode, kh: KH, kw: KW, tm, tn, vecStore } = s;
+  const { mode, kh: KH, kw: KW, tm, tn, vecStore, vecLoadPad } = s;
   checkBlock("conv strip", tm, tn);
+  if (vecLoadPad !== null && (!Number.isInteger(vecLoadPad) || vecLoadPad < 0)) {
+    throw new Error(
+      `Cannot generate conv strip kernel: vecLoadPad ${vecLoadPad} is not a non-negative integer`,
+    );
+  }
   const T = range(tn), G = range(tn / 4), Q = range(tm / 4), R = range(tm), J = range(tn + KW - 1);
   const fwd = mode === "forward";
   const L: string[] = [];
@@ -225,8 +236,19 @@ export function convStripKernel(s: ConvStripSpec): KernelSource {
   L.push("  let sb = n * p.simg;");
   // Source column j of the strip: forward x0 - pad + j (tap kw of column t is j = t + kw); inputGrad
   // x0 + pad - (KW - 1) + j (tap kw of column t is j = t + KW - 1 - kw).
-  L.push(fwd ? "  let bx = i32(x0) - p.pad;" : `  let bx = i32(x0) + p.pad - ${KW - 1};`);
-  for (const j of J) L.push(`  let sx${j} = bx + ${j};`, `  let vx${j} = u32(sx${j}) < p.sw;`);
+  // With vec4 loads, source column j (x0 + off + j) lies in vec4 block x0 / 4 + fo + b, b = (off + j - 4 fo) >> 2.
+  const off = vecLoadPad === null ? 0 : fwd ? -vecLoadPad : vecLoadPad - (KW - 1);
+  const fo = Math.floor(off / 4);
+  const B = range(Math.floor((off + tn + KW - 2) / 4) - fo + 1);
+  if (vecLoadPad === null) {
+    L.push(fwd ? "  let bx = i32(x0) - p.pad;" : `  let bx = i32(x0) + p.pad - ${KW - 1};`);
+    for (const j of J) L.push(`  let sx${j} = bx + ${j};`, `  let vx${j} = u32(sx${j}) < p.sw;`);
+  } else {
+    L.push("  let sw4 = p.sw / 4u;");
+    for (const b of B) {
+      L.push(`  let kb${b} = i32(x0 / 4u) + ${fo + b};`, `  let vb${b} = u32(kb${b}) < sw4;`);
+    }
+  }
   for (const r of R) for (const g of G) L.push(`  var acc${r}_${g} = vec4f(0.0);`);
   L.push("  for (var ci = 0u; ci < p.rc; ci++) {");
   L.push(`    let wb = ci * ${KH * KW}u * p.rp4 + row0 / 4u;`);
@@ -235,11 +257,25 @@ export function convStripKernel(s: ConvStripSpec): KernelSource {
     L.push("    {");
     L.push(fwd ? `      let sy = i32(y) - p.pad + ${kh};` : `      let sy = i32(y) + p.pad - ${kh};`);
     L.push("      let vy = u32(sy) < p.sh;", "      let ro = cb + u32(sy) * p.sw;");
-    for (const j of J) {
-      L.push(
-        `      let v${j} = vy && vx${j};`,
-        `      let e${j} = select(0.0, src[select(0u, ro + u32(sx${j}), v${j})], v${j});`,
-      );
+    if (vecLoadPad === null) {
+      for (const j of J) {
+        L.push(
+          `      let v${j} = vy && vx${j};`,
+          `      let e${j} = select(0.0, src[select(0u, ro + u32(sx${j}), v${j})], v${j});`,
+        );
+      }
+    } else {
+      L.push("      let ro4 = ro / 4u;");
+      for (const b of B) {
+        L.push(
+          `      let v${b} = vy && vb${b};`,
+          `      let q${b} = select(vec4f(0.0), src[select(0u, ro4 + u32(kb${b}), v${b})], v${b});`,
+        );
+      }
+      for (const j of J) {
+        const idx = off + j - 4 * fo;
+        L.push(`      let e${j} = q${idx >> 2}.${"xyzw"[idx & 3]};`);
+      }
     }
     for (let kw = 0; kw < KW; kw++) {
       L.push("      {");
@@ -279,7 +315,7 @@ export function convStripKernel(s: ConvStripSpec): KernelSource {
   }
   const code = `${paramStruct(CONV_STRIP_FIELDS)}
 @group(0) @binding(1) var<storage, read_write> out: array<${vecStore ? "vec4f" : "f32"}>;
-@group(0) @binding(2) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> src: array<${vecLoadPad === null ? "f32" : "vec4f"}>;
 @group(0) @binding(3) var<storage, read> Wp: array<vec4f>;
 @compute @workgroup_size(${CONV_WG})
 fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nwg: vec3u) {

@@ -31,9 +31,10 @@ function rowBlock(rows: number, max: number): number {
 /**
  * How stride-1 convolutions (forward and input gradient) are computed: "auto" picks the row-strip
  * kernel for results with at most {@link STRIP_MAX_ROWS} channels and kernels wider than 1, the implicit
- * GEMM otherwise; the others force one (tests). Both give the same bits.
+ * GEMM otherwise; the others force one (tests; "strip-scalar" without the vec4 source loads the strip
+ * kernel uses when the source width is a multiple of 4). All give the same bits.
  */
-export type ConvStrategy = "auto" | "gemm" | "strip";
+export type ConvStrategy = "auto" | "gemm" | "strip" | "strip-scalar";
 
 /**
  * Results with at most this many channels use the strip kernel. Measured on llvmpipe (batch 32, 3x3,
@@ -58,7 +59,8 @@ export function stripWidth(yw: number, kw: number, tm: number): number {
 
 function useStrip(g: Conv2dGeometry, rows: number, strategy: ConvStrategy): boolean {
   if (g.stride !== 1) return false;
-  return strategy === "strip" || (strategy === "auto" && g.w[3] > 1 && rows <= STRIP_MAX_ROWS);
+  if (strategy === "strip" || strategy === "strip-scalar") return true;
+  return strategy === "auto" && g.w[3] > 1 && rows <= STRIP_MAX_ROWS;
 }
 
 function runConvStrip(
@@ -72,13 +74,15 @@ function runConvStrip(
   rows: number,
   rowsPadded: number,
   values: Record<string, number>,
+  vecLoads: boolean,
 ): void {
   const [, , kh, kw] = g.w;
   const { yw, yp, ncol } = values;
   const yh = yp / yw, tn = stripWidth(yw, kw, tm);
   const vecStore = yw % 4 === 0;
-  const key = `conv-strip:${mode}:${kh}x${kw}:${tm}x${tn}:${vecStore ? "v" : "s"}`;
-  const k = d.kernel(key, () => convStripKernel({ mode, kh, kw, tm, tn, vecStore }));
+  const vecLoadPad = values.sw % 4 === 0 && vecLoads ? g.pad : null;
+  const key = `conv-strip:${mode}:${kh}x${kw}:${tm}x${tn}:${vecStore ? "v" : "s"}${vecLoadPad ?? "s"}`;
+  const k = d.kernel(key, () => convStripKernel({ mode, kh, kw, tm, tn, vecStore, vecLoadPad }));
   const xs = Math.ceil(yw / tn);
   const ns = (ncol / yp) * yh * xs;
   const [gx, gy] = d.fold(Math.ceil(ns / CONV_WG), key);
@@ -112,7 +116,8 @@ function runConvGemm(
   strategy: ConvStrategy = "auto",
 ): void {
   if (useStrip(g, rows, strategy)) {
-    return runConvStrip(d, mode, src, wp, out, g, tm, rows, rowsPadded, values);
+    const vecLoads = strategy !== "strip-scalar";
+    return runConvStrip(d, mode, src, wp, out, g, tm, rows, rowsPadded, values, vecLoads);
   }
   const [, , kh, kw] = g.w;
   const yp = values.yp;

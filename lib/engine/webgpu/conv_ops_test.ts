@@ -1,6 +1,7 @@
 /**
  * Tests of the stride-1 row-strip convolution kernel: it gives the same bits as the implicit GEMM (same
- * fma order per output) for both the convolution and its input gradient, over widths that need one or
+ * fma order per output), with vec4 or scalar source loads, for both the convolution and its input
+ * gradient, over widths (multiples of 4 or not) that need one or
  * several strips, padding 0-2 and non-square kernels (few channels, so the kernels stay small to compile). Skipped without a WebGPU adapter.
  * @module
  */
@@ -44,6 +45,7 @@ Deno.test({ name: "conv strip kernel equals the implicit GEMM bit for bit", igno
     ["2 out, pad 0, width 9", { x: [2, 4, 9, 9], w: [2, 4, 3, 3], stride: 1, pad: 0 }],
     ["3 out, pad 2, width 8", { x: [2, 3, 8, 8], w: [3, 3, 3, 3], stride: 1, pad: 2 }],
     ["5 out, 3x1 / 1x3 kernels", { x: [2, 4, 7, 12], w: [5, 4, 1, 3], stride: 1, pad: 0 }],
+    ["2 out, pad 3, width 16", { x: [1, 3, 5, 16], w: [2, 3, 3, 3], stride: 1, pad: 3 }],
   ];
   for (const [name, g] of cases) {
     await t.step(name, async () => {
@@ -55,10 +57,12 @@ Deno.test({ name: "conv strip kernel equals the implicit GEMM bit for bit", igno
         d.release(dx);
         return out;
       };
-      const [a, b] = [await run("gemm"), await run("strip")];
+      const [a, b, c] = [await run("gemm"), await run("strip"), await run("strip-scalar")];
       const bits = (v: Float32Array) => Array.from(new Uint32Array(v.buffer));
       assertEquals(bits(b[0]), bits(a[0]), "conv2d");
       assertEquals(bits(b[1]), bits(a[1]), "conv2dInputGrad");
+      assertEquals(bits(c[0]), bits(a[0]), "conv2d, scalar loads");
+      assertEquals(bits(c[1]), bits(a[1]), "conv2dInputGrad, scalar loads");
       assertTrue(a[0].some((v) => v !== 0) && a[1].some((v) => v !== 0), "non-trivial results");
       for (const s of [x, w, dy]) d.release(s);
     });
