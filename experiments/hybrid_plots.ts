@@ -89,8 +89,7 @@ export async function writeHybridPlots(
       }),
     }));
     const png = await barChartPng({
-      title:
-        `${ds.label} hybrid models: test error (1 − accuracy, ± standard error), ours (${scale}) and the paper's`,
+      title: `${ds.label} hybrid models: test error (1 − accuracy) ± SE, ours (${scale}) vs the paper`,
       categories: HYBRID_ROWS.map((r) => r.row),
       series: [...ours, ...paper],
       yLabel: "test error, log scale",

@@ -31,7 +31,9 @@ import {
   trainingUnitName,
   trainingUnits,
 } from "./hybrid_plan.ts";
-import { accuracyOf } from "./hybrid_train.ts";
+import { accuracyOf, checkpointPath } from "./hybrid_train.ts";
+import type { UnitResult } from "./framework/experiment.ts";
+import { checkUnitResult, removeTestContext, testContext } from "./experiment_test_util.ts";
 import { plotFiles } from "./hybrid_plots.ts";
 
 /** Printed interval bounds are compared to 1e-4. */
@@ -131,6 +133,32 @@ Deno.test("hybrid experiment, smoke preset through the runner", async (t) => {
     });
   } finally {
     await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("hybrid: a unit resumes from its checkpoint, and trains afresh from an unreadable one", async (t) => {
+  const ctx = await testContext("smoke", await createDevice("cpu"));
+  const logs: string[] = [];
+  const logged = { ...ctx, log: (m: string) => logs.push(m) };
+  const unit = "mnist-coupling-l1d";
+  const values = (r: UnitResult) => r.figures.map((f) => [f.column, f.value, f.stderr]);
+  try {
+    const fresh = await hybridExperiment.runUnit(unit, logged);
+    await checkUnitResult(`hybrid/${unit}`, "smoke", fresh, ctx.outDir);
+    await t.step("resumed at the last step: no training, the same figures", async () => {
+      const again = await hybridExperiment.runUnit(unit, { ...logged, resume: true });
+      assertEquals(values(again), values(fresh));
+      assertTrue(logs.some((m) => m.includes("resumed from its checkpoint at step 3")), logs.join("; "));
+      assertTrue(again.notes!.some((n) => n.includes("Resumed from a checkpoint at step 3")));
+    });
+    await t.step("an unreadable checkpoint is reported and the unit trains from the start", async () => {
+      await Deno.writeTextFile(checkpointPath(ctx.workDir), "not a checkpoint");
+      const redo = await hybridExperiment.runUnit(unit, { ...logged, resume: true });
+      assertEquals(values(redo), values(fresh));
+      assertTrue(logs.some((m) => m.includes("cannot resume")), logs.join("; "));
+    });
+  } finally {
+    await removeTestContext(ctx);
   }
 });
 
