@@ -302,6 +302,12 @@ Deno.test({
       ["3x3 stride 1 pad 0", { x: [1, 17, 10, 11], w: [33, 17, 3, 3], stride: 1, pad: 0 }],
       ["1x1 stride 1", { x: [2, 8, 6, 6], w: [16, 8, 1, 1], stride: 1, pad: 0 }],
       ["1x1 stride 2", { x: [2, 4, 5, 5], w: [3, 4, 1, 1], stride: 2, pad: 0 }],
+      ["1x1 pad 1 (negative padding of the transposed convolution)", {
+        x: [2, 3, 4, 5],
+        w: [4, 3, 1, 1],
+        stride: 1,
+        pad: 1,
+      }],
       ["wide output channels", { x: [1, 4, 6, 6], w: [130, 4, 3, 3], stride: 1, pad: 1 }],
       ["3x3 stride 1 pad 1, width 8 (vec4 image packing)", {
         x: [3, 5, 6, 8],
