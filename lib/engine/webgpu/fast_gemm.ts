@@ -22,7 +22,7 @@
  * {@link fastGemmResourceBytes} reports the total.
  * @module
  */
-import { type Conv2dGeometry, conv2dOutputShape } from "../backend.ts";
+import { type Conv2dGeometry, conv2dOutputShape, type Shape } from "../backend.ts";
 import {
   type Blocking,
   convTexWgsl,
@@ -64,15 +64,26 @@ export type BlockingOp = "matmul" | "conv" | "wgrad";
 
 /** Dimensions of a batched product, as in `Backend.matmul`. */
 export interface MatmulDims {
+  /** Number of products; `out` is [batch, m, n]. */
   readonly batch: number;
+  /** Batches stored in `a`: `batch`, or 1 to broadcast. */
   readonly aBatch: number;
+  /** Batches stored in `b`: `batch`, or 1 to broadcast. */
   readonly bBatch: number;
+  /** Rows of each product. */
   readonly m: number;
+  /** Reduction length. */
   readonly k: number;
+  /** Columns of each product. */
   readonly n: number;
+  /** `a` holds [aBatch, k, m] instead of [aBatch, m, k]. */
   readonly transA: boolean;
+  /** `b` holds [bBatch, n, k] instead of [bBatch, k, n]. */
   readonly transB: boolean;
 }
+
+/** Re-exported from `../backend.ts`: the convolution geometry of `Backend.conv2d` (NCHW input, OIHW weight) and its shape type. */
+export type { Conv2dGeometry, Shape };
 
 const MAX_WORKGROUPS = 65535;
 /** Weight-gradient splits aim for at least this many invocations in total. */
