@@ -82,7 +82,10 @@ export interface MatmulDims {
   readonly transB: boolean;
 }
 
-/** Re-exported from `../backend.ts`: the convolution geometry of `Backend.conv2d` (NCHW input, OIHW weight) and its shape type. */
+/**
+ * Re-exported from `../backend.ts`: the convolution geometry of `Backend.conv2d` (NCHW input, OIHW weight)
+ * and its shape type.
+ */
 export type { Conv2dGeometry, Shape };
 
 const MAX_WORKGROUPS = 65535;
