@@ -45,6 +45,9 @@ async function runTrainingUnit(u: TrainingUnit, ctx: UnitContext): Promise<UnitR
   const base = { table: HYBRID_TABLE, row: u.row.row, scale } as const;
   const figures: Figure[] = [];
   const coupling = u.row.block === "coupling";
+  const timing = `; trained ${r.steps} steps in ${r.trainSeconds.toFixed(0)} s (median ${
+    r.secondsPerStep.toFixed(2)
+  } s/step) and evaluated in ${r.evalSeconds.toFixed(0)} s on ${ctx.device.name}`;
   if (r.bpd) {
     figures.push(makeFigure({
       ...base,
@@ -57,7 +60,7 @@ async function runTrainingUnit(u: TrainingUnit, ctx: UnitContext): Promise<UnitR
         coupling ? "exact log-det" : "evaluation estimator (20 exact terms + roulette)"
       }, EMA weights; ± standard error over test images${
         r.bpd.nonFinite ? `; ${r.bpd.nonFinite} non-finite values left out` : ""
-      }`,
+      }${timing}`,
     }));
   }
   figures.push(makeFigure({
@@ -71,7 +74,7 @@ async function runTrainingUnit(u: TrainingUnit, ctx: UnitContext): Promise<UnitR
     note:
       `${r.accuracy.correct}/${r.accuracy.count} correct, EMA weights; binomial standard error, Wilson 95 % interval [${
         r.accuracy.ci[0].toFixed(4)
-      }, ${r.accuracy.ci[1].toFixed(4)}]`,
+      }, ${r.accuracy.ci[1].toFixed(4)}]${timing}`,
   }));
   const name = `${u.dataset.label} ${u.row.row}, ${u.lambda.label}`;
   const logs = r.history.logs;
