@@ -78,7 +78,7 @@ Deno.test("ablation experiment, smoke preset", async (t) => {
 
     await t.step("every claim evaluates on the measured cells", () => {
       const claims = ablationExperiment.claims(figures);
-      assertEquals(claims.length, 2 * ABLATION_COLUMNS.length);
+      assertEquals(claims.length, 3 * ABLATION_COLUMNS.length);
       for (const c of claims) assertTrue(typeof c.holds === "boolean", `${c.statement}: ${c.detail}`);
     });
   } finally {
@@ -104,8 +104,8 @@ Deno.test("ablation claims and the bias measure on known numbers", async (t) => 
       })
     );
     const claims = ablationClaims(paper);
-    for (const c of claims.slice(0, 3)) assertEquals(c.holds, true, c.detail);
-    for (const c of claims.slice(3)) assertEquals(c.holds, null, "no bias cells");
+    for (const c of claims.slice(0, 6)) assertEquals(c.holds, true, c.detail);
+    for (const c of claims.slice(6)) assertEquals(c.holds, null, "no bias cells");
   });
   await t.step("a swapped pair breaks the ordering; bias compares |deviation|", () => {
     const figs = [
@@ -118,10 +118,11 @@ Deno.test("ablation claims and the bias measure on known numbers", async (t) => 
       cell(BIAS_TABLE, elu, "cifar10", 0.05),
     ];
     const claims = ablationClaims(figs);
-    assertEquals(claims[0].holds, false);
-    assertEquals(claims[1].holds, null);
-    assertEquals(claims[3].holds, true);
-    assertEquals(claims[5].holds, false);
+    assertEquals(claims[0].holds, true, "ELU <= i-ResNet on mnist");
+    assertEquals(claims[1].holds, false, "LipSwish <= ELU on mnist");
+    assertEquals([claims[2].holds, claims[3].holds], [null, null], "no cifar10_small cells");
+    assertEquals(claims[6].holds, true, "bias on mnist");
+    assertEquals(claims[8].holds, false, "bias on cifar10");
   });
   await t.step("biasPoints averages the logged losses since the previous evaluation", () => {
     const r = {

@@ -27,6 +27,7 @@ import {
   hasImagenet,
   measuredText,
   presetOfScale,
+  QUICK_NOTE,
   specScale,
 } from "./density_presets.ts";
 
@@ -122,7 +123,9 @@ async function writeSampleGrids(
       const maxIt = Math.max(...drawn.inverse.map((s) => s.max));
       iterations.push(maxIt);
       notes.push(
-        `${n} samples at T = ${t} (EMA weights): fixed-point iterations per residual block, largest ${maxIt}, ` +
+        `${
+          datasetLabel(r.spec.dataset)
+        }: ${n} samples at T = ${t} (EMA weights): fixed-point iterations per residual block, largest ${maxIt}, ` +
           `mean ${(drawn.inverse.reduce((a, s) => a + s.mean, 0) / drawn.inverse.length).toFixed(1)}` +
           `${drawn.inverse.every((s) => s.converged) ? "" : " (some block did NOT converge)"}`,
       );
@@ -245,6 +248,7 @@ async function runColumn(column: DensityColumn, ctx: UnitContext): Promise<UnitR
       ...grids.notes,
       ...(r.failures.length ? [`${r.failures.length} rejected non-finite steps: ${r.failures[0]}`] : []),
       ...extraNotes,
+      ...(ctx.preset === "quick" ? [`The quick budget was ${QUICK_NOTE}.`] : []),
     ],
   };
 }

@@ -7,7 +7,7 @@
  *
  * - `smoke`: one scale of one block of width 8, a few steps, 16 test images (pipeline tests).
  * - `quick`: small models (3 scales of 1 block, width 32, one FC block of width 64), a few hundred
- *   steps of batch 32, 500 test images; sized from measured step and evaluation times (see QUICK_NOTE).
+ *   steps of batch 32, 500 test images; sized from measured step and evaluation times (QUICK_NOTE).
  * - `long`: 3 scales of 4 blocks of width 128, 4 FC blocks, batch 64, thousands of steps, the full
  *   test set.
  * - `paper`: SPEC 1.1-1.4 and 1.9 exactly (PAPER_CONFIGS, batch 64, Adam 1e-3 with 1000 warm-up
@@ -298,26 +298,26 @@ export function densitySpec(
   };
 }
 
-/** A few words on the scale of a spec, starting with the preset ("quick: 3 scales of 1 block ..."). */
+/**
+ * The scale of a spec in a few words, starting with the preset, e.g. "quick: MNIST; blocks 1-1-1 x
+ * width 32 + 1 FC (64); 120 steps x batch 32; 500 test images".
+ */
 export function specScale(preset: Preset, spec: TrainRunSpec, datasetName: string): string {
   const m = spec.model;
-  const fc = m.fcEnd ? `, ${m.fcBlocks} FC block${m.fcBlocks > 1 ? "s" : ""} of width ${m.fcHidden}` : "";
-  const test = spec.evalLimit === null ? "the full test set" : `${spec.evalLimit} test images`;
-  const model = preset === "paper"
-    ? `the paper's model (${m.nBlocks.join("-")} blocks of width ${m.hiddenChannels}${fc})`
-    : `${m.nBlocks.length} scale${m.nBlocks.length > 1 ? "s" : ""} of ${
-      m.nBlocks.join("-")
-    } block(s) of width ${m.hiddenChannels}${fc}`;
-  const note = preset === "quick" ? `; ${QUICK_NOTE}` : "";
-  return `${preset}: ${datasetName}; ${model}; ${spec.steps} steps of batch ${spec.batch}; ${test}${note}`;
+  const fc = m.fcEnd ? ` + ${m.fcBlocks} FC (${m.fcHidden})` : "";
+  const test = spec.evalLimit === null ? "full test set" : `${spec.evalLimit} test images`;
+  const paper = preset === "paper" ? " (the paper's model)" : "";
+  return `${preset}: ${datasetName}; blocks ${
+    m.nBlocks.join("-")
+  } x width ${m.hiddenChannels}${fc}${paper}; ` +
+    `${spec.steps} steps x batch ${spec.batch}; ${test}`;
 }
 
-/** The measured cost of a finished run, for a figure's scale text ("; measured 1.21 s/step, ..."). */
+/** The measured cost of a finished run, for a figure's scale text ("; 1.21 s/step, 2.4 min training"). */
 export function measuredText(r: TrainRunResult): string {
-  return `; measured ${r.stepSecondsMedian.toFixed(2)} s/step (median), ${
+  return `; ${r.stepSecondsMedian.toFixed(2)} s/step, ${
     (r.trainSeconds / 60).toFixed(1)
-  } min ` +
-    `training and ${(r.finalEvalSeconds / 60).toFixed(1)} min final evaluation on ${r.backend}`;
+  } min training on ${r.backend}`;
 }
 
 /** The preset a scale text starts with, or null. */

@@ -122,6 +122,8 @@ export interface TrainRunResult {
   readonly resumedFrom: number;
   /** The checkpoint's file name inside the run folder. */
   readonly checkpoint: string;
+  /** The checkpoint's path when the result was written (the run folder may move; prefer `checkpoint`). */
+  readonly checkpointPath: string;
   /** Display name of the dataset, e.g. "CIFAR-10 exact subset (4k train / 1k test)". */
   readonly datasetName: string;
   /** What was loaded for training. */
@@ -321,7 +323,7 @@ export async function trainRun(
     await Deno.remove(resultPath).catch(() => {});
     await Deno.remove(ckPath).catch(() => {});
   }
-  await Deno.writeTextFile(`${dir}/spec.json`, JSON.stringify(spec, null, 2) + "\n");
+  await writeJsonAtomic(`${dir}/spec.json`, spec);
   const build = () => {
     const model = new ResidualFlow(spec.model, { rng: new Rng(spec.seed), device: ctx.device });
     const trainer = new Trainer({
@@ -413,6 +415,7 @@ export async function trainRun(
       stepSecondsMedian: median(stepSeconds),
       resumedFrom,
       checkpoint: RUN_CHECKPOINT,
+      checkpointPath: ckPath,
       datasetName: train.name,
       trainDescription: train.description,
       testDescription: test.description,
