@@ -1,7 +1,8 @@
 /**
  * Host side of 2-D convolution and its two adjoints as implicit GEMMs. {@link conv2dDispatch},
  * {@link conv2dInputGradDispatch} and {@link conv2dWeightGradDispatch} are the single places that pick
- * a kernel, so faster ones (e.g. the texture kernels) can be swapped in here. The repacked weights are
+ * a kernel: large convolutions go to the texture GEMM (fast_gemm.ts, via fast_route.ts) when enabled and
+ * it accepts the shape, the rest to the implicit-GEMM buffer kernels. The repacked weights are
  * cached per weight storage ({@link Dispatcher.derived}), so the many products with one weight in a
  * training step (forward, then one input gradient per power-series term) repack it once per layout.
  * @module
@@ -12,6 +13,13 @@ import { CONV_WG, convGemmKernel, convStripKernel, convWeightGradKernel } from "
 import type { Dispatcher, GpuStorage } from "./dispatcher.ts";
 import { reduceOp } from "./reduce_ops.ts";
 import { transposePad } from "./layout_ops.ts";
+import {
+  type FastGemmContext,
+  recordFastConv2d,
+  recordFastConv2dInputGrad,
+  recordFastConv2dWeightGrad,
+} from "./fast_gemm.ts";
+import { fastConvWorthIt, recordFast } from "./fast_route.ts";
 
 /**
  * Pixel columns per invocation of the forward / input-gradient kernel, and of the weight-gradient
@@ -149,6 +157,15 @@ export function conv2dDispatch(
   const [, , ho, wo] = conv2dOutputShape(g);
   const out = d.alloc(n * o * ho * wo, "conv2d");
   if (out.size === 0) return out;
+  if (
+    strategy === "auto" && fastConvWorthIt(g) &&
+    recordFast(
+      d,
+      "fast:conv2d",
+      [x, w, out],
+      (ctx) => recordFastConv2d(ctx, x.buffer, w.buffer, out.buffer, g),
+    )
+  ) return out;
   const tm = rowBlock(o, 32);
   const op = Math.ceil(o / tm) * tm;
   const wp = d.derived(
@@ -174,6 +191,15 @@ export function conv2dInputGradDispatch(
   const [, , ho, wo] = conv2dOutputShape(g);
   const out = d.alloc(n * c * h * wd, "conv2dInputGrad");
   if (out.size === 0) return out;
+  if (
+    strategy === "auto" && fastConvWorthIt(g) &&
+    recordFast(
+      d,
+      "fast:conv2dInputGrad",
+      [dy, w, out],
+      (ctx) => recordFastConv2dInputGrad(ctx, dy.buffer, w.buffer, out.buffer, g),
+    )
+  ) return out;
   const tm = rowBlock(c, 32);
   const cp = Math.ceil(c / tm) * tm;
   const wp = d.derived(
@@ -197,6 +223,12 @@ export function conv2dWeightGradDispatch(
   const [o, , kh, kw] = g.w;
   const [, , ho, wo] = conv2dOutputShape(g);
   const kc = c * kh * kw;
+  if (fastConvWorthIt(g) && n * o * ho * wo > 0) {
+    const dw = d.alloc(o * kc, "conv2dWeightGrad");
+    const rec = (ctx: FastGemmContext) => recordFastConv2dWeightGrad(ctx, x.buffer, dy.buffer, dw.buffer, g);
+    if (recordFast(d, "fast:conv2dWeightGrad", [x, dy, dw], rec)) return dw;
+    d.release(dw);
+  }
   const tm = rowBlock(o, 16);
   const rb = Math.ceil(o / tm);
   const colBlocks = Math.ceil(kc / WGRAD_TN);

@@ -51,6 +51,11 @@ export interface DispatcherOptions {
   readonly profile?: boolean;
   /** Defer flat element-wise ops and fuse runs of them into one kernel (default true; see fusion.ts). */
   readonly fuse?: boolean;
+  /**
+   * Let large matmuls and convolutions use the texture GEMM of fast_gemm.ts through
+   * {@link Dispatcher.recordExternal} (default true; read by matmul_ops.ts and conv_ops.ts).
+   */
+  readonly fastGemm?: boolean;
 }
 
 /** A kernel ready to dispatch: pipeline plus the order of its uniform fields. */
@@ -92,6 +97,8 @@ export class Dispatcher {
   readonly pipelines: PipelineCache;
   /** The element-wise fuser, or null when fusion is off. */
   readonly fuser: ElementwiseFuser | null;
+  /** Whether large products may use the texture GEMM (see {@link DispatcherOptions.fastGemm}). */
+  readonly fastGemm: boolean;
   readonly #device: GPUDevice;
   readonly #limits: DispatchLimits;
   readonly #submitEvery: number;
@@ -124,13 +131,14 @@ export class Dispatcher {
 
   /** A dispatcher on `device` (see {@link DispatcherOptions}). */
   constructor(device: GPUDevice, limits: DispatchLimits, opts: DispatcherOptions) {
-    const { submitEvery, profile = false, fuse = true } = opts;
+    const { submitEvery, profile = false, fuse = true, fastGemm = true } = opts;
     if (!Number.isInteger(submitEvery) || submitEvery < 1) {
       throw new Error(
         `Cannot create the WebGPU dispatcher: submitEvery ${submitEvery} is not a positive integer`,
       );
     }
     this.#device = device;
+    this.fastGemm = fastGemm;
     this.#limits = limits;
     this.#submitEvery = submitEvery;
     this.pool = new BufferPool(device);
@@ -156,6 +164,11 @@ export class Dispatcher {
     device.lost.then((info) => {
       this.#deviceError ??= `device lost (${info.reason}): ${info.message}`;
     });
+  }
+
+  /** The device commands are recorded for. */
+  get device(): GPUDevice {
+    return this.#device;
   }
 
   /** The limits in use. */
@@ -334,6 +347,41 @@ export class Dispatcher {
     for (const s of storages) s.lastUse = this.#batch;
     this.dispatches++;
     if (++this.#pending >= this.#submitEvery) this.submit();
+  }
+
+  /**
+   * Lets `record` append its own dispatches (pipelines, bind groups, uniform buffers of its own) to the
+   * open compute pass, in program order: pending fused ops are dispatched first, and when `record`
+   * returns true every storage in `storages` (what it reads and writes) is marked as used by the current
+   * batch, so freeing one defers its buffer until this batch is submitted. `record` must record nothing
+   * when it returns false (the caller then uses its own kernel). Counts as `dispatches` dispatches
+   * towards `submitEvery`. Throws when a storage was freed or exceeds a binding.
+   */
+  recordExternal(
+    label: string,
+    storages: readonly GpuStorage[],
+    dispatches: number,
+    record: (pass: GPUComputePassEncoder) => boolean,
+  ): boolean {
+    for (const s of storages) this.checkBinding(s, label);
+    this.fuser?.flush();
+    if (this.#querySet && 2 * (this.#queryKeys.length + 1) > PROFILE_QUERIES) this.submit();
+    const pass = this.#querySet
+      ? this.#openProfiledPass(`${label} n=${storages[0]?.size ?? 0}`)
+      : this.#openPass();
+    const done = record(pass);
+    if (this.#querySet) {
+      // An empty timed pass when declined; its entry is named so.
+      if (!done) this.#queryKeys[this.#queryKeys.length - 1] += " (declined)";
+      pass.end();
+      this.#pass = null;
+    }
+    if (!done) return false;
+    for (const s of storages) s.lastUse = this.#batch;
+    this.dispatches += dispatches;
+    this.#pending += dispatches;
+    if (this.#pending >= this.#submitEvery) this.submit();
+    return true;
   }
 
   /** A new pass of one dispatch whose start and end are timestamped (profiling only). */

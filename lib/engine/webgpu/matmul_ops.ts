@@ -1,6 +1,7 @@
 /**
  * Host side of the batched matrix product. {@link matmulDispatch} is the single place that picks a
- * matmul kernel, so a faster one (e.g. the texture kernels) can be swapped in here.
+ * matmul kernel: large products go to the texture GEMM (fast_gemm.ts, via fast_route.ts) when enabled
+ * and it accepts the shape, the rest to the buffer kernels of kernels/matmul.ts.
  * @module
  */
 import {
@@ -12,6 +13,8 @@ import {
 } from "../../../kernels/matmul.ts";
 import type { Dispatcher, GpuStorage } from "./dispatcher.ts";
 import { fillInto } from "./elementwise_ops.ts";
+import { recordFastMatmul } from "./fast_gemm.ts";
+import { fastMatmulWorthIt, recordFast } from "./fast_route.ts";
 
 /** Products with at least this many rows use the taller register block. */
 const TALL_MIN_ROWS = 512;
@@ -45,6 +48,15 @@ export function matmulDispatch(d: Dispatcher, a: GpuStorage, b: GpuStorage, dims
     fillInto(d, out, 0);
     return out;
   }
+  if (
+    fastMatmulWorthIt(batch, m, n, k) &&
+    recordFast(
+      d,
+      "fast:matmul",
+      [a, b, out],
+      (ctx) => recordFastMatmul(ctx, a.buffer, b.buffer, out.buffer, dims),
+    )
+  ) return out;
   const ta = transA ? "T" : "N", tb = transB ? "T" : "N";
   const vec = m % 4 === 0 && n % 4 === 0 && k % 4 === 0;
   const bl = m >= TALL_MIN_ROWS ? MATMUL_BLOCK_TALL : MATMUL_BLOCK;

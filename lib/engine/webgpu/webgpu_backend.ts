@@ -23,6 +23,7 @@ import { binaryOp, fillInto, unaryOp, whereOp } from "./elementwise_ops.ts";
 import { reduceOp } from "./reduce_ops.ts";
 import { concatOp, padOp, permuteOp, sliceOp } from "./layout_ops.ts";
 import { type MatmulDims, matmulDispatch } from "./matmul_ops.ts";
+import { releaseFastGemmResources } from "./fast_gemm.ts";
 import { conv2dDispatch, conv2dInputGradDispatch, conv2dWeightGradDispatch } from "./conv_ops.ts";
 
 /** Options of {@link createWebGpuBackend}. */
@@ -41,6 +42,12 @@ export interface WebGpuBackendOptions {
    * each run of them as one fused kernel (default true). Results are bit-for-bit the same either way.
    */
   readonly fuse?: boolean;
+  /**
+   * Run large matmuls and convolutions (see fast_route.ts for the thresholds) on the texture GEMM of
+   * fast_gemm.ts (default true); false keeps every product on the buffer kernels. Results differ only by
+   * float rounding (summation order).
+   */
+  readonly fastGemm?: boolean;
   /**
    * Lower limits than the device's, for tests of the folding and binding checks (never raises them):
    * `maxComputeWorkgroupsPerDimension`, `maxStorageBufferBindingSize`.
@@ -156,6 +163,7 @@ class WebGpuBackendImpl implements WebGpuBackend {
 
   destroy(): void {
     this.#d.pool.trim();
+    releaseFastGemmResources(this.device);
     this.device.destroy();
   }
 
@@ -303,5 +311,6 @@ export async function createWebGpuBackend(opts: WebGpuBackendOptions = {}): Prom
     submitEvery: opts.submitEvery ?? 64,
     profile,
     fuse: opts.fuse ?? true,
+    fastGemm: opts.fastGemm ?? true,
   });
 }
