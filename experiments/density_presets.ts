@@ -6,10 +6,10 @@
  * once), and the samples experiment reads the same runs.
  *
  * - `smoke`: one scale of one block of width 8, a few steps, 16 test images (pipeline tests).
- * - `quick`: small models (3 scales of 1 block, width 32, one FC block of width 64), a few hundred
- *   steps of batch 32, 500 test images; sized from measured step and evaluation times (QUICK_NOTE).
- * - `long`: 3 scales of 4 blocks of width 128, 4 FC blocks, batch 64, thousands of steps, the full
- *   test set.
+ * - `quick`: small models (3 scales of 1 block, width 32, one FC block of width 64), 120 steps of
+ *   batch 32, 500 test images; sized from measured step and evaluation times (QUICK_NOTE).
+ * - `long`: 3 scales of 2 blocks of width 64, 2 FC blocks of width 128, 450 steps of batch 32, 2000
+ *   test images (about 25-40 min per run on a quiet 2-core machine: 9 runs in about 4 hours).
  * - `paper`: SPEC 1.1-1.4 and 1.9 exactly (PAPER_CONFIGS, batch 64, Adam 1e-3 with 1000 warm-up
  *   iterations, EMA 0.999, 350 epochs, 20 exact evaluation terms, the full test sets).
  * @module
@@ -122,19 +122,19 @@ export const SCALED_BUDGETS: Readonly<Record<Exclude<Preset, "paper">, ScaledBud
     logEvery: 10,
   },
   long: {
-    nBlocks: [4, 4, 4],
-    hidden: 128,
-    fcBlocks: 4,
+    nBlocks: [2, 2, 2],
+    hidden: 64,
+    fcBlocks: 2,
     fcHidden: 128,
-    batch: 64,
-    steps: 3000,
-    warmup: 200,
-    lr: 1e-3,
-    emaDecay: 0.995,
-    evalLimit: null,
-    evalSubset: 500,
-    evals: 10,
-    logEvery: 25,
+    batch: 32,
+    steps: 450,
+    warmup: 50,
+    lr: 2e-3,
+    emaDecay: 0.99,
+    evalLimit: 2000,
+    evalSubset: 300,
+    evals: 5,
+    logEvery: 15,
   },
 };
 
