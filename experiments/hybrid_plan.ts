@@ -124,15 +124,17 @@ export const HYBRID_PLANS: Readonly<Record<Preset, HybridPlan>> = {
     evalBatch: 16,
     checkpointEvery: 0,
   },
-  // About 15 minutes for the nine MNIST trainings on a 2-core machine (WebGPU on llvmpipe): see the
-  // measured step times in the experiment's notes. Three scales (as the paper's MNIST model) so that the
-  // heads see 7×7 features; one block each. The EMA decay is shortened to the run's length.
+  // About 15 minutes for the nine MNIST trainings on a 2-core machine (WebGPU on llvmpipe). Measured on a
+  // machine shared with other jobs (load 5-6): 100 steps 18.6 min wall, 11.3 CPU-minutes (120 steps:
+  // 19.0 min, 11.8 CPU-minutes); residual blocks with log-det about 2 s per step, the others 0.7-0.9 s
+  // (0.4-0.6 s with less contention). Three scales (as the paper's MNIST model) so that the heads see
+  // 7×7 features; one block each. The EMA decay is shortened to the run's length.
   quick: {
     nBlocks: [1, 1, 1],
     hidden: 32,
     headWidth: 64,
     batch: 64,
-    steps: 120,
+    steps: 100,
     epochs: 0,
     lr: 5e-3,
     warmup: 20,
