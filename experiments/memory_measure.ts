@@ -10,12 +10,9 @@
  * truncation, as in the paper's "computing n = 10 terms").
  * @module
  */
-import { gradMaybe } from "../lib/engine/autograd.ts";
-import { mean } from "../lib/engine/ops/reduce.ts";
-import { rand, Rng } from "../lib/engine/random.ts";
-import { type Device, dispose, tidy } from "../lib/engine/tensor.ts";
+import type { Device } from "../lib/engine/tensor.ts";
 import { type ActivationName, makeConfig, type ResidualFlowConfig } from "../lib/flow/config.ts";
-import { ResidualFlow } from "../lib/flow/model.ts";
+import { type GradientMode, measureTrainingStep, memoryConfig } from "../lib/flow/model_memory.ts";
 
 /** The paper's four gradient methods, in the figure's order (row names of the `memory_gb` table). */
 export const MEMORY_METHODS = ["naive_backprop", "neumann_gradient", "backward_in_forward", "both"] as const;
@@ -31,12 +28,12 @@ export const METHOD_LABELS: Record<MemoryMethod, string> = {
   both: "Both",
 };
 
-/** Estimator switches of each method. */
-export const METHOD_SETTINGS: Record<MemoryMethod, { neumannGrad: boolean; memEff: boolean }> = {
-  naive_backprop: { neumannGrad: false, memEff: false },
-  neumann_gradient: { neumannGrad: true, memEff: false },
-  backward_in_forward: { neumannGrad: false, memEff: true },
-  both: { neumannGrad: true, memEff: true },
+/** The library's gradient mode behind each method. */
+export const METHOD_MODES: Record<MemoryMethod, GradientMode> = {
+  naive_backprop: "naive",
+  neumann_gradient: "neumann",
+  backward_in_forward: "memEff",
+  both: "both",
 };
 
 /** Bytes per GB in every figure of the memory experiment (decimal gigabytes). */
@@ -48,16 +45,13 @@ export function methodConfig(
   method: MemoryMethod,
   nTerms: number,
 ): ResidualFlowConfig {
-  const s = METHOD_SETTINGS[method];
-  if (!s) {
+  const mode = METHOD_MODES[method];
+  if (!mode) {
     throw new Error(
       `Cannot configure memory method "${method}": expected one of ${MEMORY_METHODS.join(", ")}`,
     );
   }
-  return makeConfig({
-    ...base,
-    estimator: { ...base.estimator, kind: "truncated", nTruncated: nTerms, ...s },
-  });
+  return memoryConfig(base, mode, nTerms);
 }
 
 /** `base` with another activation and, optionally, another number of blocks per scale. */
@@ -99,43 +93,18 @@ export interface StepOptions {
 
 /**
  * Builds the model of `config` on `device`, runs a warm-up training step, then measures the peak bytes
- * of a second step (forward, mean bits/dim, gradients of every parameter). Everything the function
- * created is freed before it returns, so a device can be reused.
+ * of a second step (forward, mean bits/dim, gradients of every parameter); the measurement is the
+ * library's {@link measureTrainingStep}. Everything it created is freed before it returns, so a device
+ * can be reused.
  */
 export function measureStepPeak(config: ResidualFlowConfig, device: Device, opts: StepOptions): StepMemory {
-  const model = new ResidualFlow(config, { rng: new Rng(opts.seed), device });
-  const x = rand([opts.batch, ...config.inputShape], new Rng(opts.seed + 1), device);
-  const step = (seed: number) =>
-    tidy(() => {
-      const out = model.forward(x, { training: true, rng: new Rng(seed) });
-      if (!out.logpx) throw new Error("Cannot measure a training step: the model returned no log p(x)");
-      const loss = mean(model.bitsPerDim(out.logpx));
-      // Parameters are read after the forward: ActNorm replaces its parameters on first use.
-      dispose(gradMaybe(loss, model.parameters().map((p) => p.value), { allowUnused: true }));
-    });
-  try {
-    step(opts.seed + 2);
-    device.resetPeak();
-    const startBytes = device.memoryStats().bytesLive;
-    step(opts.seed + 3);
-    const stats = device.memoryStats();
-    const params = model.parameters();
-    const parameters = params.reduce((n, p) => n + p.value.size, 0);
-    return {
-      peakBytes: stats.peakBytes,
-      startBytes,
-      stepBytes: stats.peakBytes - startBytes,
-      leakedBytes: stats.bytesLive - startBytes,
-      parameters,
-      parameterBytes: parameters * device.bytesPerElement,
-    };
-  } finally {
-    x.dispose();
-    for (const p of model.parameters()) p.value.dispose();
-    for (const b of model.buffers()) b.set(null);
-    for (const blk of model.residualBlocks()) {
-      blk.lastUpstreamSpread?.dispose();
-      blk.lastUpstreamSpread = null;
-    }
-  }
+  const m = measureTrainingStep(config, { device, batch: opts.batch, seed: opts.seed });
+  return {
+    peakBytes: m.peakBytes,
+    startBytes: m.restingBytes,
+    stepBytes: m.stepPeakBytes,
+    leakedBytes: m.leakedBytes,
+    parameters: m.parameters,
+    parameterBytes: m.paramBytes,
+  };
 }

@@ -419,6 +419,11 @@ export class ResidualFlow implements Module {
   dispose(): void {
     for (const p of this.parameters()) p.value.dispose();
     for (const b of this.buffers()) b.set(null);
+    // Backward-in-forward's upstream-spread diagnostic is kept outside the buffers (non-CPU devices).
+    for (const blk of this.residualBlocks()) {
+      blk.lastUpstreamSpread?.dispose();
+      blk.lastUpstreamSpread = null;
+    }
   }
 
   /** Draws `n` images by inverting z ~ N(0, T²I) (temperature T). */

@@ -62,6 +62,8 @@ export interface TrainingStepMemoryOptions {
 
 /** What one training step held. */
 export interface TrainingStepMemory {
+  /** Trainable parameter count. */
+  readonly parameters: number;
   /** Bytes of the model's parameters. */
   readonly paramBytes: number;
   /** Bytes live just before the step: parameters, buffers and the input batch. */
@@ -70,6 +72,8 @@ export interface TrainingStepMemory {
   readonly stepPeakBytes: number;
   /** restingBytes + stepPeakBytes: the device's high-water mark during the step. */
   readonly peakBytes: number;
+  /** Bytes live after the step's results were freed, minus `restingBytes` (0 when nothing leaked). */
+  readonly leakedBytes: number;
 }
 
 /**
@@ -108,9 +112,16 @@ export function measureTrainingStep(
     device.resetPeak();
     const restingBytes = device.memoryStats().bytesLive;
     step(1);
-    const peakBytes = device.memoryStats().peakBytes;
-    const paramBytes = params.reduce((n, p) => n + p.value.size, 0) * device.bytesPerElement;
-    return { paramBytes, restingBytes, stepPeakBytes: peakBytes - restingBytes, peakBytes };
+    const stats = device.memoryStats();
+    const parameters = params.reduce((n, p) => n + p.value.size, 0);
+    return {
+      parameters,
+      paramBytes: parameters * device.bytesPerElement,
+      restingBytes,
+      stepPeakBytes: stats.peakBytes - restingBytes,
+      peakBytes: stats.peakBytes,
+      leakedBytes: stats.bytesLive - restingBytes,
+    };
   } finally {
     x.dispose();
     model.dispose();
