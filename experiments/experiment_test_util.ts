@@ -13,6 +13,45 @@ import type { Device } from "../lib/engine/tensor.ts";
 import { assertTrue } from "../lib/testing/asserts.ts";
 import type { UnitContext, UnitResult } from "./framework/experiment.ts";
 
+/** Where the real CIFAR-10 exact subset sits beside a checkout (absent in a user's clone). */
+const SHARED_DATA = new URL("../../shared/data/", import.meta.url);
+
+let smokeData: Promise<string> | null = null;
+
+/**
+ * A data folder holding `cifar10-exact/` for the smoke tests: the real subset in `../shared/data` when
+ * it is there, else (a user's clone) a synthetic one in the official record layout written once to a
+ * temporary folder (labels i mod 10, seeded pixels), so the CIFAR-10 units run everywhere. Smoke
+ * numbers say nothing about the data either way.
+ */
+export function smokeDataDir(): Promise<string> {
+  smokeData ??= (async () => {
+    try {
+      await Deno.stat(new URL("cifar10-exact/train_exact_4000.bin", SHARED_DATA));
+      return SHARED_DATA.pathname.replace(/\/$/, "");
+    } catch {
+      const root = await Deno.makeTempDir({ prefix: "resflow-smoke-data-" });
+      await Deno.mkdir(`${root}/cifar10-exact`);
+      let state = 12345;
+      for (
+        const [file, records] of [["train_exact_4000.bin", 4000], ["test_exact_1000.bin", 1000]] as const
+      ) {
+        const bytes = new Uint8Array(records * 3073);
+        for (let i = 0; i < records; i++) {
+          bytes[i * 3073] = i % 10;
+          for (let j = 1; j < 3073; j++) {
+            state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+            bytes[i * 3073 + j] = state >>> 24;
+          }
+        }
+        await Deno.writeFile(`${root}/cifar10-exact/${file}`, bytes);
+      }
+      return root;
+    }
+  })();
+  return smokeData;
+}
+
 /** A unit context that prints nothing, with fresh temporary work and output folders. */
 export async function testContext(preset: Preset, device: Device, seed = 1): Promise<UnitContext> {
   const root = await Deno.makeTempDir({ prefix: "resflow-experiment-test-" });
@@ -23,7 +62,7 @@ export async function testContext(preset: Preset, device: Device, seed = 1): Pro
   return {
     preset,
     seed,
-    dataDir: undefined,
+    dataDir: await smokeDataDir(),
     device,
     workDir,
     outDir,

@@ -6,6 +6,7 @@
 import { readArtifact } from "../lib/artifacts/artifact.ts";
 import { assertEquals, assertTrue } from "../lib/testing/asserts.ts";
 import denoJson from "../deno.json" with { type: "json" };
+import { smokeDataDir } from "./experiment_test_util.ts";
 import { EXPERIMENTS } from "./registry.ts";
 
 const script = new URL("./reproduce.ts", import.meta.url).pathname;
@@ -40,7 +41,16 @@ Deno.test({
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "resflow_smoke_" });
     try {
-      const r = await run(["--preset", "smoke", "--results", dir, "--device", "cpu"]);
+      const r = await run([
+        "--preset",
+        "smoke",
+        "--results",
+        dir,
+        "--device",
+        "cpu",
+        "--data-dir",
+        await smokeDataDir(),
+      ]);
       assertEquals(
         r.code,
         0,
