@@ -181,7 +181,10 @@ export interface ConvStripSpec {
   readonly kh: number;
   /** Kernel width. */
   readonly kw: number;
-  /** Rows (result channels) per invocation, a multiple of 4. */
+  /**
+   * Rows (result channels) per invocation: a multiple of 4, or 1 or 2 for a result with that many channels
+   * (dispatched as a single row block).
+   */
   readonly tm: number;
   /** Consecutive result pixels of one image row per invocation, a multiple of 4. */
   readonly tn: number;
@@ -219,13 +222,15 @@ export const CONV_STRIP_FIELDS = [
  */
 export function convStripKernel(s: ConvStripSpec): KernelSource {
   const { mode, kh: KH, kw: KW, tm, tn, vecStore, vecLoadPad } = s;
-  checkBlock("conv strip", tm, tn);
+  // tm 1 or 2 (results with 1 or 2 channels, dispatched as one row block) skips the zero rows' FMAs.
+  if (tm !== 1 && tm !== 2) checkBlock("conv strip", tm, tn);
+  else checkBlock("conv strip", 4, tn);
   if (vecLoadPad !== null && (!Number.isInteger(vecLoadPad) || vecLoadPad < 0)) {
     throw new Error(
       `Cannot generate conv strip kernel: vecLoadPad ${vecLoadPad} is not a non-negative integer`,
     );
   }
-  const T = range(tn), G = range(tn / 4), Q = range(tm / 4), R = range(tm), J = range(tn + KW - 1);
+  const T = range(tn), G = range(tn / 4), Q = range(Math.ceil(tm / 4)), R = range(tm), J = range(tn + KW - 1);
   const fwd = mode === "forward";
   const L: string[] = [];
   L.push(`  let sidx = g.x + g.y * nwg.x * ${CONV_WG}u;`);

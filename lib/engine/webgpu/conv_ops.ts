@@ -85,6 +85,8 @@ function runConvStrip(
   vecLoads: boolean,
 ): void {
   const [, , kh, kw] = g.w;
+  // A result with 1 or 2 channels is one row block of that height (no FMAs on zero rows).
+  if (rows <= 2) tm = rows;
   const { yw, yp, ncol } = values;
   const yh = yp / yw, tn = stripWidth(yw, kw, tm);
   const vecStore = yw % 4 === 0;
@@ -107,7 +109,7 @@ function runConvStrip(
     simg: values.simg,
     pad: g.pad,
   };
-  d.dispatch(k, u, out, [src, wp], [gx, gy, rowsPadded / tm]);
+  d.dispatch(k, u, out, [src, wp], [gx, gy, rows <= 2 ? 1 : rowsPadded / tm]);
 }
 
 function runConvGemm(

@@ -46,6 +46,18 @@ Deno.test({ name: "conv strip kernel equals the implicit GEMM bit for bit", igno
     ["3 out, pad 2, width 8", { x: [2, 3, 8, 8], w: [3, 3, 3, 3], stride: 1, pad: 2 }],
     ["5 out, 3x1 / 1x3 kernels", { x: [2, 4, 7, 12], w: [5, 4, 1, 3], stride: 1, pad: 0 }],
     ["2 out, pad 3, width 16", { x: [1, 3, 5, 16], w: [2, 3, 3, 3], stride: 1, pad: 3 }],
+    ["1 channel in (1-row input gradient), width 28", {
+      x: [2, 1, 28, 28],
+      w: [9, 1, 3, 3],
+      stride: 1,
+      pad: 1,
+    }],
+    ["2 channels in (2-row input gradient), width 10", {
+      x: [2, 2, 6, 10],
+      w: [5, 2, 3, 3],
+      stride: 1,
+      pad: 1,
+    }],
   ];
   for (const [name, g] of cases) {
     await t.step(name, async () => {

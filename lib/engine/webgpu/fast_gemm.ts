@@ -38,6 +38,7 @@ import {
   packImageWgsl,
   packMatrixWgsl,
 } from "../../../kernels/pack_tex.ts";
+import { pointwiseConvWgsl, pointwiseWgradReduceWgsl, pointwiseWgradWgsl } from "../../../kernels/conv1x1.ts";
 
 /** What a record call needs from the backend. */
 export interface FastGemmContext {
@@ -632,6 +633,83 @@ function geometry(g: Conv2dGeometry) {
   return { n, c, h, w, o, kh, kw, ho, wo, s: g.stride, pad: g.pad };
 }
 
+/** Register block of the pointwise (1×1) product kernels: output channels × pixels (measured best). */
+const POINTWISE_BLOCK = { tm: 8, tn: 16 } as const;
+/** Register block of the pointwise weight gradient: output × input channels (measured best). */
+const POINTWISE_WGRAD_BLOCK = { tm: 16, tn: 8 } as const;
+
+/**
+ * Whether a convolution is a pointwise product the NCHW kernels of `kernels/conv1x1.ts` take: 1×1, stride
+ * 1, no padding, channel counts and pixels per image multiples of 4.
+ */
+function isPointwise(d: ReturnType<typeof geometry>): boolean {
+  return d.kh === 1 && d.kw === 1 && d.s === 1 && d.pad === 0 && d.c % 4 === 0 && d.o % 4 === 0 &&
+    (d.h * d.w) % 4 === 0 && d.n <= MAX_WORKGROUPS;
+}
+
+/**
+ * Records y[b] = op(W)·src[b] for a pointwise convolution: `rows` output channels, `red` reduction channels,
+ * `p` pixels per image; op(W) = W ([rows, red] row-major) or, with `transW`, Wᵀ (W is [red, rows]).
+ */
+function pointwise(
+  ctx: FastGemmContext,
+  src: GPUBuffer,
+  w: GPUBuffer,
+  y: GPUBuffer,
+  s: { n: number; rows: number; red: number; p: number; transW: boolean },
+): boolean {
+  const { tm, tn } = POINTWISE_BLOCK;
+  const k4 = s.red / 4;
+  const mp = Math.ceil(s.rows / tm) * tm;
+  const grid = [Math.ceil(Math.ceil(s.p / tn) / 8), mp / tm, s.n];
+  if (!fits(grid) || k4 > maxDimOf(ctx) || mp > maxDimOf(ctx)) return false;
+  const ta = packMatrix(ctx, "W1", w, { lg: 0, width: k4, height: mp }, {
+    texels: k4,
+    rowsPerBatch: mp,
+    rows: s.rows,
+    cols: s.red,
+    batches: 1,
+    batchStride: 0,
+    ld: s.transW ? s.rows : s.red,
+    trans: s.transW,
+    srcOffset: 0,
+  });
+  dispatch(ctx, pointwiseConvWgsl(tm, tn), [s.rows, k4, s.p / 4, 0], [ta, src, y], grid[0], grid[1], grid[2]);
+  return true;
+}
+
+/** Records dw = Σ_b dy[b]·x[b]ᵀ for a pointwise convolution (partial sums per image, then a reduce). */
+function pointwiseWgrad(
+  ctx: FastGemmContext,
+  x: GPUBuffer,
+  dy: GPUBuffer,
+  dw: GPUBuffer,
+  d: ReturnType<typeof geometry>,
+): boolean {
+  const { tm, tn } = POINTWISE_WGRAD_BLOCK;
+  const p4 = (d.h * d.w) / 4;
+  const blocks = Math.ceil(Math.ceil(d.c / tn) / 8) * 8 * Math.ceil(d.o / tm);
+  const splits = Math.max(1, Math.min(p4, Math.ceil(WGRAD_TARGET_INVOCATIONS / (blocks * d.n))));
+  const per = Math.ceil(p4 / splits);
+  const slots = d.n * splits;
+  const grid = [Math.ceil(Math.ceil(d.c / tn) / 8), Math.ceil(d.o / tm), slots];
+  const bytes = slots * d.o * d.c * 4;
+  if (!fits(grid) || bytes > ctx.device.limits.maxStorageBufferBindingSize) return false;
+  const partial = scratch(ctx.device, "P1", bytes);
+  dispatch(ctx, pointwiseWgradWgsl(tm, tn), [d.o, d.c, p4, splits, per, 0, 0, 0], [dy, x, partial], grid[0], grid[1], grid[2]);
+  const count = d.o * d.c;
+  const groups = Math.ceil(count / 64);
+  dispatch(
+    ctx,
+    pointwiseWgradReduceWgsl(),
+    [count, slots, 0, 0],
+    [partial, dw],
+    Math.min(groups, MAX_WORKGROUPS),
+    Math.ceil(groups / MAX_WORKGROUPS),
+  );
+  return true;
+}
+
 /** Records y = conv2d(x, w) (NCHW / OIHW, no bias; see `Backend.conv2d`). Returns false if it cannot. */
 export function recordFastConv2d(
   ctx: FastGemmContext,
@@ -642,6 +720,11 @@ export function recordFastConv2d(
 ): boolean {
   const d = geometry(g);
   if (!bindable(ctx, d.n * d.c * d.h * d.w, d.o * d.c * d.kh * d.kw, d.n * d.o * d.ho * d.wo)) return false;
+  if (
+    isPointwise(d) && pointwise(ctx, x, w, y, { n: d.n, rows: d.o, red: d.c, p: d.h * d.w, transW: false })
+  ) {
+    return true;
+  }
   return directConv(ctx, x, w, y, {
     n: d.n,
     r: d.c,
@@ -676,6 +759,11 @@ export function recordFastConv2dInputGrad(
 ): boolean {
   const d = geometry(g);
   if (!bindable(ctx, d.n * d.c * d.h * d.w, d.o * d.c * d.kh * d.kw, d.n * d.o * d.ho * d.wo)) return false;
+  if (
+    isPointwise(d) && pointwise(ctx, dy, w, dx, { n: d.n, rows: d.c, red: d.o, p: d.h * d.w, transW: true })
+  ) {
+    return true;
+  }
   return directConv(ctx, dy, w, dx, {
     n: d.n,
     r: d.o,
@@ -710,6 +798,7 @@ export function recordFastConv2dWeightGrad(
 ): boolean {
   const d = geometry(g);
   if (!bindable(ctx, d.n * d.c * d.h * d.w, d.o * d.c * d.kh * d.kw, d.n * d.o * d.ho * d.wo)) return false;
+  if (isPointwise(d) && pointwiseWgrad(ctx, x, dy, dw, d)) return true;
   const maxDim = maxDimOf(ctx);
   const c4 = Math.ceil(d.c / 4);
   const q4 = d.kh * d.kw * c4;

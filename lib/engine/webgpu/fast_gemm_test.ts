@@ -301,6 +301,18 @@ Deno.test({
       ["3x3 stride 2 pad 0", { x: [2, 5, 9, 8], w: [7, 5, 3, 3], stride: 2, pad: 0 }],
       ["3x3 stride 1 pad 0", { x: [1, 17, 10, 11], w: [33, 17, 3, 3], stride: 1, pad: 0 }],
       ["1x1 stride 1", { x: [2, 8, 6, 6], w: [16, 8, 1, 1], stride: 1, pad: 0 }],
+      ["1x1 pointwise, 64 channels, 14x14 (edge pixel blocks)", {
+        x: [3, 64, 14, 14],
+        w: [64, 64, 1, 1],
+        stride: 1,
+        pad: 0,
+      }],
+      ["1x1 pointwise, 12 -> 20 channels, 12 pixels (partial row blocks)", {
+        x: [2, 12, 2, 6],
+        w: [20, 12, 1, 1],
+        stride: 1,
+        pad: 0,
+      }],
       ["1x1 stride 2", { x: [2, 4, 5, 5], w: [3, 4, 1, 1], stride: 2, pad: 0 }],
       ["1x1 pad 1 (negative padding of the transposed convolution)", {
         x: [2, 3, 4, 5],
