@@ -338,7 +338,7 @@ export interface ConvWeightGradSpec {
   readonly kw: number;
   /** Stride (both axes). */
   readonly stride: number;
-  /** Output channels per invocation, a multiple of 4. */
+  /** Output channels per invocation, a multiple of 4, or 1 or 2. */
   readonly tm: number;
   /** Weight columns (c, kh, kw) per invocation, a multiple of 4. */
   readonly tn: number;
@@ -367,7 +367,8 @@ export const CONV_WGRAD_FIELDS = [
 /** The weight-gradient kernel; see the module doc. Writes partials [chunks, O, C·KH·KW]. */
 export function convWeightGradKernel(s: ConvWeightGradSpec): KernelSource {
   const { kh: KH, kw: KW, stride: S, tm, tn, dyVec, vecStore } = s;
-  checkBlock("conv weight-gradient", tm, tn);
+  // tm 1 or 2 serves weights with that many output channels without FMAs on zero rows.
+  checkBlock("conv weight-gradient", tm === 1 || tm === 2 ? 4 : tm, tn);
   const T = range(tn), G = range(tn / 4), R = range(tm);
   const KK = KH * KW;
   const L: string[] = [];

@@ -231,7 +231,8 @@ export function conv2dWeightGradDispatch(
     if (recordFast(d, "fast:conv2dWeightGrad", [x, dy, dw], rec)) return dw;
     d.release(dw);
   }
-  const tm = rowBlock(o, 16);
+  // Weights with 1 or 2 output channels get row blocks of that height (no FMAs on zero rows).
+  const tm = o <= 2 ? o : rowBlock(o, 16);
   const rb = Math.ceil(o / tm);
   const colBlocks = Math.ceil(kc / WGRAD_TN);
   const blocks = rb * colBlocks;

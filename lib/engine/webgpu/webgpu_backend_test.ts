@@ -352,6 +352,14 @@ Deno.test({ name: "webgpu: conv2d and both gradients", ignore }, async (t) => {
     ["3x3 s2 p1 even", { x: [2, 8, 8, 8], w: [16, 8, 3, 3], stride: 2, pad: 1 }],
     ["3x3 s1 p0 7x7", { x: [1, 20, 9, 9], w: [20, 20, 3, 3], stride: 1, pad: 0 }],
     ["1x1 s2 p1", { x: [1, 2, 6, 6], w: [3, 2, 1, 1], stride: 2, pad: 1 }],
+    ["3x3 s1 p1, 1 output channel (1-row blocks)", {
+      x: [3, 16, 12, 12],
+      w: [1, 16, 3, 3],
+      stride: 1,
+      pad: 1,
+    }],
+    ["3x3 s1 p1, 2 output channels", { x: [2, 8, 7, 10], w: [2, 8, 3, 3], stride: 1, pad: 1 }],
+    ["3x3 s1 p1, 1 input channel", { x: [3, 1, 12, 12], w: [16, 1, 3, 3], stride: 1, pad: 1 }],
   ];
   for (const [name, geo] of cases) await t.step(name, () => checkConv(g(), geo, r, name));
   await t.step("batch 64 x 64ch x 28x28, 3x3 pad 1", () => {
