@@ -87,6 +87,21 @@ for (const v of variants) {
       assertClose(await read(xs), x, F64_INVERSE, "x (sync)");
     });
 
+    await t.step("checks batched per readback (checkEvery 1, 3, 7) give the same x and report", async () => {
+      const opts = { atol: inv.tolerance_max_abs_change, rtol: 0 };
+      const runs = [];
+      for (const checkEvery of [1, 3, 7]) {
+        const r = await block(v).inverseAsync(y, { ...opts, checkEvery });
+        runs.push({ report: r.report, x: Array.from(await read(r.x)) });
+        r.x.dispose();
+      }
+      for (const r of runs.slice(1)) {
+        assertEquals(r.report, runs[0].report);
+        assertEquals(r.x, runs[0].x);
+      }
+      await assertRejects(() => block(v).inverseAsync(y, { checkEvery: 0 }), /checkEvery 0/);
+    });
+
     await t.step("float32 with the default tolerance", async () => {
       const b = block(v, dev32);
       const y32 = fixtureTensor(v.y, dev32);
