@@ -696,7 +696,15 @@ function pointwiseWgrad(
   const bytes = slots * d.o * d.c * 4;
   if (!fits(grid) || bytes > ctx.device.limits.maxStorageBufferBindingSize) return false;
   const partial = scratch(ctx.device, "P1", bytes);
-  dispatch(ctx, pointwiseWgradWgsl(tm, tn), [d.o, d.c, p4, splits, per, 0, 0, 0], [dy, x, partial], grid[0], grid[1], grid[2]);
+  dispatch(
+    ctx,
+    pointwiseWgradWgsl(tm, tn),
+    [d.o, d.c, p4, splits, per, 0, 0, 0],
+    [dy, x, partial],
+    grid[0],
+    grid[1],
+    grid[2],
+  );
   const count = d.o * d.c;
   const groups = Math.ceil(count / 64);
   dispatch(
