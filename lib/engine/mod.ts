@@ -52,5 +52,6 @@ export {
   convTranspose2d,
 } from "./ops/conv.ts";
 export { crossEntropy, gather, logSoftmax, oneHot } from "./ops/nn.ts";
+export { composite } from "./ops/record.ts";
 export { rand, randGeometric, randn, randPoisson, Rng, type RngState } from "./random.ts";
 export { addFlops, flopCount, resetFlops } from "./flops.ts";

@@ -7,10 +7,11 @@
  * instance, initialised to 0.5. Dividing by 1.1 keeps |φ'| ≤ 1 for every β (max_t d/dt[t·σ(t)] ≈ 1.0998).
  * @module
  */
-import { div, elu, mul, relu, sigmoid, softplus } from "../engine/ops/elementwise.ts";
+import { elu, relu, softplus } from "../engine/ops/elementwise.ts";
 import { full } from "../engine/ops/creation.ts";
 import { reshape } from "../engine/ops/shape.ts";
 import type { Device, Tensor } from "../engine/tensor.ts";
+import { lipswish } from "./lipswish_ops.ts";
 import { type BufferState, type Module, Parameter } from "./module.ts";
 
 /** Names accepted by {@link createActivation} (the official `--act` choices this port supports). */
@@ -69,7 +70,7 @@ export class LipSwish implements Activation {
 
   /** φ(x). */
   apply(x: Tensor): Tensor {
-    return div(mul(x, sigmoid(mul(x, this.betaValue()))), LIPSWISH_DIVISOR);
+    return lipswish(x, this.betaValue(), LIPSWISH_DIVISOR);
   }
 
   /** [beta]. */

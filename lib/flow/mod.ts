@@ -22,6 +22,7 @@
  * @module
  */
 export * from "./activations.ts";
+export * from "./lipswish_ops.ts";
 export * from "./actnorm.ts";
 export * from "./classifier.ts";
 export * from "./config.ts";

@@ -7,7 +7,7 @@ import type { BinaryOp, UnaryOp } from "../backend.ts";
 import { broadcastShapes } from "../backend.ts";
 import type { Tensor } from "../tensor.ts";
 import { scalarConst } from "./creation.ts";
-import { constant, record, sameDevice } from "./record.ts";
+import { composite, constant, record, sameDevice } from "./record.ts";
 import { sumTo } from "./reduce.ts";
 
 /** A tensor or a number. */
@@ -203,10 +203,15 @@ export function tanh(x: Tensor): Tensor {
 }
 /** ELU with alpha 1: x for x > 0, e^x - 1 otherwise. */
 export function elu(x: Tensor): Tensor {
-  return unaryOp("elu", x, (x, g) => {
-    const pos = step(x);
-    return mul(g, add(pos, mul(sub(1, pos), exp(minimum(x, 0)))));
-  });
+  return unaryOp("elu", x, (x, g) => mul(g, eluDerivative(x)));
+}
+/**
+ * ELU's derivative, 1 for x > 0 and e^x otherwise, as one composite op that keeps only x in a graph
+ * (a vector-Jacobian product through ELU with a graph then holds two tensors of x's size, not five).
+ */
+function eluDerivative(x: Tensor): Tensor {
+  const below = (x: Tensor) => mul(sub(1, step(x)), exp(minimum(x, 0)));
+  return composite("eluDerivative", [x], [x], () => add(step(x), below(x)), (g) => [mul(g, below(x))]);
 }
 /** max(x, 0). */
 export function relu(x: Tensor): Tensor {
