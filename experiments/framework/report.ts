@@ -101,6 +101,26 @@ const PRESET_NOTE: Record<Preset, string> = {
   paper: "`paper` runs the paper's exact configurations; its numbers are comparable to the paper's.",
 };
 
+/**
+ * The report's provenance line: one run at the report's commit, or (after `--only` reruns merged with
+ * earlier artifacts) the commits the sections were computed at.
+ */
+function provenance(merged: readonly MergedExperiment[], commit: string): string[] {
+  const published = "the paper's values come from `lib/artifacts/published.ts` and are only compared.";
+  const commits = [...new Set(merged.flatMap((m) => (m.artifact ? [m.artifact.gitCommit] : [])))];
+  if (commits.length <= 1 && (commits[0] ?? commit) === commit) {
+    return [`Every number below was computed by this run; ${published}`];
+  }
+  const list = merged.filter((m) => m.artifact).map((m) =>
+    `${m.experiment.name} at ${m.artifact!.gitCommit.slice(0, 7)} (${m.artifact!.date})`
+  );
+  return [
+    `Every number below was computed by a run of this suite, but not all by one run: ${
+      list.join(", ")
+    }. Each section names its commit; ${published}`,
+  ];
+}
+
 /** Builds REPORT.md and summary.json in `dir`; returns the terminal text. */
 export async function writeReport(
   dir: string,
@@ -111,7 +131,7 @@ export async function writeReport(
     `# Residual Flows reproduction report: suite ${meta.suiteVersion}, preset \`${meta.preset}\``,
     "",
     `Generated ${meta.date} from commit ${meta.commit} on ${meta.adapter} by \`deno task reproduce --preset ${meta.preset}\`.`,
-    "Every number below was computed by this run; the paper's values come from `lib/artifacts/published.ts` and are only compared.",
+    ...provenance(merged, meta.commit),
     "",
     PRESET_NOTE[meta.preset],
     "",
@@ -130,7 +150,9 @@ export async function writeReport(
     md.push(
       `Artifact: \`${m.experiment.name}.json\` (${
         a.complete ? "complete" : `incomplete: ${a.incompleteReason}`
-      }); wall time ${(a.wallTimeSeconds / 60).toFixed(1)} min on ${a.backend}.`,
+      }); wall time ${(a.wallTimeSeconds / 60).toFixed(1)} min on ${a.backend}; computed at commit ${
+        a.gitCommit.slice(0, 7)
+      } on ${a.date}.`,
       "",
     );
     const tables = [...new Set(a.figures.map((f) => f.table))];

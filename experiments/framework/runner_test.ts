@@ -108,6 +108,23 @@ Deno.test("runner: units, shards, resume, failures, merge and report", async (t)
       assertTrue(text.includes("claim: every mean"), "terminal shows claims");
       const summary = JSON.parse(await Deno.readTextFile(`${presetDir(base)}/summary.json`));
       assertEquals(summary.experiments.toy.cells.length, 3);
+      assertTrue(
+        md.includes(`computed at commit ${a.gitCommit.slice(0, 7)}`),
+        "the section names its commit",
+      );
+      assertTrue(md.includes("not all by one run: toy at"), "a report at another commit says so");
+      await writeReport(presetDir(base), merged, {
+        suiteVersion: "0.0.1-test",
+        preset: "smoke",
+        date: "now",
+        commit: a.gitCommit,
+        adapter: "test",
+      });
+      const same = await Deno.readTextFile(`${presetDir(base)}/REPORT.md`);
+      assertTrue(
+        same.includes("Every number below was computed by this run"),
+        "one run at the report's commit",
+      );
     });
   } finally {
     await Deno.remove(dir, { recursive: true });
