@@ -105,14 +105,19 @@ const PRESET_NOTE: Record<Preset, string> = {
  * The report's provenance line: one run at the report's commit, or (after `--only` reruns merged with
  * earlier artifacts) the commits the sections were computed at.
  */
+/** Abbreviated commit(s): "c8fe1a0" or "c8fe1a0+3e3b0be". */
+function short(commits: string): string {
+  return commits.split("+").map((c) => c.slice(0, 7)).join("+");
+}
+
 function provenance(merged: readonly MergedExperiment[], commit: string): string[] {
   const published = "the paper's values come from `lib/artifacts/published.ts` and are only compared.";
-  const commits = [...new Set(merged.flatMap((m) => (m.artifact ? [m.artifact.gitCommit] : [])))];
+  const commits = [...new Set(merged.flatMap((m) => (m.artifact ? m.artifact.gitCommit.split("+") : [])))];
   if (commits.length <= 1 && (commits[0] ?? commit) === commit) {
     return [`Every number below was computed by this run; ${published}`];
   }
   const list = merged.filter((m) => m.artifact).map((m) =>
-    `${m.experiment.name} at ${m.artifact!.gitCommit.slice(0, 7)} (${m.artifact!.date})`
+    `${m.experiment.name} at ${short(m.artifact!.gitCommit)} (${m.artifact!.date})`
   );
   return [
     `Every number below was computed by a run of this suite, but not all by one run: ${
@@ -151,7 +156,7 @@ export async function writeReport(
       `Artifact: \`${m.experiment.name}.json\` (${
         a.complete ? "complete" : `incomplete: ${a.incompleteReason}`
       }); wall time ${(a.wallTimeSeconds / 60).toFixed(1)} min on ${a.backend}; computed at commit ${
-        a.gitCommit.slice(0, 7)
+        short(a.gitCommit)
       } on ${a.date}.`,
       "",
     );

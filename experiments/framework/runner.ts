@@ -214,6 +214,10 @@ export async function mergeExperiments(
       files: files.length ? files : undefined,
       series: series.length ? series : undefined,
       notes: notes || undefined,
+      // The units' provenance, not the merge's: their commits (joined with "+" when they differ) and the
+      // newest unit's date.
+      gitCommit: [...new Set(parts.map((p) => p.gitCommit))].join("+"),
+      date: parts.map((p) => p.date).sort().at(-1),
     });
     await writeArtifact(s.resultsDir, s.suiteVersion, s.preset, e.name, artifact);
     out.push({ experiment: e, artifact, missingUnits: missing, claims: e.claims(figures) });

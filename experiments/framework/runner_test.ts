@@ -95,6 +95,8 @@ Deno.test("runner: units, shards, resume, failures, merge and report", async (t)
       assertEquals(a.figures.length, 3);
       assertTrue(!a.complete, "the broken unit makes the experiment incomplete");
       assertEquals(merged[0].claims[0].holds, true);
+      const unit = await readArtifact(`${presetDir(base)}/units.toy.a.json`);
+      assertEquals(a.gitCommit, unit.gitCommit, "the merged artifact keeps its units' commit");
       const text = await writeReport(presetDir(base), merged, {
         suiteVersion: "0.0.1-test",
         preset: "smoke",
