@@ -56,9 +56,14 @@ function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
 
-function checkBlock(what: string, tm: number, tn: number): void {
-  if (tm % 4 !== 0 || tn % 4 !== 0 || tm < 4 || tn < 4) {
-    throw new Error(`Cannot generate ${what} kernel: block ${tm}x${tn} must be positive multiples of 4`);
+function checkBlock(what: string, tm: number, tn: number, thinRows = false): void {
+  const thin = thinRows && (tm === 1 || tm === 2);
+  if ((!thin && (tm % 4 !== 0 || tm < 4)) || tn % 4 !== 0 || tn < 4) {
+    throw new Error(
+      `Cannot generate ${what} kernel: block ${tm}x${tn} must be positive multiples of 4${
+        thinRows ? " (or 1-2 rows by a multiple of 4)" : ""
+      }`,
+    );
   }
 }
 
@@ -223,8 +228,7 @@ export const CONV_STRIP_FIELDS = [
 export function convStripKernel(s: ConvStripSpec): KernelSource {
   const { mode, kh: KH, kw: KW, tm, tn, vecStore, vecLoadPad } = s;
   // tm 1 or 2 (results with 1 or 2 channels, dispatched as one row block) skips the zero rows' FMAs.
-  if (tm !== 1 && tm !== 2) checkBlock("conv strip", tm, tn);
-  else checkBlock("conv strip", 4, tn);
+  checkBlock("conv strip", tm, tn, true);
   if (vecLoadPad !== null && (!Number.isInteger(vecLoadPad) || vecLoadPad < 0)) {
     throw new Error(
       `Cannot generate conv strip kernel: vecLoadPad ${vecLoadPad} is not a non-negative integer`,
@@ -368,7 +372,7 @@ export const CONV_WGRAD_FIELDS = [
 export function convWeightGradKernel(s: ConvWeightGradSpec): KernelSource {
   const { kh: KH, kw: KW, stride: S, tm, tn, dyVec, vecStore } = s;
   // tm 1 or 2 serves weights with that many output channels without FMAs on zero rows.
-  checkBlock("conv weight-gradient", tm === 1 || tm === 2 ? 4 : tm, tn);
+  checkBlock("conv weight-gradient", tm, tn, true);
   const T = range(tn), G = range(tn / 4), R = range(tm);
   const KK = KH * KW;
   const L: string[] = [];

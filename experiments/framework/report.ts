@@ -101,15 +101,15 @@ const PRESET_NOTE: Record<Preset, string> = {
   paper: "`paper` runs the paper's exact configurations; its numbers are comparable to the paper's.",
 };
 
-/**
- * The report's provenance line: one run at the report's commit, or (after `--only` reruns merged with
- * earlier artifacts) the commits the sections were computed at.
- */
 /** Abbreviated commit(s): "c8fe1a0" or "c8fe1a0+3e3b0be". */
 function short(commits: string): string {
   return commits.split("+").map((c) => c.slice(0, 7)).join("+");
 }
 
+/**
+ * The report's provenance line: one run at the report's commit, or (after `--only` reruns merged with
+ * earlier artifacts) the commits the sections were computed at.
+ */
 function provenance(merged: readonly MergedExperiment[], commit: string): string[] {
   const published = "the paper's values come from `lib/artifacts/published.ts` and are only compared.";
   const commits = [...new Set(merged.flatMap((m) => (m.artifact ? m.artifact.gitCommit.split("+") : [])))];

@@ -64,6 +64,9 @@ export interface FixedPointResult {
 /** Iterations per convergence readback of the async inverse, unless {@link FixedPointOptions.checkEvery} says. */
 const DEFAULT_CHECK_EVERY = 4;
 
+/** Every option of {@link FixedPointOptions} with its default, validated. */
+type ResolvedOptions = ReturnType<typeof resolve>;
+
 function resolve(opts: FixedPointOptions) {
   const o = {
     atol: opts.atol ?? 1e-6,
@@ -103,10 +106,9 @@ function resolve(opts: FixedPointOptions) {
 function* iterate(
   branch: ResidualBranch,
   y: Tensor,
-  opts: FixedPointOptions,
+  o: ResolvedOptions,
   batch: number,
 ): Generator<Tensor, FixedPointResult, number[]> {
-  const o = resolve(opts);
   const tolT = noGrad(() => add(mul(abs(y), o.rtol), o.atol));
   let x = noGrad(() => reshape(y, y.shape));
   let iterations = 0;
@@ -179,7 +181,8 @@ export async function fixedPointInverse(
   y: Tensor,
   opts: FixedPointOptions = {},
 ): Promise<FixedPointResult> {
-  const it = iterate(branch, y, opts, resolve(opts).checkEvery);
+  const o = resolve(opts);
+  const it = iterate(branch, y, o, o.checkEvery);
   let step = it.next();
   while (!step.done) {
     let values: number[];
@@ -207,7 +210,7 @@ export function fixedPointInverseSync(
       `Cannot invert a residual block synchronously on device "${y.device.name}": the convergence test needs a host readback; use the async inverse (fixedPointInverse / IResBlock.inverseAsync)`,
     );
   }
-  const it = iterate(branch, y, opts, 1);
+  const it = iterate(branch, y, resolve(opts), 1);
   let step = it.next();
   while (!step.done) {
     const s = step.value.buffer.storage as CpuStorage;

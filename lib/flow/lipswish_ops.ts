@@ -35,7 +35,7 @@ export function lipswish(z: Tensor, beta: Tensor, divisor: number): Tensor {
     "lipswish",
     [z, beta],
     [z, beta],
-    () => div(mul(z, sigmoid(mul(z, beta))), divisor),
+    () => div(mul(z, parts(z, beta).s), divisor),
     (gy, needs) => [
       needs[0] ? mul(gy, lipswishDerivative(z, beta, divisor)) : null,
       needs[1] ? sumTo(div(mul(gy, mul(square(z), parts(z, beta).q())), divisor), beta.shape) : null,
