@@ -25,6 +25,20 @@ export async function loadFixture(name: string): Promise<Record<string, unknown>
   return JSON.parse(await Deno.readTextFile(url));
 }
 
+/**
+ * The fixture files in testdata/fixtures whose names start with `prefix` (".json" files, sorted), so a
+ * fixture of a documented format dropped into that folder is tested without editing the tests.
+ */
+export function fixtureFiles(prefix: string): string[] {
+  const dir = new URL("../../testdata/fixtures/", import.meta.url);
+  const names = [...Deno.readDirSync(dir)]
+    .filter((e) => e.isFile && e.name.startsWith(prefix) && e.name.endsWith(".json"))
+    .map((e) => e.name)
+    .sort();
+  if (names.length === 0) throw new Error(`Cannot find a fixture "${prefix}*.json" in ${dir.pathname}`);
+  return names;
+}
+
 /** Flattens a fixture array (or a nested list, or a number) into row-major float64 values. */
 export function flat(a: unknown): Float64Array {
   const out: number[] = [];
