@@ -24,6 +24,7 @@ import { writeJsonAtomic } from "../lib/artifacts/atomic.ts";
 import { gitCommit } from "../lib/artifacts/artifact.ts";
 import { type OptionSpec, type ParsedArgs, parseOptions } from "../lib/cli/args.ts";
 import { ProgressBar } from "../lib/cli/progress.ts";
+import { pathExists } from "../lib/artifacts/files.ts";
 
 const COMMAND = "deno task train";
 const SUMMARY = "Train a Residual Flow density model; checkpoints and a JSON summary go to --out.\n" +
@@ -250,22 +251,12 @@ export function jsonSafe(value: unknown): unknown {
   );
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
 /** Runs the training described by `setup`; returns the exit status (0 complete, 3 incomplete). */
 export async function train(setup: TrainSetup, options: ParsedArgs): Promise<number> {
   const t = setup.train;
   const r = setup.run;
   const ckPath = `${r.out}/${CHECKPOINT_FILE}`;
-  const found = await exists(ckPath);
+  const found = await pathExists(ckPath);
   if (found && !r.resume) {
     throw new Error(
       `Cannot start training in ${r.out}: ${ckPath} exists; pass --resume to continue it or choose another --out`,

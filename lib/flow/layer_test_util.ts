@@ -5,7 +5,7 @@
  * @module
  */
 import { grad } from "../engine/autograd.ts";
-import { requireGrad, tensor, zeros } from "../engine/ops/creation.ts";
+import { requireGrad, tensor } from "../engine/ops/creation.ts";
 import { add, mul } from "../engine/ops/elementwise.ts";
 import { sum } from "../engine/ops/reduce.ts";
 import { Rng } from "../engine/random.ts";
@@ -154,11 +154,6 @@ export async function parameterGradients(
 export function weightedSum(y: Tensor, seed = 7): Tensor {
   const r = new Rng(seed);
   return sum(mul(y, tensor(r.fill(y.size, (q) => q.normal()), y.shape, y.device)));
-}
-
-/** A zero tensor shaped like a batch of per-example log-dets. */
-export function zeroLogdet(batch: number, device: Device): Tensor {
-  return zeros([batch], device);
 }
 
 /** Largest absolute difference between two arrays. */
