@@ -26,6 +26,7 @@ import {
   type ResidualFlowConfig,
 } from "../lib/flow/config.ts";
 import type { TrainRunResult, TrainRunSpec } from "./framework/train_run.ts";
+import { isFileSync } from "../lib/artifacts/files.ts";
 
 /** A column of the density or ablation table. */
 export type DensityColumn = "mnist" | "cifar10" | "cifar10_small" | "imagenet32" | "imagenet64";
@@ -161,29 +162,21 @@ export function columnDataset(
   return preset === "paper" || hasFullCifar10(dataDir) ? "cifar10" : "cifar10-exact";
 }
 
-function isFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}
-
 /** True when the data folder holds the official CIFAR-10 binary batches. */
 export function hasFullCifar10(dataDir: string | undefined): boolean {
   const dir = resolveDataDir(dataDir);
   return [`${dir}/cifar-10-batches-bin`, dir].some((d) =>
-    isFile(`${d}/data_batch_1.bin`) && isFile(`${d}/test_batch.bin`)
+    isFileSync(`${d}/data_batch_1.bin`) && isFileSync(`${d}/test_batch.bin`)
   );
 }
 
 /** True when the data folder holds downsampled ImageNet at `size` (its `val_data.npz`). */
 export function hasImagenet(dataDir: string | undefined, size: 32 | 64): boolean {
   const root = `${resolveDataDir(dataDir)}/imagenet${size}`;
-  if (isFile(`${root}/val_data.npz`)) return true;
+  if (isFileSync(`${root}/val_data.npz`)) return true;
   try {
     for (const e of Deno.readDirSync(root)) {
-      if (e.isDirectory && isFile(`${root}/${e.name}/val_data.npz`)) return true;
+      if (e.isDirectory && isFileSync(`${root}/${e.name}/val_data.npz`)) return true;
     }
   } catch {
     return false;

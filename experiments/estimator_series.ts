@@ -258,11 +258,6 @@ export interface SeriesResult {
   readonly maxTermsComputed: number;
 }
 
-/** Expected number of terms of the roulette with `m` exact terms and the paper's Geom(0.5): m + 2. */
-export function rouletteExpectedCost(m: number): number {
-  return m + 1 / (PAPER_DIST.kind === "geometric" ? PAPER_DIST.p : NaN);
-}
-
 class Accumulator {
   #n = 0;
   #mean = 0;

@@ -7,6 +7,7 @@
 import type { Preset } from "../lib/artifacts/schema.ts";
 import { resolveDataDir } from "../lib/data/registry.ts";
 import { makeConfig, PAPER_CONFIGS, type ResidualFlowConfig } from "../lib/flow/config.ts";
+import { isFileSync } from "../lib/artifacts/files.ts";
 
 /** The published table the figures belong to. */
 export const HYBRID_TABLE = "hybrid";
@@ -242,21 +243,15 @@ export function trainingUnits(ds: HybridDataset): TrainingUnit[] {
 /** The official SVHN files, in `<dir>/svhn/` or `<dir>/`. */
 export const SVHN_FILE_NAMES = ["train_32x32.mat", "test_32x32.mat"] as const;
 
-function exists(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false; // absent, or no read permission: treated as absent
-  }
-}
-
 /**
  * Whether both SVHN files are in the data folder (the given one, else `$RESFLOW_DATA_DIR`, else
  * `./data`); when they are not, `reason` says where they were looked for.
  */
 export function svhnAvailability(dataDir: string | undefined): { present: boolean; reason: string } {
   const dir = resolveDataDir(dataDir);
-  const missing = SVHN_FILE_NAMES.filter((f) => !exists(`${dir}/svhn/${f}`) && !exists(`${dir}/${f}`));
+  const missing = SVHN_FILE_NAMES.filter((f) =>
+    !isFileSync(`${dir}/svhn/${f}`) && !isFileSync(`${dir}/${f}`)
+  );
   return missing.length === 0 ? { present: true, reason: `SVHN files found in ${dir}` } : {
     present: false,
     reason: `SVHN was not run: no ${

@@ -15,6 +15,7 @@
  * Checkpoints go to the unit's work folder; with `resume` a killed run continues from its checkpoint.
  * @module
  */
+import { isFile } from "../lib/artifacts/files.ts";
 import { Batcher, type BatchSource, type Dataset, loadDataset } from "../lib/data/mod.ts";
 import { add, mul } from "../lib/engine/ops/elementwise.ts";
 import { crossEntropy } from "../lib/engine/ops/nn.ts";
@@ -202,14 +203,6 @@ function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-async function fileExists(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
-}
-
 /** The checkpoint of a unit in its work folder. */
 export function checkpointPath(workDir: string): string {
   return `${workDir}/checkpoint.safetensors`;
@@ -253,10 +246,10 @@ export async function runHybridTraining(
     return { model, head, trainer };
   };
   const ckpt = checkpointPath(ctx.workDir);
-  if (!ctx.resume && await fileExists(ckpt)) await Deno.remove(ckpt);
+  if (!ctx.resume && await isFile(ckpt)) await Deno.remove(ckpt);
   let built = build();
   let resumedFrom = 0;
-  if (ctx.resume && await fileExists(ckpt)) {
+  if (ctx.resume && await isFile(ckpt)) {
     try {
       await built.trainer.loadCheckpoint(ckpt);
       resumedFrom = built.trainer.step;

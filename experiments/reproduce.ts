@@ -63,15 +63,12 @@ export function selectExperiments(all: readonly Experiment[], only: string | und
 }
 
 async function pickDevice(kind: string): Promise<Device> {
-  if (kind === "cpu") return await createDevice("cpu");
-  if (kind === "webgpu") return await createDevice("webgpu");
-  if (kind !== "auto") throw new Error(`Cannot use --device ${kind}: expected webgpu, cpu or auto`);
-  try {
-    return await createDevice("webgpu");
-  } catch (e) {
-    console.error(`WebGPU unavailable (${(e as Error).message.split("\n")[0]}); using the CPU backend.`);
-    return await createDevice("cpu");
+  if (kind !== "cpu" && kind !== "webgpu" && kind !== "auto") {
+    throw new Error(`Cannot use --device ${kind}: expected webgpu, cpu or auto`);
   }
+  return await createDevice(kind, {
+    onFallback: (why) => console.error(`WebGPU unavailable (${why}); using the CPU backend.`),
+  });
 }
 
 /** Runs the command; returns the exit code. */

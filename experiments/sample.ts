@@ -26,7 +26,11 @@ export const SAMPLE_RNG_TAG = 0x73616d70; // "samp"
 export const SAMPLE_OPTIONS: Record<string, OptionSpec> = {
   checkpoint: { type: "string", help: "Checkpoint file (default <run>/checkpoint.safetensors)" },
   run: { type: "string", help: "Output folder of deno task train holding checkpoint.safetensors" },
-  device: { type: "string", default: "webgpu", help: "Compute device: webgpu or cpu" },
+  device: {
+    type: "string",
+    default: "webgpu",
+    help: "Compute device: webgpu, cpu or auto (WebGPU when an adapter exists)",
+  },
   n: { type: "string", default: "64", help: "Number of images" },
   temperature: { type: "string", default: "1", help: "Prior temperature T: z ~ N(0, T²I)" },
   batch: { type: "string", default: "64", help: "Images inverted at once" },
@@ -80,8 +84,8 @@ export async function sample(args: ParsedArgs): Promise<SampleResult> {
     throw new Error("Cannot sample: give --checkpoint <file> or --run <folder of deno task train>");
   }
   const device = String(args.device);
-  if (device !== "webgpu" && device !== "cpu") {
-    throw new Error(`Cannot use --device ${JSON.stringify(device)}: expected webgpu or cpu`);
+  if (device !== "webgpu" && device !== "cpu" && device !== "auto") {
+    throw new Error(`Cannot use --device ${JSON.stringify(device)}: expected webgpu, cpu or auto`);
   }
   const weights = String(args.weights);
   if (weights !== "ema" && weights !== "train") {
@@ -106,7 +110,9 @@ export async function sample(args: ParsedArgs): Promise<SampleResult> {
       `Cannot load checkpoint ${ckPath}: its configuration is invalid (${(e as Error).message})`,
     );
   }
-  const dev = await createDevice(device);
+  const dev = await createDevice(device, {
+    onFallback: (why) => console.error(`WebGPU unavailable (${why}); using the CPU backend.`),
+  });
   const model = new ResidualFlow(config, { rng: new Rng(ck.meta.seed), device: dev });
   const ema = new Ema(model.parameters());
   restoreCheckpoint(ck, { module: model, ema }, { device: dev, config: JSON.parse(JSON.stringify(config)) });

@@ -24,6 +24,7 @@ import { writeJsonAtomic } from "../lib/artifacts/atomic.ts";
 import { gitCommit } from "../lib/artifacts/artifact.ts";
 import { type OptionSpec, type ParsedArgs, parseOptions } from "../lib/cli/args.ts";
 import { ProgressBar } from "../lib/cli/progress.ts";
+import { pathExists } from "../lib/artifacts/files.ts";
 
 const COMMAND = "deno task train";
 const SUMMARY = "Train a Residual Flow density model; checkpoints and a JSON summary go to --out.\n" +
@@ -38,7 +39,11 @@ export const SUMMARY_FILE = "summary.json";
 export const TRAIN_OPTIONS: Record<string, OptionSpec> = {
   dataset: { type: "string", default: "mnist", help: `Dataset: ${DATASET_NAMES.join(", ")}` },
   "data-dir": { type: "string", help: "Data folder (default: $RESFLOW_DATA_DIR, else ./data)" },
-  device: { type: "string", default: "webgpu", help: "Compute device: webgpu or cpu" },
+  device: {
+    type: "string",
+    default: "webgpu",
+    help: "Compute device: webgpu, cpu or auto (WebGPU when an adapter exists)",
+  },
   blocks: { type: "string", default: "4-4", help: "Residual blocks per scale, e.g. 16-16-16 (paper)" },
   hidden: { type: "string", default: "64", help: "Hidden channels of the residual branches (paper 512)" },
   act: { type: "string", default: "lipswish", help: "Activation: lipswish, elu, softplus, relu" },
@@ -123,7 +128,7 @@ export interface TrainSetup {
   /** Data folder, if given. */
   readonly dataDir?: string;
   /** "webgpu" or "cpu". */
-  readonly device: "webgpu" | "cpu";
+  readonly device: "webgpu" | "cpu" | "auto";
   /** Model configuration without the data-dependent fields (input shape, nvals). */
   readonly model: Omit<Partial<ResidualFlowConfig>, "inputShape" | "nvals">;
   /** Trainer settings. */
@@ -160,8 +165,8 @@ export function resolveSetup(args: ParsedArgs): TrainSetup {
     );
   }
   const device = String(args.device);
-  if (device !== "webgpu" && device !== "cpu") {
-    throw new OptionError(`Cannot use --device ${JSON.stringify(device)}: expected webgpu or cpu`);
+  if (device !== "webgpu" && device !== "cpu" && device !== "auto") {
+    throw new OptionError(`Cannot use --device ${JSON.stringify(device)}: expected webgpu, cpu or auto`);
   }
   const blocksText = String(args.blocks);
   const nBlocks = blocksText.split("-").map(Number);
@@ -246,22 +251,12 @@ export function jsonSafe(value: unknown): unknown {
   );
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
 /** Runs the training described by `setup`; returns the exit status (0 complete, 3 incomplete). */
 export async function train(setup: TrainSetup, options: ParsedArgs): Promise<number> {
   const t = setup.train;
   const r = setup.run;
   const ckPath = `${r.out}/${CHECKPOINT_FILE}`;
-  const found = await exists(ckPath);
+  const found = await pathExists(ckPath);
   if (found && !r.resume) {
     throw new Error(
       `Cannot start training in ${r.out}: ${ckPath} exists; pass --resume to continue it or choose another --out`,
@@ -279,7 +274,9 @@ export async function train(setup: TrainSetup, options: ParsedArgs): Promise<num
     limit: r.evalLimit,
   });
   const config = makeConfig({ ...setup.model, inputShape: trainData.shape, nvals: trainData.nvals });
-  const device = await createDevice(setup.device);
+  const device = await createDevice(setup.device, {
+    onFallback: (why) => console.error(`WebGPU unavailable (${why}); using the CPU backend.`),
+  });
   const model = new ResidualFlow(config, { rng: new Rng(t.seed), device });
   const trainer = new Trainer({
     model,
@@ -346,7 +343,7 @@ export async function train(setup: TrainSetup, options: ParsedArgs): Promise<num
     date: new Date().toISOString(),
     denoVersion: Deno.version.deno,
     adapter: device.backend.description,
-    device: setup.device,
+    device: device.name,
     dataset: { name: setup.dataset, train: trainData.description, test: testData.description },
     options,
     config,

@@ -98,6 +98,11 @@ Deno.test("train/sample CLI: --help and unknown options", async (ctx) => {
     assertEquals(r.code, 2);
     assertTrue(r.stderr.includes('Cannot use --blocks "4-x": expected counts like 4-4'), r.stderr);
   });
+  await ctx.step("--device accepts webgpu, cpu or auto, and names them otherwise", async () => {
+    const r = await run(TRAIN, ["--device", "gpu"]);
+    assertEquals(r.code, 2);
+    assertTrue(r.stderr.includes('Cannot use --device "gpu": expected webgpu, cpu or auto'), r.stderr);
+  });
 });
 
 Deno.test("train/sample CLI: 3 steps on MNIST, then a PNG grid from the checkpoint", async () => {

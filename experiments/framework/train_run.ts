@@ -190,11 +190,6 @@ export async function specHash(spec: TrainRunSpec): Promise<string> {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** The folder of a spec's run: `<outDir>/work/runs/<hash>`. */
-export async function runDir(outDir: string, spec: TrainRunSpec): Promise<string> {
-  return `${outDir.replace(/\/+$/, "")}/work/runs/${await specHash(spec)}`;
-}
-
 /** Checks a spec; throws "Cannot train ...: field ... is ..., expected ..." on the first problem. */
 export function validateSpec(spec: TrainRunSpec): void {
   const bad = (field: string, value: unknown, expected: string) => {

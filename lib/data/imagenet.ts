@@ -15,9 +15,6 @@ import { sourceHint } from "./sources.ts";
 /** The two resolutions. */
 export type ImagenetSize = 32 | 64;
 
-/** Image counts of the official splits. */
-export const IMAGENET_COUNTS: Readonly<Record<Split, number>> = { train: 1281167, test: 50000 };
-
 /** Options of {@link loadImagenet}. */
 export interface ImagenetOptions {
   /** Which split (default "train"; "test" reads `val_data.npz`). */

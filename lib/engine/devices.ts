@@ -6,23 +6,44 @@ import { createCpuBackend } from "./cpu/cpu_backend.ts";
 import { createMetaBackend } from "./meta_backend.ts";
 import { Device } from "./tensor.ts";
 
-/** Names accepted by {@link createDevice}: "cpu" (float32), "cpu64" (float64 reference), "webgpu", "meta". */
-export type DeviceKind = "cpu" | "cpu64" | "webgpu" | "meta";
+/**
+ * Names accepted by {@link createDevice}: "cpu" (float32), "cpu64" (float64 reference), "webgpu", "meta",
+ * and "auto" (WebGPU when an adapter exists, else the float32 CPU backend).
+ */
+export type DeviceKind = "cpu" | "cpu64" | "webgpu" | "meta" | "auto";
+
+/** The device kinds {@link createDevice} accepts, in the order its error message lists them. */
+export const DEVICE_KINDS: readonly DeviceKind[] = ["auto", "webgpu", "cpu", "cpu64", "meta"];
+
+/** Options of {@link createDevice}. */
+export interface CreateDeviceOptions {
+  /** With "auto": called with the reason when WebGPU is unavailable and the CPU backend is used. */
+  readonly onFallback?: (reason: string) => void;
+}
 
 let defaultDevice: Device | null = null;
 
 /**
  * Creates a device. "webgpu" needs an adapter (Mesa's llvmpipe works without a GPU) and throws a clear
- * error when none exists; "meta" runs shapes only, for memory measurements.
+ * error when none exists; "auto" uses WebGPU when an adapter exists and the float32 CPU backend
+ * otherwise; "meta" runs shapes only, for memory measurements.
  *
  * @example
  * ```ts
- * const dev = await createDevice("cpu");
+ * const dev = await createDevice("auto", { onFallback: (why) => console.error(`CPU backend: ${why}`) });
  * setDefaultDevice(dev);
+ * console.log(dev.name); // "webgpu" or "cpu"
  * ```
  */
-export async function createDevice(kind: DeviceKind): Promise<Device> {
+export async function createDevice(kind: DeviceKind, opts: CreateDeviceOptions = {}): Promise<Device> {
   switch (kind) {
+    case "auto":
+      try {
+        return await createDevice("webgpu");
+      } catch (e) {
+        opts.onFallback?.((e as Error).message.split("\n")[0]);
+        return new Device(createCpuBackend("float32"));
+      }
     case "cpu":
       return new Device(createCpuBackend("float32"));
     case "cpu64":
@@ -35,7 +56,7 @@ export async function createDevice(kind: DeviceKind): Promise<Device> {
       return new Device(await createWebGpuBackend());
     }
     default:
-      throw new Error(`Cannot create device "${kind}": expected one of cpu, cpu64, webgpu, meta`);
+      throw new Error(`Cannot create device "${kind}": expected one of ${DEVICE_KINDS.join(", ")}`);
   }
 }
 

@@ -14,7 +14,15 @@ export type {
   UnaryOp,
 } from "./backend.ts";
 export { broadcastShapes, conv2dOutputShape, sizeOf } from "./backend.ts";
-export { createDevice, type DeviceKind, getDefaultDevice, setDefaultDevice, withDevice } from "./devices.ts";
+export {
+  createDevice,
+  type CreateDeviceOptions,
+  DEVICE_KINDS,
+  type DeviceKind,
+  getDefaultDevice,
+  setDefaultDevice,
+  withDevice,
+} from "./devices.ts";
 export { MemoryAccount, type MemoryStats } from "./memory.ts";
 export { type BackwardFn, Node } from "./graph.ts";
 export {

@@ -46,8 +46,11 @@ export interface LipSwishOptions {
  *
  * @example
  * ```ts
+ * import { createDevice, randn, Rng } from "../engine/mod.ts";
+ *
+ * const device = await createDevice("cpu");
  * const act = new LipSwish({ device });
- * const y = act.apply(x);
+ * const y = act.apply(randn([4, 8], new Rng(0), device));
  * ```
  */
 export class LipSwish implements Activation {
@@ -155,7 +158,9 @@ export interface ActivationOptions {
  *
  * @example
  * ```ts
- * const act = createActivation("swish", { device });
+ * import { createDevice } from "../engine/mod.ts";
+ *
+ * const act = createActivation("swish", { device: await createDevice("cpu") });
  * ```
  */
 export function createActivation(kind: ActivationKind, opts: ActivationOptions): Activation {

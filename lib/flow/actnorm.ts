@@ -129,8 +129,12 @@ export abstract class ActNormBase implements FlowLayer {
  *
  * @example
  * ```ts
+ * import { createDevice, randn, Rng } from "../engine/mod.ts";
+ *
+ * const device = await createDevice("cpu");
+ * const x = randn([4, 3, 8, 8], new Rng(0), device);
  * const an = new ActNorm2d({ channels: 3, device });
- * const { y, logdet } = an.forward(x, ctx); // the first call initialises from x
+ * const { y, logdet } = an.forward(x, { training: true, rng: new Rng(1) }); // the first call initialises from x
  * ```
  */
 export class ActNorm2d extends ActNormBase {

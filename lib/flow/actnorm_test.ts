@@ -16,6 +16,7 @@ import {
   forwardHost,
   loadFixture,
   normals,
+  shapeOf,
   testContext,
 } from "./layer_test_util.ts";
 
@@ -41,7 +42,7 @@ const evalCtx = testContext(false);
 
 for (const [device, tol, ldTol] of [[dev64, F64, F64], [dev32, F32, F32_LOGDET]] as const) {
   Deno.test(`ActNorm2d matches actnorm_squeeze_logit.json on ${device.backend.description}`, async () => {
-    const an = new ActNorm2d({ channels: 3, device });
+    const an = new ActNorm2d({ channels: shapeOf(fx.init_batch)[1], device });
     assertTrue(!an.isInitialized, "not initialised before the first forward");
     const first = await forwardHost(an, fixtureTensor(fx.init_batch, device), train);
     assertTrue(an.isInitialized, "initialised by the first forward");
@@ -114,14 +115,15 @@ async function checkContract(layer: ActNorm1d | ActNorm2d, x: ReturnType<typeof 
 }
 
 Deno.test("ActNorm: checkpoint restore through the buffer, skipLogdet, errors", async () => {
-  const a = new ActNorm2d({ channels: 3, device: dev64 });
+  const channels = shapeOf(fx.init_batch)[1];
+  const a = new ActNorm2d({ channels, device: dev64 });
   noGrad(() => a.forward(fixtureTensor(fx.init_batch, dev64), train));
   assertEquals(a.parameters().map((p) => p.name), ["weight", "bias"]);
   assertEquals(a.buffers().map((b) => b.name), ["initialized"]);
   // A fresh layer given the stored tensors is initialised and does not re-initialise on new data.
-  const b = new ActNorm2d({ channels: 3, device: dev64 });
-  b.weight.set(tensor(await a.weight.value.read(), [3], dev64));
-  b.bias.set(tensor(await a.bias.value.read(), [3], dev64));
+  const b = new ActNorm2d({ channels, device: dev64 });
+  b.weight.set(tensor(await a.weight.value.read(), [channels], dev64));
+  b.bias.set(tensor(await a.bias.value.read(), [channels], dev64));
   b.initialized.set(full([], 1, dev64));
   const out = await forwardHost(b, fixtureTensor(fx.x_after_init, dev64), train);
   assertClose(out.y, flat(fx.y_after_init), F64, "restored layer output");

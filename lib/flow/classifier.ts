@@ -69,9 +69,14 @@ class Branch implements Module {
  *
  * @example
  * ```ts
+ * import { createDevice, crossEntropy, randn, Rng } from "../engine/mod.ts";
+ *
+ * const device = await createDevice("cpu");
+ * const rng = new Rng(0);
  * const head = new ClassifierHead({ scaleChannels: [12, 48, 48], rng, device });
+ * const [h0, h1, h2] = [[2, 12, 16, 16], [2, 48, 8, 8], [2, 48, 4, 4]].map((s) => randn(s, rng, device));
  * const logits = head.apply([h0, h1, h2]); // [B, 10]
- * const loss = crossEntropy(logits, labels);
+ * const loss = crossEntropy(logits, [3, 7]); // labels
  * ```
  */
 export class ClassifierHead implements Module {

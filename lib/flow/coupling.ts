@@ -152,6 +152,9 @@ function netOptions(o: CouplingBlockOptions, inChannels: number, outChannels: nu
  *
  * @example
  * ```ts
+ * import { createDevice, Rng } from "../engine/mod.ts";
+ *
+ * const [rng, device] = [new Rng(0), await createDevice("cpu")];
  * const block = new MaskedCouplingBlock({ channels: 3, hidden: 512, mask: "checkerboard0", rng, device });
  * ```
  */
@@ -244,6 +247,9 @@ export class MaskedCouplingBlock implements FlowLayer {
  *
  * @example
  * ```ts
+ * import { createDevice, Rng } from "../engine/mod.ts";
+ *
+ * const [rng, device] = [new Rng(0), await createDevice("cpu")];
  * const block = new ChannelCouplingBlock({ channels: 12, hidden: 512, mask: "channel1", rng, device });
  * ```
  */

@@ -22,7 +22,10 @@ function checkNvals(nvals: number): void {
  *
  * @example
  * ```ts
- * const x = dequantize(pixels, rng, 256);
+ * import { createDevice, Rng, tensor } from "../engine/mod.ts";
+ *
+ * const pixels = tensor([0, 17, 255, 128], [1, 1, 2, 2], await createDevice("cpu")); // integer values
+ * const x = dequantize(pixels, new Rng(0), 256); // (k + u) / 256 with u ~ U[0, 1)
  * ```
  */
 export function dequantize(pixels: Tensor, rng: Rng, nvals = 256): Tensor {

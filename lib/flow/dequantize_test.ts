@@ -4,7 +4,7 @@ import { createDevice } from "../engine/devices.ts";
 import { tensor } from "../engine/ops/creation.ts";
 import { Rng } from "../engine/random.ts";
 import { dequantize, dequantizeHost, reduceBits } from "./dequantize.ts";
-import { flat, loadFixture } from "./layer_test_util.ts";
+import { fixtureFiles, flat, loadFixture } from "./layer_test_util.ts";
 
 Deno.test("dequantize: every value lies in [k/nvals, (k+1)/nvals) and the noise is U[0, 1)", async () => {
   const dev = await createDevice("cpu64");
@@ -30,10 +30,16 @@ Deno.test("dequantize: every value lies in [k/nvals, (k+1)/nvals) and the noise 
 });
 
 Deno.test("the model fixtures' x are dequantised from their integer pixels", async () => {
-  const fx = await loadFixture("model_tiny.json");
-  const k = flat(fx.x_integer_pixels);
-  const x = flat(fx.x);
-  assertTrue(Array.from(x).every((v, i) => v * 256 - k[i] >= 0 && v * 256 - k[i] < 1), "x in the bins of k");
+  for (const name of fixtureFiles("model_")) {
+    const fx = await loadFixture(name);
+    const k = flat(fx.x_integer_pixels);
+    const x = flat(fx.x);
+    const n = fx.nvals as number;
+    assertTrue(
+      Array.from(x).every((v, i) => v * n - k[i] >= 0 && v * n - k[i] < 1),
+      `${name}: x in the bins of k`,
+    );
+  }
   assertEquals(Array.from(reduceBits([0, 7, 8, 255, 128], 5)), [0, 0, 1, 31, 16]);
   assertThrows(() => reduceBits([300], 5), /expected 0..255/);
 });

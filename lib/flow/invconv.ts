@@ -40,6 +40,9 @@ function checkSquare(w: Tensor, what: string): number {
  *
  * @example
  * ```ts
+ * import { createDevice, requireGrad, tensor } from "../engine/mod.ts";
+ *
+ * const w = requireGrad(tensor([2, 1, 0, 3], [2, 2], await createDevice("cpu64")));
  * const ld = logAbsDet(w); // grad(ld, [w]) is W⁻ᵀ
  * ```
  */
@@ -103,8 +106,12 @@ export interface InvertibleConv2dOptions {
  *
  * @example
  * ```ts
- * const inv = new InvertibleConv2d({ channels: 12, rng, device });
- * const { y, logdet } = inv.forward(x, ctx);
+ * import { createDevice, randn, Rng } from "../engine/mod.ts";
+ *
+ * const device = await createDevice("cpu");
+ * const inv = new InvertibleConv2d({ channels: 12, rng: new Rng(0), device });
+ * const x = randn([2, 12, 4, 4], new Rng(1), device);
+ * const { y, logdet } = inv.forward(x, { training: false, rng: new Rng(2) });
  * ```
  */
 export class InvertibleConv2d implements FlowLayer {

@@ -22,12 +22,25 @@ import {
 import { exactLogdet } from "./exact_logdet.ts";
 import { IResBlock, type IResBlockOptions } from "./iresblock.ts";
 import type { FlowContext } from "./module.ts";
-import { FixtureBranch, type FixtureLayer, fixtureTensor, flat, readFixture } from "./testing_util.ts";
+import {
+  FixtureBranch,
+  fixtureFiles,
+  type FixtureLayer,
+  fixtureTensor,
+  flat,
+  readFixture,
+} from "./testing_util.ts";
 
 /** Fixed-point reconstruction in float64 (fixtures README: about 1e-11). */
 const F64_INVERSE: Tolerance = { atol: 1e-11, rtol: 0 };
 /** Float32 reconstruction with the float32 stopping rule (atol = rtol = 1e-6). */
 const F32_INVERSE: Tolerance = { atol: 2e-5, rtol: 0 };
+/**
+ * Error range of the official stopping rule's answer: the fixture README measured 2.3e-3 and 2.4e-3 on
+ * iresblock.json; a block with a smaller Lipschitz constant stops closer, so the lower end only asks that
+ * the rule stops far short of the tight rule's 1e-11.
+ */
+const OFFICIAL_RULE_ERROR = { min: 1e-5, max: 1e-2 };
 /** Forward log-det + inverse log-det at the solved x (float64). */
 const LOGDET_ROUNDTRIP: Tolerance = { atol: 1e-9, rtol: 0 };
 
@@ -58,11 +71,18 @@ function block(v: Variant, dev = dev64, opts: IResBlockOptions = {}): IResBlock 
   return new IResBlock(new FixtureBranch(v.layers as FixtureLayer[], dev), opts);
 }
 
-for (const v of variants) {
-  Deno.test(`iresblock inverse (${v.variant})`, async (t) => {
+// Every residual-block fixture in testdata/fixtures (iresblock.json and any other iresblock*.json).
+const allVariants: [string, Variant][] = [];
+for (const file of fixtureFiles("iresblock")) {
+  for (const v of (await readFixture(file)).variants as Variant[]) allVariants.push([file, v]);
+}
+
+for (const [file, v] of allVariants) {
+  Deno.test(`iresblock inverse (${file}, ${v.variant})`, async (t) => {
     const inv = v.inverse;
     const y = fixtureTensor(v.y, dev64);
     const x = flat(v.x);
+    const zeros = new Array(v.x.shape[0]).fill(0);
 
     await t.step("float64: x_reconstructed and the iteration count (±1) of the fixture", async () => {
       const b = block(v);
@@ -131,7 +151,12 @@ for (const v of variants) {
       const r = await b.inverseAsync(y, { criterion: "official", atol: 1e-5, rtol: 1e-5 });
       const err = Math.max(...(await read(r.x)).map((e, i) => Math.abs(e - x[i])));
       assertTrue(r.report.converged && r.report.iterations < inv.iterations / 2, `${r.report.iterations}`);
-      assertTrue(err > 1e-4 && err < 1e-2, `official-rule error ${err}`);
+      // The rule stops once the change is about 3e-3 (squared below ~1e-5), so the error is of that order
+      // for any contraction of Lipschitz constant between ~0.1 and ~0.7.
+      assertTrue(
+        err > OFFICIAL_RULE_ERROR.min && err < OFFICIAL_RULE_ERROR.max,
+        `official-rule error ${err}`,
+      );
     });
 
     await t.step("hitting the cap throws, or reports converged: false", async () => {
@@ -161,7 +186,7 @@ for (const v of variants) {
         const xf = requireGrad(fixtureTensor(v.x, dev64));
         const fwd = await read(await exactLogdet(b.nnet.apply(xf), xf));
         const back = await read(await exactLogdet(b.nnet.apply(xs), xs));
-        assertClose(fwd.map((f, i) => f - back[i]), [0, 0, 0], LOGDET_ROUNDTRIP, "exact forward - inverse");
+        assertClose(fwd.map((f, i) => f - back[i]), zeros, LOGDET_ROUNDTRIP, "exact forward - inverse");
         assertClose(fwd, flat(v.logdet_exact), LOGDET_ROUNDTRIP, "exact forward");
         const est = await read(b.forward(xf, ctxOf(false, 7)).logdet!);
         const invRes = await b.inverseWithLogdet(y, ctxOf(false, 7), { atol: 1e-13, rtol: 0 });
@@ -169,7 +194,7 @@ for (const v of variants) {
         invRes.x.dispose();
         assertClose(
           est.map((e, i) => e + estInv[i]),
-          [0, 0, 0],
+          zeros,
           LOGDET_ROUNDTRIP,
           "estimated forward + inverse",
         );

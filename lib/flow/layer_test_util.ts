@@ -5,7 +5,7 @@
  * @module
  */
 import { grad } from "../engine/autograd.ts";
-import { requireGrad, tensor, zeros } from "../engine/ops/creation.ts";
+import { requireGrad, tensor } from "../engine/ops/creation.ts";
 import { add, mul } from "../engine/ops/elementwise.ts";
 import { sum } from "../engine/ops/reduce.ts";
 import { Rng } from "../engine/random.ts";
@@ -23,6 +23,20 @@ export interface FixtureArray {
 export async function loadFixture(name: string): Promise<Record<string, unknown>> {
   const url = new URL(`../../testdata/fixtures/${name}`, import.meta.url);
   return JSON.parse(await Deno.readTextFile(url));
+}
+
+/**
+ * The fixture files in testdata/fixtures whose names start with `prefix` (".json" files, sorted), so a
+ * fixture of a documented format dropped into that folder is tested without editing the tests.
+ */
+export function fixtureFiles(prefix: string): string[] {
+  const dir = new URL("../../testdata/fixtures/", import.meta.url);
+  const names = [...Deno.readDirSync(dir)]
+    .filter((e) => e.isFile && e.name.startsWith(prefix) && e.name.endsWith(".json"))
+    .map((e) => e.name)
+    .sort();
+  if (names.length === 0) throw new Error(`Cannot find a fixture "${prefix}*.json" in ${dir.pathname}`);
+  return names;
 }
 
 /** Flattens a fixture array (or a nested list, or a number) into row-major float64 values. */
@@ -140,11 +154,6 @@ export async function parameterGradients(
 export function weightedSum(y: Tensor, seed = 7): Tensor {
   const r = new Rng(seed);
   return sum(mul(y, tensor(r.fill(y.size, (q) => q.normal()), y.shape, y.device)));
-}
-
-/** A zero tensor shaped like a batch of per-example log-dets. */
-export function zeroLogdet(batch: number, device: Device): Tensor {
-  return zeros([batch], device);
 }
 
 /** Largest absolute difference between two arrays. */

@@ -56,8 +56,11 @@ export interface Conv2dLayerOptions {
  *
  * @example
  * ```ts
+ * import { createDevice, randn, Rng } from "../engine/mod.ts";
+ *
+ * const [rng, device] = [new Rng(0), await createDevice("cpu")];
  * const conv = new Conv2d({ inChannels: 3, outChannels: 8, kernelSize: 3, padding: 1, rng, device });
- * const y = conv.apply(x);
+ * const y = conv.apply(randn([2, 3, 8, 8], rng, device));
  * ```
  */
 export class Conv2d implements Module {

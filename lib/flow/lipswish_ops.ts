@@ -27,7 +27,12 @@ function parts(z: Tensor, beta: Tensor) {
  *
  * @example
  * ```ts
- * const y = lipswish(z, beta, 1.1); // beta: shape [] tensor, e.g. softplus(β_raw)
+ * import { createDevice, randn, Rng, softplus, tensor } from "../engine/mod.ts";
+ *
+ * const device = await createDevice("cpu");
+ * const z = randn([4, 8], new Rng(0), device);
+ * const beta = softplus(tensor([0.5], [], device)); // shape [], β = softplus(β_raw)
+ * const y = lipswish(z, beta, 1.1);
  * ```
  */
 export function lipswish(z: Tensor, beta: Tensor, divisor: number): Tensor {
@@ -48,6 +53,11 @@ export function lipswish(z: Tensor, beta: Tensor, divisor: number): Tensor {
  *
  * @example
  * ```ts
+ * import { createDevice, randn, Rng, softplus, tensor } from "../engine/mod.ts";
+ *
+ * const device = await createDevice("cpu");
+ * const z = randn([4, 8], new Rng(0), device);
+ * const beta = softplus(tensor([0.5], [], device));
  * const slope = lipswishDerivative(z, beta, 1.1); // |slope| ≤ 1 everywhere
  * ```
  */

@@ -20,8 +20,11 @@ export const DEFAULT_LOGIT_ALPHA = 1e-6;
  *
  * @example
  * ```ts
+ * import { createDevice, rand, Rng } from "../engine/mod.ts";
+ *
+ * const x = rand([2, 1, 4, 4], new Rng(0), await createDevice("cpu")); // in [0, 1)
  * const logit = new LogitTransform({ alpha: 0.05 });
- * const { y, logdet } = logit.forward(x, ctx);
+ * const { y, logdet } = logit.forward(x, { training: false, rng: new Rng(1) });
  * ```
  */
 export class LogitTransform implements FlowLayer {

@@ -335,6 +335,9 @@ export interface InducedNormOptions {
  *
  * @example
  * ```ts
+ * import { createDevice, randn, Rng } from "../engine/mod.ts";
+ *
+ * const w = randn([8, 6], new Rng(0), await createDevice("cpu64"));
  * const s = await inducedMatrixNorm(w, 3, 1.5); // ‖W‖_{3→1.5}
  * ```
  */

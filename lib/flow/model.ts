@@ -86,8 +86,13 @@ function activationKind(a: ActivationName): ActivationKind {
  *
  * @example
  * ```ts
+ * import { createDevice, rand, Rng } from "../engine/mod.ts";
+ * import { makeConfig } from "./config.ts";
+ *
+ * const device = await createDevice("cpu");
  * const cfg = makeConfig({ inputShape: [1, 28, 28], nBlocks: [2, 2], hiddenChannels: 32, fcEnd: false });
  * const model = new ResidualFlow(cfg, { rng: new Rng(0), device });
+ * const x01 = rand([4, 1, 28, 28], new Rng(2), device); // dequantised images in [0, 1)
  * const out = model.forward(x01, { training: true, rng: new Rng(1) });
  * const bpd = model.bitsPerDim(out.logpx!);
  * ```

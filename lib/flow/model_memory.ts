@@ -84,6 +84,9 @@ export interface TrainingStepMemory {
  *
  * @example
  * ```ts
+ * import { createDevice } from "../engine/mod.ts";
+ * import { PAPER_CONFIGS } from "./config.ts";
+ *
  * const meta = await createDevice("meta");
  * const m = measureTrainingStep(memoryConfig(PAPER_CONFIGS.mnist, "both"), { device: meta, batch: 64 });
  * console.log(m.peakBytes / 2 ** 30, "GiB");

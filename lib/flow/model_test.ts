@@ -14,12 +14,12 @@ import { Rng } from "../engine/random.ts";
 import { type Device, noGrad, type Tensor, tidy } from "../engine/tensor.ts";
 import { assertClose, assertEquals, assertTrue, type Tolerance } from "../testing/asserts.ts";
 import { ActNormBase } from "./actnorm.ts";
-import { LipSwish } from "./activations.ts";
+import { Elu, LipSwish } from "./activations.ts";
 import { makeConfig, type ResidualFlowConfig } from "./config.ts";
 import { slogdet } from "./dense.ts";
 import { exactLogdet } from "./exact_logdet.ts";
 import { IResBlock } from "./iresblock.ts";
-import { fixtureTensor, flat, jacobians, loadFixture } from "./layer_test_util.ts";
+import { fixtureFiles, fixtureTensor, flat, jacobians, loadFixture } from "./layer_test_util.ts";
 import { LogitTransform } from "./logit.ts";
 import { ResidualFlow } from "./model.ts";
 import type { FlowContext } from "./module.ts";
@@ -45,8 +45,8 @@ const F32_LOGDET: Tolerance = { atol: 1e-4, rtol: 1e-5 };
  * brute-force Jacobian, ≤ 3.3e-6 on CPU).
  */
 const F32_LOGPX: Tolerance = { atol: 2e-4, rtol: 0 };
-/** float32 bits/dim: F32_LOGPX nats of log p over 64·ln 2. */
-const F32_BPD: Tolerance = { atol: 2e-4 / (64 * Math.LN2), rtol: 0 };
+/** float32 bits/dim: F32_LOGPX nats of log p over D·ln 2 (D values per example). */
+const F32_BPD = (dims: number): Tolerance => ({ atol: F32_LOGPX.atol / (dims * Math.LN2), rtol: 0 });
 /** σ of a fixture convolution from exact singular vectors vs the fixture's converged σ (1e-14 apart). */
 const SIGMA_F64: Tolerance = { atol: 0, rtol: 1e-12 };
 /** Agreement required of the eval estimator's mean with the exact log p(x), in standard errors. */
@@ -60,23 +60,44 @@ const EVAL_SD_RATIO = 1.5;
 // deno-lint-ignore no-explicit-any
 type Json = any;
 
-/** The fixture models' configuration (official image defaults with the FC end blocks off). */
+/** The fixture's activation name (fixtures README) as a config activation. */
+const FIXTURE_ACTIVATIONS: Record<string, ResidualFlowConfig["activation"]> = {
+  LipSwish: "lipswish",
+  ELU: "elu",
+};
+
+/**
+ * A fixture model's configuration, read from its `config` (input size, blocks per scale, hidden width,
+ * kernels, activation, coeff, logit alpha, factor-out, actnorm, preact, the eval estimator's roulette).
+ */
 function tinyConfig(fx: Json): ResidualFlowConfig {
   const c = fx.config;
+  const activation = FIXTURE_ACTIVATIONS[c.activation];
+  if (!activation) throw new Error(`Cannot read ${fx._meta.fixture}: unknown activation "${c.activation}"`);
+  if (c.fc_end || c.init_layer !== "LogitTransform" || !c.first_resblock || c.vnorms !== "2222") {
+    throw new Error(
+      `Cannot read ${fx._meta.fixture}: expected fc_end false, a LogitTransform init layer, first_resblock and ` +
+        `vnorms 2222 (got ${c.fc_end}, ${c.init_layer}, ${c.first_resblock}, ${c.vnorms})`,
+    );
+  }
+  const [, ch, h, w] = c.input_size as number[];
   return makeConfig({
-    inputShape: [1, 8, 8],
-    nBlocks: [2, 2],
-    hiddenChannels: 8,
+    inputShape: [ch, h, w],
+    nBlocks: c.n_blocks,
+    hiddenChannels: c.intermediate_dim,
+    kernels: (c.kernels as string).split("-").map(Number) as [number, number, number],
     fcEnd: false,
     logitAlpha: c.logit_alpha,
     factorOut: c.factor_out,
-    activation: "lipswish",
-    coeff: 0.98,
-    // The fixture's eval estimator: Poisson(2) roulette after 20 exact terms (the official default).
+    actnorm: c.actnorm,
+    preact: c.preact,
+    activation,
+    coeff: c.coeff,
+    // The fixture's eval estimator: Poisson(λ) roulette after the given exact terms (official default 20).
     estimator: {
       kind: "unbiased",
       nTruncated: 5,
-      nDist: "poisson",
+      nDist: c.n_dist,
       nDistParam: c.poisson_lambda,
       nExactTerms: 2,
       evalExactTerms: c.eval_exact_terms,
@@ -211,6 +232,8 @@ function loadTinyModel(model: ResidualFlow, fx: Json): void {
         if (m instanceof LipSwish) {
           assertEquals(g.type, "LipSwish");
           m.beta.set(tensor([g.beta_raw], [1], dev));
+        } else if (m instanceof Elu) {
+          assertEquals([g.type, g.alpha], ["ELU", 1]);
         } else if (m instanceof SpectralNormConv2d) {
           assertEquals(g.type, "Conv2d");
           const w = flat(g.weight_raw);
@@ -323,7 +346,7 @@ interface GoldenTolerances {
   readonly values: Tolerance;
   readonly logdet: Tolerance;
   readonly logpx: Tolerance;
-  readonly bpd: Tolerance;
+  readonly bpd: (dims: number) => Tolerance;
   readonly jacobian: Tolerance;
   /** Eval-estimator draws. */
   readonly evals: number;
@@ -333,7 +356,7 @@ const GOLDEN_F64: GoldenTolerances = {
   values: F64,
   logdet: F64,
   logpx: F64,
-  bpd: F64,
+  bpd: () => F64,
   jacobian: F64_JAC,
   evals: 200,
 };
@@ -359,6 +382,8 @@ async function golden(t: Deno.TestContext, file: string, dev: Device, tol: Golde
   loadTinyModel(model, fx);
   const x = fixtureTensor(fx.x, dev);
   const batch = x.shape[0];
+  const dims = fx.D as number;
+  assertEquals(dims, x.size / batch, "D");
   const layerFx = fx.layers as Json[];
   const inter = fx.intermediates as Json[];
 
@@ -414,11 +439,11 @@ async function golden(t: Deno.TestContext, file: string, dev: Device, tol: Golde
     assertClose(logpx, flat(fx.log_px_exact), tol.logpx, "log p(x)");
     const lp = tensor(logpx, [batch], dev);
     const bpd = noGrad(() => model.bitsPerDim(lp));
-    assertClose(await host(bpd), flat(fx.bits_per_dim_exact), tol.bpd, "bits/dim (model.bitsPerDim)");
+    assertClose(await host(bpd), flat(fx.bits_per_dim_exact), tol.bpd(dims), "bits/dim (model.bitsPerDim)");
     assertClose(
-      logpx.map((v) => bitsPerDimHost(v, { dims: 64, nvals: 256 })),
+      logpx.map((v) => bitsPerDimHost(v, { dims, nvals: fx.nvals })),
       flat(fx.bits_per_dim_exact),
-      tol.bpd,
+      tol.bpd(dims),
       "bits/dim (host)",
     );
     lp.dispose();
@@ -440,12 +465,12 @@ async function golden(t: Deno.TestContext, file: string, dev: Device, tol: Golde
       return o.z;
     };
     const { jac, dIn, dOut } = await jacobians(fwd, x);
-    assertEquals([dOut, dIn], [64, 64]);
+    assertEquals([dOut, dIn], [dims, dims]);
     const fj = flat(fx.jacobian);
     jac.forEach((j, b) =>
-      assertClose(j, fj.subarray(b * 64 * 64, (b + 1) * 64 * 64), tol.jacobian, `J[${b}]`)
+      assertClose(j, fj.subarray(b * dims * dims, (b + 1) * dims * dims), tol.jacobian, `J[${b}]`)
     );
-    const ld = jac.map((j) => slogdet(j, 64).logAbsDet);
+    const ld = jac.map((j) => slogdet(j, dims).logAbsDet);
     assertClose(ld, flat(fx.logdet_exact), tol.logpx, "log|det dz/dx|");
     assertClose(ld, trace.logdet, tol.logpx, "brute force vs Σ per-layer exact");
   });
@@ -485,7 +510,8 @@ async function golden(t: Deno.TestContext, file: string, dev: Device, tol: Golde
   x.dispose();
 }
 
-for (const file of ["model_tiny.json", "model_tiny_factor_out.json"]) {
+// Every whole-model fixture in testdata/fixtures (model_tiny*.json and any other model_*.json).
+for (const file of fixtureFiles("model_")) {
   Deno.test(`${file}: float64 reproduces the official model`, async (t) => {
     await golden(t, file, await createDevice("cpu64"), GOLDEN_F64);
   });

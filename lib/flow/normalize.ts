@@ -24,6 +24,9 @@ export const CIFAR10_STD: readonly number[] = [0.2023, 0.1994, 0.2010];
  *
  * @example
  * ```ts
+ * import { createDevice } from "../engine/mod.ts";
+ *
+ * const device = await createDevice("cpu");
  * const norm = new Normalize({ mean: CIFAR10_MEAN, std: CIFAR10_STD, device });
  * ```
  */

@@ -19,6 +19,9 @@ export const HALF_LOG_2PI: number = 0.5 * Math.log(2 * Math.PI);
  *
  * @example
  * ```ts
+ * import { createDevice, randn, Rng } from "../engine/mod.ts";
+ *
+ * const z = randn([4, 1, 28, 28], new Rng(0), await createDevice("cpu"));
  * const logpz = standardNormalLogProb(z); // z [B, ...] -> [B]
  * ```
  */
@@ -59,6 +62,11 @@ export function discreteLogLikelihood(logpx: Tensor, opts: BitsPerDimOptions): T
  *
  * @example
  * ```ts
+ * import { add, createDevice, randn, Rng, zeros } from "../engine/mod.ts";
+ *
+ * const device = await createDevice("cpu");
+ * const z = randn([4, 1, 28, 28], new Rng(0), device);
+ * const logdet = zeros([4], device); // per-example log-dets of the flow
  * const bpd = bitsPerDim(add(standardNormalLogProb(z), logdet), { dims: 784, nvals: 256 });
  * ```
  */

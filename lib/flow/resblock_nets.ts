@@ -119,6 +119,10 @@ function orderChain(vnorms: string | OrderChain | undefined, layers: number): Or
  *
  * @example
  * ```ts
+ * import { createDevice, Rng } from "../engine/mod.ts";
+ * import { IResBlock } from "./iresblock.ts";
+ *
+ * const [rng, device] = [new Rng(0), await createDevice("cpu")];
  * const g = buildConvBranch({ inChannels: 3, hidden: 512, rng, device });
  * const block = new IResBlock(g);
  * ```
@@ -232,6 +236,9 @@ export class FcBranch implements ResidualBranch {
  *
  * @example
  * ```ts
+ * import { createDevice, Rng } from "../engine/mod.ts";
+ *
+ * const [rng, device] = [new Rng(0), await createDevice("cpu")];
  * const g = buildFcBranch({ inputShape: [64, 4, 4], rng, device }); // 1024 → 128 → 128 → 1024
  * ```
  */

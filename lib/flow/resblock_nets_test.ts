@@ -12,12 +12,19 @@ import { mean, sum } from "../engine/ops/reduce.ts";
 import { randn, Rng } from "../engine/random.ts";
 import { noGrad, type Tensor, tidy } from "../engine/tensor.ts";
 import { assertClose, assertEquals, assertThrows, assertTrue, type Tolerance } from "../testing/asserts.ts";
-import { LipSwish } from "./activations.ts";
+import { type ActivationKind, Elu, LipSwish } from "./activations.ts";
 import { exactLogdet, jacobian } from "./exact_logdet.ts";
 import { IResBlock } from "./iresblock.ts";
 import { buildConvBranch, buildFcBranch, type SequentialBranch } from "./resblock_nets.ts";
 import { SpectralNormConv2d, updateLipschitzAll } from "./spectral_norm.ts";
-import { type FixtureLayer, fixtureTensor, flat, readFixture, spectralNorm } from "./testing_util.ts";
+import {
+  fixtureFiles,
+  type FixtureLayer,
+  fixtureTensor,
+  flat,
+  readFixture,
+  spectralNorm,
+} from "./testing_util.ts";
 
 /** Float64 values against the fixture (fixtures README). */
 const F64_VALUE: Tolerance = { atol: 1e-12, rtol: 1e-10 };
@@ -28,6 +35,8 @@ const FD_LOGDET: Tolerance = { atol: 1e-8, rtol: 0 };
 
 const dev = await createDevice("cpu64");
 const fixture = await readFixture("iresblock.json");
+/** The fixture's activation names (fixtures README) as activation kinds. */
+const ACTIVATIONS: Record<string, ActivationKind> = { LipSwish: "swish", ELU: "elu" };
 // deno-lint-ignore no-explicit-any
 const variants = fixture.variants as Record<string, any>[];
 
@@ -45,6 +54,8 @@ function loadFixture(branch: SequentialBranch, layers: readonly FixtureLayer[]):
     if (l.type === "LipSwish") {
       assertTrue(m instanceof LipSwish);
       m.beta.set(tensor([l.beta_raw], [1], dev));
+    } else if (l.type === "ELU") {
+      assertTrue(m instanceof Elu);
     } else {
       assertTrue(m instanceof SpectralNormConv2d);
       m.weight.set(fixtureTensor(l.weight_raw, dev));
@@ -57,13 +68,17 @@ function loadFixture(branch: SequentialBranch, layers: readonly FixtureLayer[]):
   });
 }
 
-function fixtureBranch(v: Record<string, unknown>): SequentialBranch {
+/** A conv branch built with a fixture's settings (channels, hidden width, activation, coeff, input size). */
+// deno-lint-ignore no-explicit-any
+function fixtureBranch(fx: Record<string, any>, v: Record<string, any>): SequentialBranch {
+  const conv = (v.layers as FixtureLayer[]).find((l) => l.type === "Conv2d")!;
   return buildConvBranch({
-    inChannels: fixture.C as number,
-    hidden: fixture.hidden as number,
+    inChannels: fx.C as number,
+    hidden: fx.hidden as number,
+    activation: ACTIVATIONS[fx.activation],
     leadingActivation: v.leading_activation as boolean,
-    coeff: fixture.coeff as number,
-    inputHW: [4, 4],
+    coeff: fx.coeff as number,
+    inputHW: conv.input_hw as [number, number],
     rng: new Rng(0),
     device: dev,
   });
@@ -109,33 +124,43 @@ Deno.test("conv branch: official layout and names", () => {
   );
 });
 
-for (const v of variants) {
-  Deno.test(`conv branch reproduces iresblock.json (${v.variant}) with SpectralNormConv2d`, async () => {
-    const branch = fixtureBranch(v);
-    loadFixture(branch, v.layers as FixtureLayer[]);
-    const x = requireGrad(fixtureTensor(v.x, dev));
-    const gx = branch.apply(x);
-    assertClose(await read(gx.detach()), flat(v.g), F64_VALUE, "g");
-    const ld = await exactLogdet(gx, x, { differentiable: true });
-    assertClose(await read(ld.detach()), flat(v.logdet_exact), F64_VALUE, "logdet");
-    const convs = branch.lipschitzLayers();
-    const gs = tidy(() => gradMaybe(sum(ld), convs.map((c) => c.weight.value)));
-    for (let i = 0; i < convs.length; i++) {
-      const want = flat(v.grad_logdet_sum_raw_weights[`conv${i}.weight_raw`]);
-      const scale = Math.max(...want.map(Math.abs));
-      assertClose(await read(gs[i]!), want, { atol: F64_GRAD.atol * scale, rtol: F64_GRAD.rtol }, `conv${i}`);
-    }
-    ld.dispose();
-    gx.dispose();
-    x.dispose();
-  });
+// Every residual-block fixture in testdata/fixtures (iresblock.json and any other iresblock*.json).
+for (const file of fixtureFiles("iresblock")) {
+  const fx = await readFixture(file);
+  // deno-lint-ignore no-explicit-any
+  for (const v of fx.variants as Record<string, any>[]) {
+    Deno.test(`conv branch reproduces ${file} (${v.variant}) with SpectralNormConv2d`, async () => {
+      const branch = fixtureBranch(fx, v);
+      loadFixture(branch, v.layers as FixtureLayer[]);
+      const x = requireGrad(fixtureTensor(v.x, dev));
+      const gx = branch.apply(x);
+      assertClose(await read(gx.detach()), flat(v.g), F64_VALUE, "g");
+      const ld = await exactLogdet(gx, x, { differentiable: true });
+      assertClose(await read(ld.detach()), flat(v.logdet_exact), F64_VALUE, "logdet");
+      const convs = branch.lipschitzLayers();
+      const gs = tidy(() => gradMaybe(sum(ld), convs.map((c) => c.weight.value)));
+      for (let i = 0; i < convs.length; i++) {
+        const want = flat(v.grad_logdet_sum_raw_weights[`conv${i}.weight_raw`]);
+        const scale = Math.max(...want.map(Math.abs));
+        assertClose(
+          await read(gs[i]!),
+          want,
+          { atol: F64_GRAD.atol * scale, rtol: F64_GRAD.rtol },
+          `conv${i}`,
+        );
+      }
+      ld.dispose();
+      gx.dispose();
+      x.dispose();
+    });
+  }
 }
 
 Deno.test("conv branch: after the power iteration from fresh u, v, the Jacobian norm is below coeff³ < coeff", async () => {
   // The fixture's raw weights (chosen so the three layers do not cancel) with the layer's own random
   // u, v: the adaptive power iteration alone must bring every σ to the operator norm.
   const v = variants[0];
-  const branch = fixtureBranch(v);
+  const branch = fixtureBranch(fixture, v);
   const layers = v.layers as FixtureLayer[];
   layers.forEach((l, i) => {
     const m = branch.layers[i];
@@ -148,9 +173,10 @@ Deno.test("conv branch: after the power iteration from fresh u, v, the Jacobian 
   branch.apply(fixtureTensor(v.x, dev)).dispose(); // first use: records 4x4, draws u, v
   const updates = await updateLipschitzAll(branch.lipschitzLayers(), { nIterations: 500 });
   assertTrue(updates.every((u) => u.converged));
-  const x = requireGrad(randn([4, 2, 4, 4], new Rng(2), dev));
+  const x = requireGrad(randn([4, ...(v.x.shape as number[]).slice(1)], new Rng(2), dev));
   const jac = await read(jacobian(branch.apply(x), x));
-  const norms = [0, 1, 2, 3].map((b) => spectralNorm(jac.subarray(b * 1024, (b + 1) * 1024), 32, 32));
+  const d = x.size / 4;
+  const norms = [0, 1, 2, 3].map((b) => spectralNorm(jac.subarray(b * d * d, (b + 1) * d * d), d, d));
   const bound = (fixture.coeff as number) ** 3;
   assertTrue(norms.every((n) => n < bound + 1e-9), `Jacobian norms ${norms.join(", ")}, bound ${bound}`);
   // The bound is not vacuous for these weights.

@@ -476,7 +476,15 @@ export class PowerSession {
  *
  * @example
  * ```ts
- * optimizer.step();
+ * import { createDevice, randn, Rng } from "../engine/mod.ts";
+ *
+ * const [rng, device] = [new Rng(0), await createDevice("cpu")];
+ * const layers = [0, 1].map(() =>
+ *   new SpectralNormConv2d({ inChannels: 4, outChannels: 4, kernelSize: 3, padding: 1, rng, device })
+ * );
+ * const x = randn([2, 4, 8, 8], rng, device);
+ * layers.forEach((l) => l.apply(x)); // first use records the input size
+ * // ... after each optimizer step:
  * await updateLipschitzAll(layers);
  * ```
  */
@@ -511,8 +519,11 @@ export async function updateLipschitzAll(
  *
  * @example
  * ```ts
+ * import { createDevice, randn, Rng } from "../engine/mod.ts";
+ *
+ * const [rng, device] = [new Rng(0), await createDevice("cpu")];
  * const conv = new SpectralNormConv2d({ inChannels: 3, outChannels: 512, kernelSize: 3, padding: 1, rng, device });
- * const y = conv.apply(x);          // uses W / max(1, σ/0.98)
+ * const y = conv.apply(randn([2, 3, 8, 8], rng, device)); // uses W / max(1, σ/0.98)
  * await conv.updateLipschitz();     // after each optimizer step
  * ```
  */
@@ -709,6 +720,12 @@ export interface PowerOperatorNormOptions {
  *
  * @example
  * ```ts
+ * import { createDevice, randn, Rng } from "../engine/mod.ts";
+ *
+ * const device = await createDevice("cpu64");
+ * const rng = new Rng(0);
+ * const conv = new SpectralNormConv2d({ inChannels: 3, outChannels: 8, kernelSize: 3, padding: 1, rng, device });
+ * conv.apply(randn([1, 3, 8, 8], rng, device)); // first use: records 8×8, starts the power iteration
  * const s = await operatorNorm(conv.effectiveWeight(), { inputHW: [8, 8], padding: 1 });
  * ```
  */

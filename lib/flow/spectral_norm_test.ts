@@ -209,14 +209,18 @@ Deno.test("adaptive updateLipschitz: contraction below coeff by an independent c
       const layer = layerFor(c, dev64);
       const x = fixtureTensor(c.conv_input, dev64);
       tidy(() => layer.apply(x)); // first use: random u, v + 20 fixed iterations
-      assertEquals(layer.inputHW, layer.isPointwise ? [6, 6] : [c.input_hw[0], c.input_hw[1]]);
+      assertEquals(layer.inputHW, [c.input_hw[0], c.input_hw[1]]);
       const r = await layer.updateLipschitz();
       assertTrue(r.converged && r.iterations >= 1 && r.iterations <= 200, JSON.stringify(r));
       const sigma = await sigmaOf(layer);
       assertTrue(sigma <= c.sigma_exact_svd * (1 + 1e-12), `${c.name}: σ ${sigma} is a lower bound`);
       assertTrue(sigma >= c.sigma_exact_svd * 0.99, `${c.name}: σ ${sigma} close to ${c.sigma_exact_svd}`);
       const w = tidy(() => layer.effectiveWeight());
-      const measured = await operatorNorm(w, { inputHW: [6, 6], padding: c.padding, iterations: 2000 });
+      const measured = await operatorNorm(w, {
+        inputHW: [c.input_hw[0], c.input_hw[1]],
+        padding: c.padding,
+        iterations: 2000,
+      });
       const exact = exactSigma(Float64Array.from(await w.read()), [...w.shape], c.input_hw, c.padding);
       w.dispose();
       const bound = Math.min(c.coeff, c.sigma_exact_svd);
@@ -239,7 +243,7 @@ Deno.test("adaptive updateLipschitz: contraction below coeff by an independent c
 Deno.test("with tight tolerances the effective weight's norm is coeff up to 1e-5", async () => {
   for (const c of convs) {
     const layer = layerFor(c, dev64, { atol: 1e-7, rtol: 1e-7, maxIterations: 20000 });
-    layer.initialize([6, 6]);
+    layer.initialize([c.input_hw[0], c.input_hw[1]]);
     const r = await layer.updateLipschitz();
     assertTrue(r.converged, `${c.name} converged in ${r.iterations}`);
     const w = tidy(() => layer.effectiveWeight());
@@ -256,7 +260,7 @@ Deno.test("chunked convergence checks stop exactly where per-iteration checks st
     const results = [];
     for (const checkEvery of [1, 5, 7]) {
       const layer = layerFor(c, dev64, { checkEvery, initIterations: 0 });
-      layer.initialize([6, 6]);
+      layer.initialize([c.input_hw[0], c.input_hw[1]]);
       const r = await layer.updateLipschitz();
       results.push({
         r,

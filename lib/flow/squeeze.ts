@@ -20,6 +20,9 @@ function checkFactor(r: number): void {
  *
  * @example
  * ```ts
+ * import { createDevice, tensor } from "../engine/mod.ts";
+ *
+ * const x = tensor(Array.from({ length: 32 }, (_, i) => i), [1, 2, 4, 4], await createDevice("cpu"));
  * const y = squeeze2d(x); // [1, 2, 4, 4] -> [1, 8, 2, 2]
  * ```
  */

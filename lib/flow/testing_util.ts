@@ -7,7 +7,7 @@
 import { matmul } from "../engine/ops/linalg.ts";
 import { tensor } from "../engine/ops/creation.ts";
 import { conv2d } from "../engine/ops/conv.ts";
-import { add, div, maximum, mul, sigmoid, softplus } from "../engine/ops/elementwise.ts";
+import { add, div, elu, maximum, mul, sigmoid, softplus } from "../engine/ops/elementwise.ts";
 import { sum } from "../engine/ops/reduce.ts";
 import { reshape } from "../engine/ops/shape.ts";
 import { Rng } from "../engine/random.ts";
@@ -32,6 +32,8 @@ export function flat(a: FixtureArray | unknown): Float64Array {
   return Float64Array.from(out);
 }
 
+export { fixtureFiles } from "./layer_test_util.ts";
+
 /** Reads a JSON fixture from testdata/fixtures. */
 export async function readFixture(name: string): Promise<Record<string, unknown>> {
   const url = new URL(`../../testdata/fixtures/${name}`, import.meta.url);
@@ -54,9 +56,9 @@ export type FixtureLayer = Record<string, any>;
 
 /**
  * The g of an iresblock.json variant from its layers. Parameters are named as the fixture's
- * gradients: "convK.weight", "convK.bias", "actK.beta_raw". With `raw`, the weight parameters are
+ * gradients: "convK.weight", "convK.bias", "actK.beta_raw" (LipSwish; ELU has no parameter). With `raw`, the weight parameters are
  * "convK.weight_raw" and the forward normalises them the official way with the stored u, v held
- * fixed: W = W_raw / max(1, σ/coeff), σ = ⟨u, conv2d(v, W_raw)⟩.
+ * fixed: W = W_raw / max(1, σ/coeff), σ = ⟨u, conv2d(v, W_raw)⟩, with the fixture's `coeff`.
  */
 export class FixtureBranch implements ResidualBranch {
   readonly #params: Parameter[] = [];
@@ -71,6 +73,9 @@ export class FixtureBranch implements ResidualBranch {
         const p = new Parameter(`act${act++}.beta_raw`, tensor([l.beta_raw], [1], device));
         this.#params.push(p);
         this.#steps.push((x) => lipSwish(x, p.value));
+      } else if (l.type === "ELU") {
+        if (l.alpha !== 1) throw new Error(`Cannot build a fixture branch: ELU alpha ${l.alpha}, expected 1`);
+        this.#steps.push((x) => elu(x));
       } else if (l.type === "Conv2d") {
         const k = conv++;
         const pad = l.padding as number;
@@ -81,7 +86,8 @@ export class FixtureBranch implements ResidualBranch {
           w = new Parameter(`conv${k}.weight_raw`, fixtureTensor(l.weight_raw, device));
           const u = fixtureTensor(l.power_iteration_u, device).keep();
           const v = fixtureTensor(l.power_iteration_v, device).keep();
-          const coeff = opts.coeff ?? 0.98;
+          const coeff = opts.coeff;
+          if (coeff === undefined) throw new Error("Cannot build a raw fixture branch: coeff is missing");
           const oneByOne = l.kernel_size === 1 || (Array.isArray(l.kernel_size) && l.kernel_size[0] === 1);
           weight = () => {
             const wr = w.value;

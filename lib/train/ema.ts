@@ -13,9 +13,20 @@ import type { Parameter } from "../flow/module.ts";
  *
  * @example
  * ```ts
+ * import { createDevice, grad, mean, rand, Rng } from "../engine/mod.ts";
+ * import { makeConfig, ResidualFlow } from "../flow/mod.ts";
+ * import { Adam } from "./optimizer.ts";
+ *
+ * const device = await createDevice("cpu");
+ * const config = makeConfig({ inputShape: [1, 8, 8], nBlocks: [1, 1], hiddenChannels: 8, fcEnd: false });
+ * const model = new ResidualFlow(config, { rng: new Rng(0), device });
+ * const opt = new Adam(model.parameters(), { lr: 1e-3 });
  * const ema = new Ema(model.parameters(), 0.999);
- * opt.step(grads); ema.update();
- * await ema.withShadow(async () => evaluate(model));
+ * const out = model.forward(rand([4, 1, 8, 8], new Rng(1), device), { training: true, rng: new Rng(2) });
+ * opt.step(grad(mean(model.bitsPerDim(out.logpx!)), opt.params.map((p) => p.value)));
+ * ema.update();
+ * // Sample (or evaluate) with the averaged weights, then the training weights come back.
+ * const samples = await ema.withShadow(() => model.sample(4, { training: false, rng: new Rng(3) }));
  * ```
  */
 export class Ema {

@@ -39,9 +39,18 @@ export interface AdamState {
  *
  * @example
  * ```ts
+ * import { createDevice, grad, mean, rand, Rng } from "../engine/mod.ts";
+ * import { makeConfig, ResidualFlow } from "../flow/mod.ts";
+ *
+ * const device = await createDevice("cpu");
+ * const config = makeConfig({ inputShape: [1, 8, 8], nBlocks: [1, 1], hiddenChannels: 8, fcEnd: false });
+ * const model = new ResidualFlow(config, { rng: new Rng(0), device });
  * const opt = new Adam(model.parameters(), { lr: 1e-3, warmupIters: 1000 });
+ * const out = model.forward(rand([4, 1, 8, 8], new Rng(1), device), { training: true, rng: new Rng(2) });
+ * const loss = mean(model.bitsPerDim(out.logpx!));
  * const grads = grad(loss, opt.params.map((p) => p.value));
  * opt.step(clipGradNorm(grads, 1).grads);
+ * await model.updateLipschitz();
  * ```
  */
 export class Adam {
