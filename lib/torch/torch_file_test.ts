@@ -1,0 +1,138 @@
+import { assertEquals, assertTrue } from "../testing/asserts.ts";
+import { CHECKPOINTS, encodeTagged } from "./testing_util.ts";
+import { parseTorchFile, readTorchCheckpoint, readTorchFile } from "./torch_file.ts";
+import {
+  asTensorMap,
+  isObject,
+  isTensor,
+  namespaceToRecord,
+  objectAttributes,
+  type TorchTensor,
+  type TorchValue,
+} from "./values.ts";
+
+interface Digest {
+  dtype: string;
+  shape: number[];
+  sha256: string;
+}
+interface Expected {
+  keys: string[];
+  args: Record<string, unknown>;
+  state_dict: Record<string, Digest>;
+  shadow_params: Record<string, Digest>;
+}
+
+async function sha256(t: TorchTensor): Promise<string> {
+  const d = t.data;
+  const bytes = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+  const h = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes.slice()));
+  return Array.from(h, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function checkDigests(got: Map<string, TorchTensor>, want: Record<string, Digest>, what: string) {
+  assertEquals([...got.keys()], Object.keys(want), `${what}: names in order`);
+  for (const [k, t] of got) {
+    const w = want[k];
+    assertEquals(t.dtype, w.dtype, `${what}[${k}] dtype`);
+    assertEquals([...t.shape], w.shape, `${what}[${k}] shape`);
+    assertEquals(await sha256(t), w.sha256, `${what}[${k}] bytes (SHA-256, as PyTorch holds them)`);
+  }
+}
+
+Deno.test("torch checkpoints written by the authors' code", async (t) => {
+  const expected: Expected = JSON.parse(await Deno.readTextFile(CHECKPOINTS + "checkpoint_expected.json"));
+  const files = {
+    zip: await readTorchCheckpoint(CHECKPOINTS + "checkpoint_zip.pth"),
+    legacy: await readTorchCheckpoint(CHECKPOINTS + "checkpoint_legacy.pth"),
+  };
+
+  for (const [format, ckpt] of Object.entries(files)) {
+    await t.step(`${format}: dict keys, 234 state_dict tensors, dtypes and exact bytes`, async () => {
+      assertEquals(ckpt.format, format);
+      assertEquals([...ckpt.root.keys()], expected.keys);
+      assertEquals(expected.keys, ["state_dict", "optimizer_state_dict", "args", "ema", "test_bpd"]);
+      const sd = asTensorMap(ckpt.root.get("state_dict"), "state_dict");
+      assertEquals(sd.size, 234);
+      assertTrue([...sd.keys()].every((k) => k.startsWith("module.")), "every name has the module. prefix");
+      for (const [k, v] of sd) {
+        const want = k.endsWith("geom_p") ? "float64" : k.endsWith("initialized") ? "int64" : "float32";
+        assertEquals(v.dtype, want, `${k} dtype`);
+      }
+      assertEquals(
+        [...sd.get("module.transforms.0.chain.2.nnet.0.weight")!.shape],
+        expected.state_dict["module.transforms.0.chain.2.nnet.0.weight"].shape,
+      );
+      await checkDigests(sd, expected.state_dict, `${format} state_dict`);
+    });
+
+    await t.step(
+      `${format}: ema is an inert object with 105 shadow params and the pickled model`,
+      async () => {
+        const ema = ckpt.root.get("ema");
+        assertTrue(isObject(ema, "resflows.utils", "ExponentialMovingAverage"), "ema's class");
+        const attrs = objectAttributes(ema, "ema");
+        const shadow = asTensorMap(attrs.get("shadow_params"), "ema.shadow_params");
+        assertEquals(shadow.size, 105);
+        assertTrue([...shadow.keys()].every((k) => !k.startsWith("module.")), "shadow names have no prefix");
+        await checkDigests(shadow, expected.shadow_params, `${format} shadow_params`);
+        const model = attrs.get("module");
+        assertTrue(isObject(model, "resflows.resflow", "ResidualFlow"), "the pickled model object");
+        const params = objectAttributes(model, "model").get("_parameters");
+        assertTrue(params instanceof Map, "the model's _parameters dict");
+      },
+    );
+
+    await t.step(`${format}: args is an argparse.Namespace with the run's options`, () => {
+      const args = namespaceToRecord(ckpt.root.get("args"));
+      assertEquals(args.nblocks, "2-2");
+      assertEquals(args.idim, 32);
+      assertEquals(args, expected.args as Record<string, TorchValue>);
+      assertTrue(Number.isNaN(ckpt.root.get("test_bpd")), "test_bpd is NaN");
+    });
+  }
+
+  await t.step("the zip and legacy files give bit-identical tensors", () => {
+    const a = asTensorMap(files.zip.root.get("state_dict"), "zip");
+    const b = asTensorMap(files.legacy.root.get("state_dict"), "legacy");
+    for (const [k, x] of a) assertEquals(x.data, b.get(k)!.data, k);
+  });
+
+  await t.step("the model object's parameters share the state_dict's values", () => {
+    const sd = asTensorMap(files.zip.root.get("state_dict"), "sd");
+    const w = sd.get("module.transforms.0.chain.2.nnet.0.weight")!;
+    assertTrue(w.isParameter === false && isTensor(w));
+    assertTrue(w.data instanceof Float32Array && w.data.length === w.shape.reduce((a, b) => a * b, 1));
+  });
+});
+
+Deno.test("torch golden files written by PyTorch 1.13 (both formats, protocols 2 and 5)", async (t) => {
+  const golden = JSON.parse(await Deno.readTextFile(CHECKPOINTS + "golden_expected.json"));
+  for (
+    const name of ["golden_zip_p2.pth", "golden_zip_p5.pth", "golden_legacy_p2.pth", "golden_legacy_p5.pth"]
+  ) {
+    await t.step(
+      `${name}: every value exact (views, dtypes, shared storage, Parameter, plain values)`,
+      async () => {
+        const file = await readTorchFile(CHECKPOINTS + name);
+        assertEquals(file.format, name.includes("zip") ? "zip" : "legacy");
+        assertEquals(encodeTagged(file.root), golden.tensors);
+        const root = file.root as Map<TorchValue, TorchValue>;
+        const sliced = root.get("sliced") as TorchTensor;
+        assertEquals([...sliced.fileStrides], [4, 1]);
+        assertEquals(sliced.storageOffset, 5);
+        assertEquals([...sliced.strides], [2, 1]);
+        const expanded = root.get("expanded") as TorchTensor;
+        assertEquals([...expanded.fileStrides], [0, 1]);
+        const a = root.get("share_a") as TorchTensor;
+        const b = root.get("share_b") as TorchTensor;
+        assertEquals(a.storageKey, b.storageKey);
+      },
+    );
+  }
+
+  await t.step("parseTorchFile reads bytes in memory the same", async () => {
+    const bytes = await Deno.readFile(CHECKPOINTS + "golden_zip_p2.pth");
+    assertEquals(encodeTagged(parseTorchFile(bytes, "mem.pth").root), golden.tensors);
+  });
+});
