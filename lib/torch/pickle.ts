@@ -213,7 +213,6 @@ export function pickledDictState(map: Map<TorchValue, TorchValue>): TorchValue |
 }
 
 const utf8 = new TextDecoder("utf-8");
-const latin1 = new TextDecoder("latin1");
 
 /**
  * Runs the pickle in `bytes` from `options.start` to its `STOP` and returns the value it builds.
@@ -314,7 +313,7 @@ class Machine {
     if (nl < 0) {
       throw this.fail("its text argument has no end of line before the end of the input; truncated");
     }
-    const s = latin1.decode(this.bytes.subarray(this.pos, nl));
+    const s = latin1(this.bytes.subarray(this.pos, nl));
     this.pos = nl + 1;
     return s;
   }
@@ -875,12 +874,22 @@ function isKindOf(v: TorchValue | undefined, kind: string): boolean {
     !(v instanceof Set) && !(v instanceof Uint8Array) && (v as { kind?: string }).kind === kind;
 }
 
+/**
+ * ISO-8859-1 bytes as text: byte n is U+00nn (TextDecoder's "latin1" is windows-1252, which maps
+ * 0x80-0x9f elsewhere).
+ */
+export function latin1(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192));
+  return s;
+}
+
 /** A Python 2 `str` read by Python 3 (torch.load's default `encoding='utf-8'`; latin-1 when not UTF-8). */
 function decodePy2Str(b: Uint8Array): string {
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(b);
   } catch {
-    return latin1.decode(b);
+    return latin1(b);
   }
 }
 

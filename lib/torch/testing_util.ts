@@ -73,3 +73,140 @@ export function encodeTagged(v: TorchValue): unknown {
       return { t: v.kind, ...v };
   }
 }
+
+/**
+ * A tiny pickle assembler for hand-made test inputs: each method appends one opcode (protocol 2 forms).
+ * `bytes()` returns the pickle.
+ */
+export class PickleWriter {
+  private out: number[] = [];
+
+  /** Appends raw bytes. */
+  raw(...b: number[]): this {
+    this.out.push(...b);
+    return this;
+  }
+  /** PROTO n. */
+  proto(n = 2): this {
+    return this.raw(0x80, n);
+  }
+  /** GLOBAL module name. */
+  global(module: string, name: string): this {
+    return this.raw(0x63, ...new TextEncoder().encode(`${module}\n${name}\n`));
+  }
+  /** BINUNICODE s. */
+  str(s: string): this {
+    const b = new TextEncoder().encode(s);
+    return this.raw(0x58, ...u32(b.length), ...b);
+  }
+  /** BININT n (32-bit signed). */
+  int(n: number): this {
+    return this.raw(0x4a, ...u32(n >>> 0));
+  }
+  /** LONG1 n (any size). */
+  long(n: bigint): this {
+    const b: number[] = [];
+    let v = n;
+    do {
+      b.push(Number(v & 0xffn));
+      v >>= 8n;
+    } while (
+      !((v === 0n && (b[b.length - 1] & 0x80) === 0) || (v === -1n && (b[b.length - 1] & 0x80) !== 0))
+    );
+    return this.raw(0x8a, b.length, ...b);
+  }
+  /** MARK. */
+  mark(): this {
+    return this.raw(0x28);
+  }
+  /** TUPLE (from the last MARK). */
+  tuple(): this {
+    return this.raw(0x74);
+  }
+  /** EMPTY_TUPLE. */
+  emptyTuple(): this {
+    return this.raw(0x29);
+  }
+  /** NONE. */
+  none(): this {
+    return this.raw(0x4e);
+  }
+  /** NEWFALSE. */
+  false(): this {
+    return this.raw(0x89);
+  }
+  /** EMPTY_DICT. */
+  dict(): this {
+    return this.raw(0x7d);
+  }
+  /** SETITEM. */
+  setitem(): this {
+    return this.raw(0x73);
+  }
+  /** REDUCE. */
+  reduce(): this {
+    return this.raw(0x52);
+  }
+  /** BINPERSID. */
+  persid(): this {
+    return this.raw(0x51);
+  }
+  /** STOP. */
+  stop(): this {
+    return this.raw(0x2e);
+  }
+  /** The pickle so far. */
+  bytes(): Uint8Array {
+    return new Uint8Array(this.out);
+  }
+}
+
+function u32(n: number): number[] {
+  return [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff];
+}
+
+/** Concatenates byte arrays. */
+export function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** An 8-byte little-endian integer. */
+export function u64(n: bigint): Uint8Array {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt.asUintN(64, n), true);
+  return b;
+}
+
+/**
+ * A pickle that builds `_rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict())` over the
+ * persistent id `('storage', torch.<storageType>, key, 'cpu', numel)`, optionally inside a dict `{name: t}`.
+ */
+export function tensorPickle(
+  opts: {
+    storageType?: string;
+    key?: string;
+    numel: number | bigint;
+    offset?: number;
+    size: number[];
+    stride: number[];
+  },
+): Uint8Array {
+  const w = new PickleWriter().proto(2).dict().str("t");
+  w.global("torch._utils", "_rebuild_tensor_v2").mark();
+  w.mark().str("storage").global("torch", opts.storageType ?? "FloatStorage").str(opts.key ?? "0").str("cpu");
+  if (typeof opts.numel === "bigint") w.long(opts.numel);
+  else w.int(opts.numel);
+  w.tuple().persid().int(opts.offset ?? 0);
+  w.mark();
+  for (const s of opts.size) w.int(s);
+  w.tuple().mark();
+  for (const s of opts.stride) w.int(s);
+  w.tuple().false().global("collections", "OrderedDict").emptyTuple().reduce().tuple().reduce();
+  return w.setitem().stop().bytes();
+}

@@ -13,7 +13,7 @@
  */
 import { listZip, readZipEntry, type ZipEntry } from "../data/zip.ts";
 import { TorchFileError } from "./errors.ts";
-import { isGlobal, unpickle } from "./pickle.ts";
+import { isGlobal, latin1, unpickle } from "./pickle.ts";
 import {
   checkView,
   contiguousStrides,
@@ -103,7 +103,7 @@ export function parseTorchFile(bytes: Uint8Array, source: string): TorchFile {
   if (bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04) {
     return { format: "zip", root: parseZip(bytes, source), source };
   }
-  if (bytes[0] === 0x80 && bytes.length >= 2 && bytes[1] >= 2 && bytes[1] <= 5) {
+  if (bytes[0] === 0x80) {
     return { format: "legacy", root: parseLegacy(bytes, source), source };
   }
   if (bytes.length >= 262 && new TextDecoder().decode(bytes.subarray(257, 262)) === "ustar") {
@@ -567,7 +567,7 @@ function parseLegacy(bytes: Uint8Array, source: string): TorchValue {
 
 function asText(v: TorchValue | undefined): string | undefined {
   if (typeof v === "string") return v;
-  if (v instanceof Uint8Array) return new TextDecoder("latin1").decode(v);
+  if (v instanceof Uint8Array) return latin1(v);
   return undefined;
 }
 
