@@ -50,77 +50,20 @@ export const MAX_MARKS = 1 << 16;
 /** Most memo entries. */
 export const MAX_MEMO = 1 << 24;
 
-/** Names of the opcodes, for messages. */
-const OPCODE_NAMES: Record<number, string> = {
-  0x28: "MARK",
-  0x2e: "STOP",
-  0x30: "POP",
-  0x31: "POP_MARK",
-  0x32: "DUP",
-  0x46: "FLOAT",
-  0x49: "INT",
-  0x4a: "BININT",
-  0x4b: "BININT1",
-  0x4c: "LONG",
-  0x4d: "BININT2",
-  0x4e: "NONE",
-  0x50: "PERSID",
-  0x51: "BINPERSID",
-  0x52: "REDUCE",
-  0x53: "STRING",
-  0x54: "BINSTRING",
-  0x55: "SHORT_BINSTRING",
-  0x56: "UNICODE",
-  0x58: "BINUNICODE",
-  0x61: "APPEND",
-  0x62: "BUILD",
-  0x63: "GLOBAL",
-  0x64: "DICT",
-  0x7d: "EMPTY_DICT",
-  0x65: "APPENDS",
-  0x67: "GET",
-  0x68: "BINGET",
-  0x69: "INST",
-  0x6a: "LONG_BINGET",
-  0x6c: "LIST",
-  0x5d: "EMPTY_LIST",
-  0x6f: "OBJ",
-  0x70: "PUT",
-  0x71: "BINPUT",
-  0x72: "LONG_BINPUT",
-  0x73: "SETITEM",
-  0x74: "TUPLE",
-  0x29: "EMPTY_TUPLE",
-  0x75: "SETITEMS",
-  0x47: "BINFLOAT",
-  0x80: "PROTO",
-  0x81: "NEWOBJ",
-  0x82: "EXT1",
-  0x83: "EXT2",
-  0x84: "EXT4",
-  0x85: "TUPLE1",
-  0x86: "TUPLE2",
-  0x87: "TUPLE3",
-  0x88: "NEWTRUE",
-  0x89: "NEWFALSE",
-  0x8a: "LONG1",
-  0x8b: "LONG4",
-  0x42: "BINBYTES",
-  0x43: "SHORT_BINBYTES",
-  0x8c: "SHORT_BINUNICODE",
-  0x8d: "BINUNICODE8",
-  0x8e: "BINBYTES8",
-  0x8f: "EMPTY_SET",
-  0x90: "ADDITEMS",
-  0x91: "FROZENSET",
-  0x92: "NEWOBJ_EX",
-  0x93: "STACK_GLOBAL",
-  0x94: "MEMOIZE",
-  0x95: "FRAME",
-  0x96: "BYTEARRAY8",
-  0x97: "NEXT_BUFFER",
-  0x98: "READONLY_BUFFER",
-};
+/** Names of the opcodes of protocols 0 to 5, for messages ("hex:NAME" pairs). */
+const OPCODE_NAMES: Record<number, string> = Object.fromEntries(
+  (
+    "28:MARK 2e:STOP 30:POP 31:POP_MARK 32:DUP 46:FLOAT 49:INT 4a:BININT 4b:BININT1 4c:LONG " +
+    "4d:BININT2 4e:NONE 50:PERSID 51:BINPERSID 52:REDUCE 53:STRING 54:BINSTRING 55:SHORT_BINSTRING " +
+    "56:UNICODE 58:BINUNICODE 61:APPEND 62:BUILD 63:GLOBAL 64:DICT 7d:EMPTY_DICT 65:APPENDS 67:GET " +
+    "68:BINGET 69:INST 6a:LONG_BINGET 6c:LIST 5d:EMPTY_LIST 6f:OBJ 70:PUT 71:BINPUT 72:LONG_BINPUT " +
+    "73:SETITEM 74:TUPLE 29:EMPTY_TUPLE 75:SETITEMS 47:BINFLOAT 80:PROTO 81:NEWOBJ 82:EXT1 83:EXT2 " +
+    "84:EXT4 85:TUPLE1 86:TUPLE2 87:TUPLE3 88:NEWTRUE 89:NEWFALSE 8a:LONG1 8b:LONG4 42:BINBYTES " +
+    "43:SHORT_BINBYTES 8c:SHORT_BINUNICODE 8d:BINUNICODE8 8e:BINBYTES8 8f:EMPTY_SET 90:ADDITEMS " +
+    "91:FROZENSET 92:NEWOBJ_EX 93:STACK_GLOBAL 94:MEMOIZE 95:FRAME 96:BYTEARRAY8 97:NEXT_BUFFER " +
+    "98:READONLY_BUFFER"
+  ).split(" ").map((p) => [parseInt(p.slice(0, 2), 16), p.slice(3)]),
+);
 
 /** The name of pickle opcode `byte` (e.g. `BINUNICODE`), or undefined when no protocol defines it. */
 export function opcodeName(byte: number): string | undefined {
@@ -128,69 +71,25 @@ export function opcodeName(byte: number): string | undefined {
 }
 
 /** Modules none of whose callables a checkpoint ever needs: calling one means the pickle wants code run. */
-const REFUSED_MODULES = new Set([
-  "os",
-  "posix",
-  "nt",
-  "subprocess",
-  "sys",
-  "shutil",
-  "pty",
-  "socket",
-  "importlib",
-  "runpy",
-  "code",
-  "codeop",
-  "ctypes",
-  "webbrowser",
-  "multiprocessing",
-  "pickle",
-  "_pickle",
-  "marshal",
-  "commands",
-  "popen2",
-  "platform",
-  "signal",
-  "tempfile",
-  "pathlib",
-  "io",
-  "_io",
-  "types",
-]);
-/** Builtins that evaluate code, reach attributes by name or open files. */
-const REFUSED_BUILTINS = new Set([
-  "eval",
-  "exec",
-  "execfile",
-  "compile",
-  "getattr",
-  "setattr",
-  "delattr",
-  "__import__",
-  "open",
-  "input",
-  "globals",
-  "locals",
-  "vars",
-  "breakpoint",
-  "apply",
-  "file",
-  "reload",
-  "help",
-  "exit",
-  "quit",
-]);
+const REFUSED_MODULES = new Set(
+  ("os posix nt subprocess sys shutil pty socket importlib runpy code codeop ctypes webbrowser " +
+    "multiprocessing pickle _pickle marshal commands popen2").split(" "),
+);
+/** Callables of other modules refused by name: they evaluate code, reach attributes by name or open files. */
+const REFUSED_NAMES: Readonly<Record<string, readonly string[]>> = {
+  builtins: ("eval exec execfile compile getattr setattr delattr __import__ open input globals locals " +
+    "vars breakpoint apply file reload help exit quit").split(" "),
+  operator: ["attrgetter", "methodcaller"],
+  types: ["FunctionType", "CodeType", "LambdaType", "MethodType"],
+};
 
 /**
  * True when calling `module.name` can only mean the pickle wants code run (`os.system`,
  * `subprocess.Popen`, `builtins.eval`, `builtins.getattr`, ...): such a call is refused.
  */
 export function isRefusedCallable(module: string, name: string): boolean {
-  const top = module.split(".")[0];
-  if (REFUSED_MODULES.has(top)) return true;
-  if (module === "builtins" || module === "__builtin__") return REFUSED_BUILTINS.has(name);
-  if (module === "operator") return name === "attrgetter" || name === "methodcaller";
-  return false;
+  if (REFUSED_MODULES.has(module.split(".")[0])) return true;
+  return REFUSED_NAMES[module === "__builtin__" ? "builtins" : module]?.includes(name) ?? false;
 }
 
 /** True when `v` is the inert reference `module.name` (either spelling of the builtins module). */

@@ -189,8 +189,10 @@ export function u64(n: bigint): Uint8Array {
  */
 export function tensorPickle(
   opts: {
+    storageModule?: string;
     storageType?: string;
     key?: string;
+    location?: string;
     numel: number | bigint;
     offset?: number;
     size: number[];
@@ -199,7 +201,8 @@ export function tensorPickle(
 ): Uint8Array {
   const w = new PickleWriter().proto(2).dict().str("t");
   w.global("torch._utils", "_rebuild_tensor_v2").mark();
-  w.mark().str("storage").global("torch", opts.storageType ?? "FloatStorage").str(opts.key ?? "0").str("cpu");
+  w.mark().str("storage").global(opts.storageModule ?? "torch", opts.storageType ?? "FloatStorage");
+  w.str(opts.key ?? "0").str(opts.location ?? "cpu");
   if (typeof opts.numel === "bigint") w.long(opts.numel);
   else w.int(opts.numel);
   w.tuple().persid().int(opts.offset ?? 0);

@@ -288,6 +288,10 @@ class StorageTable {
       if (isGlobal(newType, "torch.nn.parameter", "Parameter")) return this.parameter(built, true, at);
       return built;
     }
+    if (fn.module === "torch.nn.parameter" && fn.name === "Parameter" && args.length > 0) {
+      // PyTorch 0.4 pickled a Parameter as Parameter(data, requires_grad).
+      return isTensorValue(args[0]) ? this.parameter(args[0], args[1] !== false, at) : undefined;
+    }
     if (fn.module === "torch" && fn.name === "Size") {
       return Object.freeze(Array.isArray(args[0]) ? [...args[0]] : []) as TorchValue[];
     }
@@ -453,6 +457,19 @@ function parseZip(bytes: Uint8Array, source: string): TorchValue {
 }
 
 function zipEntries(bytes: Uint8Array, source: string): ZipEntry[] {
+  // A truncated archive has lost its end record: say so plainly before the ZIP reader's general message.
+  let end = false;
+  for (let i = bytes.length - 22; i >= Math.max(0, bytes.length - 22 - 65535) && !end; i--) {
+    end = bytes[i] === 0x50 && bytes[i + 1] === 0x4b && bytes[i + 2] === 0x05 && bytes[i + 3] === 0x06;
+  }
+  if (!end) {
+    throw new TorchFileError(
+      `Cannot read ${source}: it starts as a ZIP archive (a PyTorch ≥ 1.6 checkpoint) but has no ` +
+        `end-of-central-directory record (50 4b 05 06) in its last bytes (${bytes.length} bytes in all); ` +
+        `the file is truncated.`,
+      source,
+    );
+  }
   try {
     return listZip(bytes, source);
   } catch (err) {
