@@ -183,33 +183,62 @@ export function u64(n: bigint): Uint8Array {
   return b;
 }
 
+/** What {@link tensorPickle} builds. */
+export interface TensorPickleOptions {
+  /** Module of the storage class (default `torch`; `torch.cuda` for GPU checkpoints). */
+  storageModule?: string;
+  /** Storage class (default `FloatStorage`). */
+  storageType?: string;
+  /** Storage key (default `0`). */
+  key?: string;
+  /** Saved device (default `cpu`). */
+  location?: string;
+  /** Elements the persistent id claims. */
+  numel: number | bigint;
+  /** Legacy view metadata `(view_key, offset, size)`. */
+  view?: [string, number, number];
+  /** Storage offset of the tensor (default 0). */
+  offset?: number;
+  /** Sizes. */
+  size: readonly number[];
+  /** Strides. */
+  stride: readonly number[];
+  /** Which builder: `_rebuild_tensor` (v1), `_rebuild_tensor_v2` (default) or `_rebuild_tensor_v3`. */
+  rebuild?: "v1" | "v2" | "v3";
+  /** The `torch.<dtype>` name `_rebuild_tensor_v3` is given (default `float32`). */
+  dtype?: string;
+  /** Wrap the call in `torch._tensor._rebuild_from_type_v2(..., Parameter, ...)` (PyTorch ≥ 1.11 subclasses). */
+  fromTypeParameter?: boolean;
+}
+
 /**
- * A pickle that builds `_rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict())` over the
- * persistent id `('storage', torch.<storageType>, key, 'cpu', numel)`, optionally inside a dict `{name: t}`.
+ * A pickle of the dict `{"t": tensor}` whose tensor is rebuilt over the persistent id
+ * `('storage', torch.<storageType>, key, location, numel[, view])`, as `torch.save` writes it.
  */
-export function tensorPickle(
-  opts: {
-    storageModule?: string;
-    storageType?: string;
-    key?: string;
-    location?: string;
-    numel: number | bigint;
-    offset?: number;
-    size: number[];
-    stride: number[];
-  },
-): Uint8Array {
+export function tensorPickle(opts: TensorPickleOptions): Uint8Array {
+  const rebuild = opts.rebuild ?? "v2";
+  const name = { v1: "_rebuild_tensor", v2: "_rebuild_tensor_v2", v3: "_rebuild_tensor_v3" }[rebuild];
   const w = new PickleWriter().proto(2).dict().str("t");
-  w.global("torch._utils", "_rebuild_tensor_v2").mark();
+  if (opts.fromTypeParameter) {
+    w.global("torch._tensor", "_rebuild_from_type_v2").mark().global("torch._utils", name);
+    w.global("torch.nn.parameter", "Parameter");
+  } else w.global("torch._utils", name);
+  w.mark();
   w.mark().str("storage").global(opts.storageModule ?? "torch", opts.storageType ?? "FloatStorage");
   w.str(opts.key ?? "0").str(opts.location ?? "cpu");
   if (typeof opts.numel === "bigint") w.long(opts.numel);
   else w.int(opts.numel);
+  if (opts.view) w.str(opts.view[0]).int(opts.view[1]).int(opts.view[2]).raw(0x87); // TUPLE3
   w.tuple().persid().int(opts.offset ?? 0);
   w.mark();
   for (const s of opts.size) w.int(s);
   w.tuple().mark();
   for (const s of opts.stride) w.int(s);
-  w.tuple().false().global("collections", "OrderedDict").emptyTuple().reduce().tuple().reduce();
+  w.tuple();
+  if (rebuild !== "v1") w.false().global("collections", "OrderedDict").emptyTuple().reduce();
+  if (rebuild === "v3") w.global("torch", opts.dtype ?? "float32");
+  w.tuple();
+  if (opts.fromTypeParameter) w.dict().tuple().reduce();
+  else w.reduce();
   return w.setitem().stop().bytes();
 }

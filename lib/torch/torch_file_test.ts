@@ -1,5 +1,14 @@
 import { assertEquals, assertTrue } from "../testing/asserts.ts";
-import { CHECKPOINTS, encodeTagged } from "./testing_util.ts";
+import { encodeZip } from "../data/zip.ts";
+import {
+  CHECKPOINTS,
+  concat,
+  encodeTagged,
+  tensorPickle,
+  type TensorPickleOptions,
+  u64,
+} from "./testing_util.ts";
+import { unpickle } from "./pickle.ts";
 import { parseTorchFile, readTorchCheckpoint, readTorchFile } from "./torch_file.ts";
 import {
   asTensorMap,
@@ -134,5 +143,52 @@ Deno.test("torch golden files written by PyTorch 1.13 (both formats, protocols 2
   await t.step("parseTorchFile reads bytes in memory the same", async () => {
     const bytes = await Deno.readFile(CHECKPOINTS + "golden_zip_p2.pth");
     assertEquals(encodeTagged(parseTorchFile(bytes, "mem.pth").root), golden.tensors);
+  });
+});
+
+/** `{t: tensor}` saved in the ZIP format over one storage of `bytes`. */
+function zipTensor(opts: TensorPickleOptions, bytes: Uint8Array): TorchTensor {
+  const z = encodeZip([
+    { name: "m/data.pkl", data: tensorPickle(opts) },
+    { name: `m/data/${opts.key ?? "0"}`, data: bytes },
+  ]);
+  return (parseTorchFile(z, "hand.pth").root as Map<TorchValue, TorchValue>).get("t") as TorchTensor;
+}
+
+Deno.test("torch tensors as other PyTorch versions pickle them (hand-assembled)", async (t) => {
+  const four = new Uint8Array(new Float32Array([1.5, -2, 3, 4]).buffer);
+  await t.step("_rebuild_tensor (PyTorch 0.4 and older)", () => {
+    const v = zipTensor({ rebuild: "v1", numel: 4, offset: 1, size: [3], stride: [1] }, four);
+    assertEquals([v.dtype, [...v.shape], v.data], ["float32", [3], new Float32Array([-2, 3, 4])]);
+  });
+
+  await t.step("_rebuild_tensor_v3 reinterprets an untyped storage as its dtype", () => {
+    const opts = {
+      rebuild: "v3",
+      storageType: "UntypedStorage",
+      numel: 16,
+      size: [2, 2],
+      stride: [1, 2],
+    } as const;
+    const v = zipTensor({ ...opts, dtype: "float32" }, four);
+    assertEquals([v.dtype, v.data], ["float32", new Float32Array([1.5, 3, -2, 4])]);
+    const i = zipTensor({ ...opts, dtype: "int32", size: [1], stride: [1] }, four);
+    assertEquals(i.data, new Int32Array([0x3fc00000]));
+  });
+
+  await t.step("_rebuild_from_type_v2(_rebuild_tensor_v2, Parameter, ...) gives a parameter", () => {
+    const v = zipTensor({ fromTypeParameter: true, numel: 4, size: [2], stride: [2] }, four);
+    assertEquals([v.isParameter, v.data], [true, new Float32Array([1.5, 3])]);
+  });
+
+  await t.step("legacy storage views (view_key, offset, size) read their part of the root storage", () => {
+    const pkl = tensorPickle({ key: "root", numel: 4, view: ["v1", 1, 2], size: [2], stride: [1] });
+    const golden = Deno.readFileSync(CHECKPOINTS + "golden_legacy_p2.pth");
+    let end = 0;
+    for (let i = 0; i < 3; i++) end = unpickle(golden, { source: "x", start: end }).end;
+    const keys = new Uint8Array([0x80, 0x02, 0x5d, 0x58, 4, 0, 0, 0, 0x72, 0x6f, 0x6f, 0x74, 0x61, 0x2e]);
+    const file = concat(golden.subarray(0, end), pkl, keys, u64(4n), four);
+    const v = (parseTorchFile(file, "views.pth").root as Map<TorchValue, TorchValue>).get("t") as TorchTensor;
+    assertEquals([v.storageKey, v.data], ["v1", new Float32Array([-2, 3])]);
   });
 });
