@@ -738,7 +738,9 @@ class Machine {
           throw new TorchFileError(
             `Cannot read ${this.opts.source}: unknown pickle opcode 0x${
               op.toString(16).padStart(2, "0")
-            } at byte ${this.opAt}; expected a pickle of protocol 0 to 5 (the file is damaged or not a checkpoint).`,
+            } at ` +
+              `byte ${this.opAt}; expected a pickle of protocol 0 to 5 (the file is damaged or not a ` +
+              `checkpoint).`,
             this.opts.source,
           );
       }

@@ -127,10 +127,10 @@ export function checkView(view: ViewSpec, storageBytes: number, limitBytes: numb
   if (numel === 0) return 0;
   const storageNumel = Math.floor(storageBytes / es);
   if (last >= storageNumel) {
+    const where = `offset ${offset}, sizes [${shape.join(", ")}], strides [${strides.join(", ")}]`;
     throw new TorchFileError(
-      `Cannot read ${what}: its view (offset ${offset}, sizes [${shape.join(", ")}], strides [${
-        strides.join(", ")
-      }]) reaches element ${last} but its ${dtype} storage holds ${storageNumel} elements; the file is damaged.`,
+      `Cannot read ${what}: its view (${where}) reaches element ${last} but its ${dtype} storage holds ` +
+        `${storageNumel} elements; the file is damaged.`,
     );
   }
   if (numel * es > limitBytes) {

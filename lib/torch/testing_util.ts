@@ -10,7 +10,7 @@ import { isTuple, type TorchValue } from "./values.ts";
 /** The folder of the checkpoint test files. */
 export const CHECKPOINTS = new URL("../../testdata/checkpoints/", import.meta.url).pathname;
 
-/** Asserts `fn` fails with a {@link TorchFileError} whose message matches every pattern; returns the message. */
+/** Asserts `fn` fails with a {@link TorchFileError} whose message matches every pattern; returns it. */
 export async function expectTorchError(fn: () => unknown, ...patterns: RegExp[]): Promise<string> {
   let caught: unknown = null;
   try {
@@ -207,7 +207,7 @@ export interface TensorPickleOptions {
   rebuild?: "v1" | "v2" | "v3";
   /** The `torch.<dtype>` name `_rebuild_tensor_v3` is given (default `float32`). */
   dtype?: string;
-  /** Wrap the call in `torch._tensor._rebuild_from_type_v2(..., Parameter, ...)` (PyTorch ≥ 1.11 subclasses). */
+  /** Wrap the call in `torch._tensor._rebuild_from_type_v2(..., Parameter, ...)` (PyTorch ≥ 1.11). */
   fromTypeParameter?: boolean;
 }
 

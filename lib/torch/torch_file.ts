@@ -108,8 +108,8 @@ export function parseTorchFile(bytes: Uint8Array, source: string): TorchFile {
   }
   if (bytes.length >= 262 && new TextDecoder().decode(bytes.subarray(257, 262)) === "ustar") {
     throw new TorchFileError(
-      `Cannot read ${source}: it is a tar archive (the format of PyTorch before 0.4); load and re-save it with ` +
-        `a newer PyTorch, this reader supports the ZIP and legacy pickle formats.`,
+      `Cannot read ${source}: it is a tar archive (the format of PyTorch before 0.4); load and re-save ` +
+        `it with a newer PyTorch, this reader supports the ZIP and legacy pickle formats.`,
       source,
     );
   }
@@ -143,7 +143,10 @@ type MutableTensor = { -readonly [K in keyof TorchTensor]: TorchTensor[K] };
 
 /** Turns a file's persistent ids into storages and its tensor-building calls into tensors. */
 class StorageTable {
+  /** Storages by key. */
   readonly slots = new Map<string, Slot>();
+  /** Legacy view storages by view key. */
+  private readonly views = new Map<string, Slot & { readonly root: NonNullable<Slot["root"]> }>();
   readonly pending: Pending[] = [];
   private readonly byTensor = new Map<TorchTensor, Pending>();
 
@@ -192,11 +195,10 @@ class StorageTable {
     }
     const es = ELEMENT_SIZE[dtype];
     if (numelV * es > this.fileBytes) {
+      const claimed = `${numelV} ${dtype} elements (${numelV * es} bytes)`;
       throw this.fail(
-        `storage ${key} claims ${numelV} ${dtype} elements (${
-          numelV * es
-        } bytes), more than the whole file ` +
-          `(${this.fileBytes} bytes); the file is damaged`,
+        `storage ${key} claims ${claimed}, more than the whole file (${this.fileBytes} bytes); ` +
+          `the file is damaged`,
         at,
       );
     }
@@ -234,15 +236,14 @@ class StorageTable {
       typeof offset !== "number" || typeof size !== "number" || !Number.isSafeInteger(offset) ||
       !Number.isSafeInteger(size) || offset < 0 || size < 0 || offset + size > numelV
     ) {
+      const span = `${describeValue(offset)} + ${describeValue(size)}`;
       throw this.fail(
-        `storage view ${viewKey} spans elements ${describeValue(offset)} + ${
-          describeValue(size)
-        } of storage ` +
-          `${key}, which holds ${numelV}; the file is damaged`,
+        `storage view ${viewKey} spans elements ${span} of storage ${key}, which holds ${numelV}; ` +
+          `the file is damaged`,
         at,
       );
     }
-    let view = this.slots.get(`view:${viewKey}`);
+    let view = this.views.get(viewKey);
     if (!view) {
       const storage: TorchStorage = {
         kind: "storage",
@@ -253,7 +254,7 @@ class StorageTable {
         bytes: new Uint8Array(0),
       };
       view = { storage, root: { slot, offset }, at, filled: false };
-      this.slots.set(`view:${viewKey}`, view);
+      this.views.set(viewKey, view);
     }
     return view.storage;
   };
@@ -365,7 +366,7 @@ class StorageTable {
   }
 
   private slotOf(storage: TorchStorage): Slot | undefined {
-    for (const s of [this.slots.get(storage.key), this.slots.get(`view:${storage.key}`)]) {
+    for (const s of [this.slots.get(storage.key), this.views.get(storage.key)]) {
       if (s && s.storage === storage) return s;
     }
     return undefined;
@@ -373,8 +374,7 @@ class StorageTable {
 
   /** Fills every tensor's data; every storage must have its bytes by now. */
   finish(): void {
-    for (const slot of this.slots.values()) {
-      if (!slot.root) continue;
+    for (const slot of this.views.values()) {
       const { slot: root, offset } = slot.root;
       const es = ELEMENT_SIZE[slot.storage.dtype];
       if (root.filled) {
@@ -386,8 +386,8 @@ class StorageTable {
       const st = p.slot.storage;
       if (!p.slot.filled) {
         throw new TorchFileError(
-          `Cannot read ${this.source}: storage ${st.key} (named at pickle byte ${p.slot.at}) has no data in the ` +
-            `file; the file is damaged.`,
+          `Cannot read ${this.source}: storage ${st.key} (named at pickle byte ${p.slot.at}) has no data ` +
+            `in the file; the file is damaged.`,
           this.source,
         );
       }
@@ -542,8 +542,8 @@ function parseLegacy(bytes: Uint8Array, source: string): TorchValue {
     const slot = table.slots.get(key);
     if (!slot || slot.root) {
       throw new TorchFileError(
-        `Cannot read ${source}: storage ${key} is listed at byte ${pos} but the object pickle never names it; ` +
-          `the file is damaged.`,
+        `Cannot read ${source}: storage ${key} is listed at byte ${pos} but the object pickle never ` +
+          `names it; the file is damaged.`,
         source,
       );
     }

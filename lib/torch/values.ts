@@ -160,7 +160,9 @@ export function describeValue(v: TorchValue | undefined): string {
   if (typeof v === "boolean") return `the bool ${v ? "True" : "False"}`;
   if (typeof v === "number") return `the number ${v}`;
   if (typeof v === "bigint") return `the int ${v}`;
-  if (typeof v === "string") return `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + "…" : v)}`;
+  if (typeof v === "string") {
+    return `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + "…" : v)}`;
+  }
   if (v instanceof Uint8Array) return `${v.length} bytes`;
   if (Array.isArray(v)) return `a ${isTuple(v) ? "tuple" : "list"} of ${v.length} items`;
   if (v instanceof Map) return `a dict of ${v.size} items`;
