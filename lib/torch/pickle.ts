@@ -147,10 +147,10 @@ class Machine {
   private need(n: number, what: string): void {
     const left = this.bytes.length - this.pos;
     if (n > left) {
+      const short = n - left;
       throw this.fail(
-        `the pickle ends at byte ${this.bytes.length}, ${
-          n - left
-        } bytes short of its ${what}; the file is truncated`,
+        `the pickle ends at byte ${this.bytes.length}, ${short} bytes short of its ${what}; ` +
+          `the file is truncated`,
       );
     }
   }
@@ -288,7 +288,8 @@ class Machine {
       for (const it of items) target.push(it);
     } else if (isKindOf(target, "object")) {
       const o = target as PickledObject;
-      (o.listItems ??= []).push(...items);
+      const list = (o.listItems ??= []);
+      for (const it of items) list.push(it);
     } else throw this.fail(`it appends to ${describeValue(target)}, expected a list`);
   }
 

@@ -137,6 +137,19 @@ Deno.test("pickle VM", async (t) => {
     assertTrue(Deno.memoryUsage().rss - before < 64 << 20, "no large allocation");
   });
 
+  await t.step("APPENDS of 300,000 items onto a list and onto a list subclass object", () => {
+    const n = 300_000;
+    const list = new Uint8Array(n + 6).fill(0x4e); // NONE
+    list.set([0x80, 0x02, 0x5d, 0x28]); // PROTO 2, EMPTY_LIST, MARK
+    list.set([0x65, 0x2e], n + 4); // APPENDS, STOP
+    assertEquals((run(list) as TorchValue[]).length, n);
+    const head = new PickleWriter().proto(2).global("m", "L").emptyTuple().raw(0x81, 0x28).bytes();
+    const obj = new Uint8Array(head.length + n + 2).fill(0x4e);
+    obj.set(head);
+    obj.set([0x65, 0x2e], head.length + n);
+    assertEquals((run(obj) as PickledObject).listItems?.length, n);
+  });
+
   await t.step("nesting deeper than the MARK cap is refused, not followed", async () => {
     const bytes = new Uint8Array(MAX_MARKS + 4).fill(0x28);
     bytes.set([0x80, 0x02]);
