@@ -51,3 +51,5 @@ export { Rng } from "./lib/engine/mod.ts";
 export { dequantize } from "./lib/flow/mod.ts";
 export { dequantize as dequantizeBatch, Rng as DataRng } from "./lib/data/mod.ts";
 export { type Dtype, DTYPES, type SafeTensor, type TensorData } from "./lib/artifacts/safetensors.ts";
+// The authors' released checkpoints (.pth, read without Python): load, evaluate, convert.
+export * from "./lib/official/mod.ts";
