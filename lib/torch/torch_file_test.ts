@@ -4,6 +4,7 @@ import {
   CHECKPOINTS,
   concat,
   encodeTagged,
+  expectTorchError,
   tensorPickle,
   type TensorPickleOptions,
   u64,
@@ -107,11 +108,16 @@ Deno.test("torch checkpoints written by the authors' code", async (t) => {
     for (const [k, x] of a) assertEquals(x.data, b.get(k)!.data, k);
   });
 
-  await t.step("the model object's parameters share the state_dict's values", () => {
+  await t.step("the pickled model's parameters hold the state_dict's values (walked by attributes)", () => {
     const sd = asTensorMap(files.zip.root.get("state_dict"), "sd");
-    const w = sd.get("module.transforms.0.chain.2.nnet.0.weight")!;
-    assertTrue(w.isParameter === false && isTensor(w));
-    assertTrue(w.data instanceof Float32Array && w.data.length === w.shape.reduce((a, b) => a * b, 1));
+    let node: TorchValue | undefined = objectAttributes(files.zip.root.get("ema"), "ema").get("module");
+    for (const name of ["transforms", "0", "chain", "2", "nnet", "0"]) {
+      node = (objectAttributes(node, name).get("_modules") as Map<TorchValue, TorchValue>).get(name);
+    }
+    const params = asTensorMap(objectAttributes(node, "conv").get("_parameters"), "_parameters");
+    const w = params.get("weight")!;
+    assertTrue(w.isParameter && w.requiresGrad, "pickled as a Parameter that requires grad");
+    assertEquals(w.data, sd.get("module.transforms.0.chain.2.nnet.0.weight")!.data);
   });
 });
 
@@ -139,6 +145,31 @@ Deno.test("torch golden files written by PyTorch 1.13 (both formats, protocols 2
       },
     );
   }
+
+  await t.step("readTorchCheckpoint wants a dict at the top; readTorchFile names a folder", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "resflow-torch-test-" });
+    try {
+      const bare = `${dir}/bare.pth`;
+      const pkl = tensorPickle({ numel: 1, size: [1], stride: [1] });
+      // The same tensor with the dict around it removed: PROTO, then the tensor, then STOP.
+      const inner = concat(pkl.subarray(0, 2), pkl.subarray(9, pkl.length - 2), new Uint8Array([0x2e]));
+      await Deno.writeFile(
+        bare,
+        encodeZip([{ name: "x/data.pkl", data: inner }, { name: "x/data/0", data: new Uint8Array(4) }]),
+      );
+      assertTrue(isTensor((await readTorchFile(bare)).root), "a bare tensor file reads");
+      await expectTorchError(
+        () => readTorchCheckpoint(bare),
+        /^Cannot read .*bare\.pth: it holds a float32 tensor of shape \[1\], expected a checkpoint dict/,
+      );
+      await expectTorchError(
+        () => readTorchFile(dir),
+        /^Cannot read .*: it is a folder; expected a PyTorch checkpoint/,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
 
   await t.step("parseTorchFile reads bytes in memory the same", async () => {
     const bytes = await Deno.readFile(CHECKPOINTS + "golden_zip_p2.pth");
