@@ -152,19 +152,20 @@ export interface OfficialLoadOptions {
   readonly seed?: number;
 }
 
-/** λ (Poisson) or p (geometric) of the file's blocks; all blocks must agree. */
+/**
+ * λ (Poisson) or p (geometric) of the file's residual blocks (their `lamb` / `geom_p`, the logit of p),
+ * read before the model is built since the roulette's distribution is part of it; all blocks must agree.
+ * Null when the file has none. (The names are checked with every other name once the model exists.)
+ */
 function estimatorParam(
-  roles: ReadonlyMap<string, OfficialRole>,
   source: ReadonlyMap<string, TorchTensor>,
   dist: "poisson" | "geometric",
   file: string,
 ): number | null {
   const want = dist === "poisson" ? "lamb" : "geom_p";
   const values: number[] = [];
-  for (const [name, role] of roles) {
-    if (role.role !== "estimator" || role.param !== want) continue;
-    const t = source.get(name);
-    if (!t) continue;
+  for (const [name, t] of source) {
+    if (!name.endsWith(`.${want}`) || t.data.length !== 1) continue;
     const v = Number(tensorNumbers(t)[0]);
     values.push(dist === "poisson" ? v : 1 / (1 + Math.exp(-v)));
   }
@@ -197,13 +198,9 @@ export function buildOfficialModel(ck: OfficialCheckpoint, opts: OfficialLoadOpt
       `Cannot load the EMA weights of ${ck.source}: the file has no "ema" entry (use the raw weights)`,
     );
   }
-  // The roles depend only on the architecture, so a first model gives them before λ is known.
-  const probe = new ResidualFlow(spec0.config, { rng: new Rng(opts.seed ?? 0), device: opts.device });
-  const roles0 = officialNames(probe);
   const dist = spec0.config.estimator.nDist;
-  const param = estimatorParam(roles0, params, dist, ck.source) ??
-    estimatorParam(roles0, ck.stateDict, dist, ck.source) ?? spec0.config.estimator.nDistParam;
-  probe.dispose();
+  const param = estimatorParam(params, dist, ck.source) ?? estimatorParam(ck.stateDict, dist, ck.source) ??
+    spec0.config.estimator.nDistParam;
   const config = makeConfig({
     ...spec0.config,
     estimator: { ...spec0.config.estimator, nDistParam: param },
