@@ -132,8 +132,11 @@ export interface OfficialModelSpec {
   readonly unknownArgs: readonly string[];
 }
 
+/** A value as Python prints it (None, True, 'text' in double quotes). */
 function describe(v: unknown): string {
-  return v === null ? "None" : typeof v === "string" ? JSON.stringify(v) : String(v);
+  if (v === null) return "None";
+  if (typeof v === "boolean") return v ? "True" : "False";
+  return typeof v === "string" ? JSON.stringify(v) : String(v);
 }
 
 /** Scales of the authors' builder: halvings while H, W >= 4, capped by the number of block groups. */
