@@ -198,3 +198,23 @@ export { DATASET_NAMES, type DatasetName } from "./lib/data/sources.ts";
 export { loadDataset, type LoadOptions } from "./lib/data/registry.ts";
 export { downloadDataset, type DownloadOptions } from "./lib/data/download.ts";
 export { DatasetError } from "./lib/data/errors.ts";
+
+// The authors' released checkpoints (.pth, read without Python): load, evaluate, convert; tensors by name.
+export {
+  buildOfficialModel,
+  convertOfficialCheckpoint,
+  evaluatePerImage,
+  type LoadedModelFile,
+  loadModelFile,
+  type LoadModelFileOptions,
+  officialConfig,
+  type PerImageOptions,
+  type PerImageResult,
+  readOfficialCheckpoint,
+  readTorchCheckpoint,
+  type TorchCheckpoint,
+  TorchFileError,
+  type TorchTensor,
+  type TorchValue,
+} from "./lib/official/mod.ts";
+export { type HostTensor, type NamedTensor, namedTensors, setTensor } from "./lib/flow/named.ts";

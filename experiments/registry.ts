@@ -8,6 +8,7 @@ import { densityExperiment } from "./density.ts";
 import { estimatorFiguresExperiment } from "./estimator_figures.ts";
 import { hybridExperiment } from "./hybrid.ts";
 import { memoryExperiment } from "./memory.ts";
+import { pretrainedExperiment } from "./pretrained.ts";
 import { samplesExperiment } from "./samples.ts";
 
 /** Every experiment `deno task reproduce` knows, in the order they run and are reported. */
@@ -18,4 +19,5 @@ export const EXPERIMENTS: readonly Experiment[] = [
   hybridExperiment,
   estimatorFiguresExperiment,
   samplesExperiment,
+  pretrainedExperiment,
 ];

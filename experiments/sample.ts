@@ -1,16 +1,13 @@
 /**
  * `deno task sample`: draws images from a trained density model (SPEC 5). Loads a checkpoint written
- * by `deno task train`, swaps in the EMA weights, refreshes the power-iteration vectors for them, draws
+ * by `deno task train` or `deno task convert`, or an authors' PyTorch checkpoint (`.pth`), swaps in the EMA weights, refreshes the power-iteration vectors for them, draws
  * z ~ N(0, T²I), inverts the flow in eval mode (residual blocks by fixed-point iteration) and writes a
  * PNG grid atomically. Prints the fixed-point iteration counts of every residual block.
  * @module
  */
 import { createDevice } from "../lib/engine/devices.ts";
 import { Rng } from "../lib/engine/random.ts";
-import { makeConfig, type ResidualFlowConfig } from "../lib/flow/config.ts";
-import { ResidualFlow } from "../lib/flow/model.ts";
-import { readCheckpoint, restoreCheckpoint } from "../lib/train/checkpoint.ts";
-import { Ema } from "../lib/train/ema.ts";
+import { loadModelFile } from "../lib/official/model_file.ts";
 import { imageGridPng, pngInfo } from "../lib/artifacts/png.ts";
 import { writeFileAtomic } from "../lib/artifacts/atomic.ts";
 import { type OptionSpec, type ParsedArgs, parseOptions } from "../lib/cli/args.ts";
@@ -24,7 +21,10 @@ export const SAMPLE_RNG_TAG = 0x73616d70; // "samp"
 
 /** The options of `deno task sample`. */
 export const SAMPLE_OPTIONS: Record<string, OptionSpec> = {
-  checkpoint: { type: "string", help: "Checkpoint file (default <run>/checkpoint.safetensors)" },
+  checkpoint: {
+    type: "string",
+    help: "Checkpoint file: this suite's or an authors' .pth (default <run>/checkpoint.safetensors)",
+  },
   run: { type: "string", help: "Output folder of deno task train holding checkpoint.safetensors" },
   device: {
     type: "string",
@@ -35,7 +35,11 @@ export const SAMPLE_OPTIONS: Record<string, OptionSpec> = {
   temperature: { type: "string", default: "1", help: "Prior temperature T: z ~ N(0, T²I)" },
   batch: { type: "string", default: "64", help: "Images inverted at once" },
   seed: { type: "string", default: "0", help: "Seed of the latent draws" },
-  weights: { type: "string", default: "ema", help: "ema (as the paper) or train (the raw weights)" },
+  weights: {
+    type: "string",
+    default: "ema",
+    help: "ema (as the paper) or train (the raw weights; also: raw)",
+  },
   nrow: { type: "string", default: "8", help: "Images per grid row" },
   scale: { type: "string", default: "1", help: "Integer upscaling of the grid" },
   out: { type: "string", help: "PNG path (default: samples_T<temperature>.png beside the checkpoint)" },
@@ -88,8 +92,8 @@ export async function sample(args: ParsedArgs): Promise<SampleResult> {
     throw new Error(`Cannot use --device ${JSON.stringify(device)}: expected webgpu, cpu or auto`);
   }
   const weights = String(args.weights);
-  if (weights !== "ema" && weights !== "train") {
-    throw new Error(`Cannot use --weights ${JSON.stringify(weights)}: expected ema or train`);
+  if (weights !== "ema" && weights !== "train" && weights !== "raw") {
+    throw new Error(`Cannot use --weights ${JSON.stringify(weights)}: expected ema, or train (or raw)`);
   }
   const n = positiveInt(args, "n");
   const batch = positiveInt(args, "batch");
@@ -101,29 +105,12 @@ export async function sample(args: ParsedArgs): Promise<SampleResult> {
   if (!(temperature >= 0 && Number.isFinite(temperature))) {
     throw new Error(`Cannot use --temperature ${JSON.stringify(args.temperature)}: expected a number >= 0`);
   }
-  const ck = await readCheckpoint(ckPath);
-  let config: ResidualFlowConfig;
-  try {
-    config = makeConfig(ck.meta.config as ResidualFlowConfig);
-  } catch (e) {
-    throw new Error(
-      `Cannot load checkpoint ${ckPath}: its configuration is invalid (${(e as Error).message})`,
-    );
-  }
   const dev = await createDevice(device, {
     onFallback: (why) => console.error(`WebGPU unavailable (${why}); using the CPU backend.`),
   });
-  const model = new ResidualFlow(config, { rng: new Rng(ck.meta.seed), device: dev });
-  const ema = new Ema(model.parameters());
-  restoreCheckpoint(ck, { module: model, ema }, { device: dev, config: JSON.parse(JSON.stringify(config)) });
-  if (weights === "ema") {
-    if (!ema.initialized) throw new Error(`Cannot sample with EMA weights: ${ckPath} holds no EMA (step 0)`);
-    const shadow = ema.shadow();
-    for (const p of model.parameters()) p.set(shadow.get(p.name)!.detach());
-  }
-  ema.dispose();
-  // u, v of the checkpoint belong to the training weights: refresh them for the weights in use.
-  await model.updateLipschitz();
+  // An authors' .pth or a checkpoint of this suite: the chosen weights, u and v refreshed for them.
+  const loaded = await loadModelFile(ckPath, { device: dev, weights: weights === "ema" ? "ema" : "raw" });
+  const { model, config } = loaded;
 
   const [c, h, w] = config.inputShape;
   const per = c * h * w;

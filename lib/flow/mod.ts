@@ -48,6 +48,7 @@ export type { InducedNormOptions as InducedMatrixNormOptions } from "./mixed_nor
 export * from "./model.ts";
 export * from "./model_memory.ts";
 export * from "./module.ts";
+export * from "./named.ts";
 export * from "./normalize.ts";
 export * from "./prior.ts";
 export * from "./resblock_nets.ts";
