@@ -438,8 +438,12 @@ export class Trainer {
     if (this.#consecutive >= this.#maxFailures) {
       incompleteReason = this.#incompleteReason();
     }
+    let ran = 0;
+    let accepted = 0;
     while (incompleteReason === null && this.#step < opts.steps) {
       const r = await this.trainStep();
+      ran++;
+      if (r.accepted) accepted++;
       opts.onStep?.(r);
       const done = this.#step;
       if (done % this.#logEvery === 0 || done === opts.steps) {
@@ -465,6 +469,12 @@ export class Trainer {
         await doEval();
       }
       if (ckEvery > 0 && done % ckEvery === 0 && done < opts.steps) await save();
+    }
+    if (incompleteReason === null && ran > 0 && accepted === 0) {
+      // Fewer steps than the failure limit, all rejected: nothing was trained, so the run is not complete.
+      incompleteReason = `all ${ran} step${
+        ran === 1 ? " of this run was" : "s of this run were"
+      } rejected; last: ${this.#history.failures[this.#history.failures.length - 1]?.message ?? "unknown"}`;
     }
     const last = this.#history.evals[this.#history.evals.length - 1];
     if (

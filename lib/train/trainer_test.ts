@@ -203,3 +203,15 @@ Deno.test("trainer: a hybrid loss trains an extra classifier head through the lo
   assertTrue(t.ema.shadow().has("classification_heads.0.0.weight"), "and averaged");
   t.dispose();
 });
+
+Deno.test("trainer: a run whose every step is rejected is incomplete, even below the failure limit", async () => {
+  const t = await tinyTrainer({
+    maxConsecutiveFailures: 10,
+    hooks: { batch: (_step, x) => void (x[5] = NaN) },
+  });
+  const r = await t.run({ steps: 3 });
+  assertTrue(!r.complete, "incomplete");
+  assertEquals([r.steps, r.optimizerSteps], [3, 0]);
+  assertTrue(/^all 3 steps of this run were rejected; last: Step 2 rejected/.test(r.incompleteReason!));
+  t.dispose();
+});
