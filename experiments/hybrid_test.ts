@@ -13,6 +13,7 @@ import { createDevice } from "../lib/engine/devices.ts";
 import {
   assertClose,
   assertEquals,
+  assertRejects,
   assertThrows,
   assertTrue,
   type Tolerance,
@@ -268,4 +269,18 @@ Deno.test("hybrid claims: verdicts on cells with a known answer", async (t) => {
     for (const c of claims) assertEquals(c.holds, null, c.statement);
     assertTrue(claims[4].detail.includes("no SVHN cells"), claims[4].detail);
   });
+});
+
+Deno.test("hybrid summary: a corrupt training artifact is an error naming the file, not 'no artifact yet'", async () => {
+  const ctx = await testContext("smoke", await createDevice("cpu"));
+  try {
+    const first = trainingUnitName(trainingUnits(MNIST)[0]);
+    await Deno.writeTextFile(`${ctx.outDir}/units.hybrid.${first}.json`, '{"schemaVersion": 1, "fig');
+    await assertRejects(
+      () => hybridExperiment.runUnit(SUMMARY_UNIT, ctx),
+      new RegExp(`Cannot read artifact .*units\\.hybrid\\.${first}\\.json: `),
+    );
+  } finally {
+    await removeTestContext(ctx);
+  }
 });

@@ -6,7 +6,7 @@
  * array are combined.
  * @module
  */
-import { buildArtifact, readArtifact, writeArtifact } from "../../lib/artifacts/artifact.ts";
+import { buildArtifact, readArtifactIfPresent, writeArtifact } from "../../lib/artifacts/artifact.ts";
 import type { Artifact, Figure, Preset, Series } from "../../lib/artifacts/schema.ts";
 import { ProgressBar } from "../../lib/cli/progress.ts";
 import type { Device } from "../../lib/engine/tensor.ts";
@@ -70,11 +70,22 @@ export function planUnits(experiments: readonly Experiment[], s: RunSettings): P
   return all.filter((p) => p.index % n === i);
 }
 
+/** Whether a complete artifact exists at `path`; a corrupt or invalid one is an error naming the file. */
 async function existingComplete(path: string): Promise<boolean> {
+  const a = await unitArtifact(path);
+  return a !== null && a.complete;
+}
+
+/**
+ * The unit artifact at `path`, or null when it was not written yet. A file that exists but cannot be
+ * read or validated is an error naming it: it is never reported as "not run yet" (deleting it reruns
+ * the unit).
+ */
+async function unitArtifact(path: string): Promise<Artifact | null> {
   try {
-    return (await readArtifact(path)).complete;
-  } catch {
-    return false;
+    return await readArtifactIfPresent(path);
+  } catch (e) {
+    throw new Error(`${(e as Error).message} (delete the file to run its unit again)`);
   }
 }
 
@@ -181,11 +192,9 @@ export async function mergeExperiments(
     const parts: Artifact[] = [];
     const missing: string[] = [];
     for (const u of units) {
-      try {
-        parts.push(await readArtifact(`${dir}/${unitArtifactName(e.name, u)}.json`));
-      } catch {
-        missing.push(u);
-      }
+      const a = await unitArtifact(`${dir}/${unitArtifactName(e.name, u)}.json`);
+      if (a) parts.push(a);
+      else missing.push(u);
     }
     if (parts.length === 0) {
       out.push({ experiment: e, artifact: null, missingUnits: missing, claims: [] });

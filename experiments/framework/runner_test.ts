@@ -7,7 +7,7 @@ import { makeFigure, readArtifact } from "../../lib/artifacts/artifact.ts";
 import type { Figure } from "../../lib/artifacts/schema.ts";
 import { createDevice } from "../../lib/engine/devices.ts";
 import { Rng } from "../../lib/engine/random.ts";
-import { assertEquals, assertTrue } from "../../lib/testing/asserts.ts";
+import { assertEquals, assertRejects, assertTrue } from "../../lib/testing/asserts.ts";
 import type { Experiment } from "./experiment.ts";
 import { writeReport } from "./report.ts";
 import { mergeExperiments, planUnits, presetDir, type RunSettings, runUnits } from "./runner.ts";
@@ -128,6 +128,29 @@ Deno.test("runner: units, shards, resume, failures, merge and report", async (t)
         "one run at the report's commit",
       );
     });
+    await t.step(
+      "a corrupt or invalid unit artifact is an error naming the file, not 'not run yet'",
+      async () => {
+        const path = `${presetDir(base)}/units.toy.b.json`;
+        const good = await Deno.readTextFile(path);
+        for (
+          const bad of ['{"schemaVersion": 1, "figu', JSON.stringify({ ...JSON.parse(good), figures: 3 })]
+        ) {
+          await Deno.writeTextFile(path, bad);
+          await assertRejects(
+            () => mergeExperiments([toy], { ...base, adapter: "test", backend: "cpu" }),
+            /Cannot read artifact .*units\.toy\.b\.json: .*delete the file to run its unit again/,
+          );
+          await assertRejects(
+            () => runUnits(planUnits([toy], base), { ...base, resume: true }),
+            /Cannot read artifact .*units\.toy\.b\.json/,
+          );
+        }
+        await Deno.remove(path);
+        const merged = await mergeExperiments([toy], { ...base, adapter: "test", backend: "cpu" });
+        assertEquals(merged[0].missingUnits, ["b"], "a missing file is still a unit not run yet");
+      },
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -214,3 +214,17 @@ export async function readArtifact(path: string): Promise<Artifact> {
   }
   return value as Artifact;
 }
+
+/**
+ * Reads and validates an artifact that may not exist yet: `null` when there is no file at `path`;
+ * an unreadable, non-JSON or invalid file is an error naming it (never taken for "not run yet").
+ */
+export async function readArtifactIfPresent(path: string): Promise<Artifact | null> {
+  try {
+    await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw new Error(`Cannot read artifact ${path}: ${(e as Error).message}`);
+  }
+  return await readArtifact(path);
+}
