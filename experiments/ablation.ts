@@ -288,6 +288,7 @@ async function runAblationUnit(
 export const ablationExperiment: Experiment = {
   name: "ablation",
   title: "Ablation: i-ResNet vs Residual Flow, ELU vs LipSwish, and the estimator's bias (Fig. 2)",
+  claimsVersion: 1,
   units(_preset: Preset): string[] {
     return ABLATION_COLUMNS.flatMap((c) => ABLATION_VARIANTS.map((v) => `${c}-${v}`));
   },

@@ -257,6 +257,7 @@ async function runColumn(column: DensityColumn, ctx: UnitContext): Promise<UnitR
 export const densityExperiment: Experiment = {
   name: "density",
   title: "Density estimation: test bits/dim (Table 1)",
+  claimsVersion: 1,
   units(preset: Preset, opts: { dataDir: string | undefined }): string[] {
     const units = ["mnist", "cifar10"];
     if (preset === "paper") {

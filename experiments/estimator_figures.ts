@@ -453,6 +453,7 @@ async function activationPlots(outDir: string, zs: readonly number[]): Promise<s
 export const estimatorFiguresExperiment: Experiment = {
   name: "estimators",
   title: "Estimator figures: truncation bias vs Russian roulette, and the LipSwish saturation argument",
+  claimsVersion: 1,
   units(_preset: Preset): string[] {
     return ["series_fc", "series_conv", "activations"];
   },

@@ -207,6 +207,7 @@ async function runSummary(ctx: UnitContext): Promise<UnitResult> {
 export const hybridExperiment: Experiment = {
   name: HYBRID_EXPERIMENT,
   title: "Hybrid modelling: accuracy and bits/dim of coupling vs residual blocks (hybrid table)",
+  claimsVersion: 1,
   units(_preset: Preset, opts: { dataDir: string | undefined }): string[] {
     return [...plannedDatasets(opts.dataDir).flatMap(trainingUnits).map(trainingUnitName), SUMMARY_UNIT];
   },

@@ -364,6 +364,7 @@ async function runDeviceCheck(ctx: UnitContext): Promise<UnitResult> {
 export const memoryExperiment: Experiment = {
   name: "memory",
   title: "Memory of one training step by gradient method (Fig. 3)",
+  claimsVersion: 1,
   units(_preset: Preset): string[] {
     return ["figure3", "device_check"];
   },

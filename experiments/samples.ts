@@ -222,6 +222,7 @@ async function runSamplesUnit(column: DensityColumn, ctx: UnitContext): Promise<
 export const samplesExperiment: Experiment = {
   name: "samples",
   title: "Samples and reconstructions from the density models",
+  claimsVersion: 1,
   units(_preset: Preset): string[] {
     return [...COLUMNS];
   },
