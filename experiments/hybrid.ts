@@ -56,6 +56,7 @@ async function runTrainingUnit(u: TrainingUnit, ctx: UnitContext): Promise<UnitR
       stderr: r.bpd.standardError,
       unit: "bits/dim",
       n: r.bpd.count,
+      nonFinite: r.bpd.nonFinite,
       note: `${
         coupling ? "exact log-det" : "evaluation estimator (20 exact terms + roulette)"
       }, EMA weights; ± standard error over test images${

@@ -262,6 +262,14 @@ Deno.test("hybrid claims: verdicts on cells with a known answer", async (t) => {
     );
     assertEquals(claims.map((c) => c.holds), [true, true, false, false, true]);
   });
+  await t.step("a bits/dim cell with non-finite test images left out fails its claim only", () => {
+    const cells = synthetic(paper).map((f) =>
+      f.row === "Residual" && f.column === "mnist_l1d_bpd" ? { ...f, nonFinite: 3 } : f
+    );
+    const claims = hybridClaims(cells);
+    claims.forEach((c, i) => assertEquals(c.holds, i !== 0, c.statement));
+    assertTrue(claims[0].detail.includes("Residual/mnist_l1d_bpd: 3 non-finite"), claims[0].detail);
+  });
   await t.step("missing cells give null verdicts that say why", () => {
     const claims = hybridClaims(
       synthetic((r, c) => (c.startsWith("svhn") || r === "Residual" ? null : paper(r, c))),

@@ -42,6 +42,11 @@ export interface Figure {
   readonly n: number;
   /** An optional remark on this cell. */
   readonly note?: string;
+  /**
+   * Per-example values that were NaN or infinite and are left out of `value` and its uncertainty (test
+   * images of a bits/dim cell); claims reading a cell where this is above 0 fail.
+   */
+  readonly nonFinite?: number;
 }
 
 /** A numeric curve kept in the artifact (a training curve, the points of a plotted figure). */
@@ -201,6 +206,7 @@ export const ARTIFACT_SCHEMA: JsonSchema = {
         scale: NON_EMPTY_STRING,
         n: { type: "integer", minimum: 0 },
         note: { type: "string" },
+        nonFinite: { type: "integer", minimum: 0 },
       },
       anyOf: [
         { description: "uncertainty as a standard error", required: ["stderr"] },
