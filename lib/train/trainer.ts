@@ -1,6 +1,7 @@
 /**
  * The training loop of density models (SPEC 1.0 "Other training-loop facts"), with a hook for hybrid
- * losses. One step: draw the batch of this step (seeded shuffle, augmentation, dequantisation), run
+ * losses. Before a fresh run's first step every spectral norm is iterated to tolerance (first use, as
+ * the official code). One step: draw the batch of this step (seeded shuffle, augmentation, dequantisation), run
  * the model in training mode with the step's generator, loss = mean bits/dim (or the loss hook's
  * value), gradients of every parameter, global-norm clipping at 1, an Adam step, the power iteration
  * on every normalised layer (`updateLipschitz`) and the EMA update (decay 0.999; the shadow is created
@@ -118,6 +119,8 @@ export class Trainer {
   #wallStart = performance.now();
   #window: number[] = [];
   #history: History = { logs: [], evals: [], failures: [] };
+  /** True until the first step of this trainer (or a checkpoint load) has settled the power iteration. */
+  #lipschitzFresh = true;
 
   /** Sets up the optimizer, the EMA and the batcher. */
   constructor(opts: TrainerOptions) {
@@ -224,6 +227,12 @@ export class Trainer {
   /** Runs step {@link Trainer.step} and advances the step index, whether or not the step is accepted. */
   async trainStep(): Promise<StepResult> {
     const t0 = performance.now();
+    if (this.#lipschitzFresh) {
+      // A fresh run: iterate every σ to tolerance before step 0 (first use, as the official code), so
+      // Lip(g) <= coeff holds from the first step. A resumed run has its converged vectors already.
+      this.#lipschitzFresh = false;
+      if (this.#step === 0 && this.optimizer.stepCount === 0) await this.model.convergeLipschitz();
+    }
     const step = this.#step;
     const bpe = this.batcher.batchesPerEpoch;
     const batch = this.batcher.batch(Math.floor(step / bpe), step % bpe);
@@ -405,6 +414,7 @@ export class Trainer {
       config: JSON.parse(JSON.stringify(this.model.config)),
       train: this.trainSettings(),
     });
+    this.#lipschitzFresh = false;
     const h = (ck.meta.history ?? {}) as Partial<History> & {
       consecutiveFailures?: number;
       window?: number[];
