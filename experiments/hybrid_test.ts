@@ -137,7 +137,7 @@ Deno.test("hybrid experiment, smoke preset through the runner", async (t) => {
   }
 });
 
-Deno.test("hybrid: a unit resumes from its checkpoint, and trains afresh from an unreadable one", async (t) => {
+Deno.test("hybrid: a unit resumes from its checkpoint, and refuses an unreadable one", async (t) => {
   const ctx = await testContext("smoke", await createDevice("cpu"));
   const logs: string[] = [];
   const logged = { ...ctx, log: (m: string) => logs.push(m) };
@@ -152,11 +152,15 @@ Deno.test("hybrid: a unit resumes from its checkpoint, and trains afresh from an
       assertTrue(logs.some((m) => m.includes("resumed from its checkpoint at step 3")), logs.join("; "));
       assertTrue(again.notes!.some((n) => n.includes("Resumed from a checkpoint at step 3")));
     });
-    await t.step("an unreadable checkpoint is reported and the unit trains from the start", async () => {
-      await Deno.writeTextFile(checkpointPath(ctx.workDir), "not a checkpoint");
-      const redo = await hybridExperiment.runUnit(unit, { ...logged, resume: true });
-      assertEquals(values(redo), values(fresh));
-      assertTrue(logs.some((m) => m.includes("cannot resume")), logs.join("; "));
+    await t.step("an unreadable checkpoint is an error naming it, not a silent retrain", async () => {
+      const path = checkpointPath(ctx.workDir);
+      await Deno.writeTextFile(path, "not a checkpoint");
+      await assertRejects(
+        () => hybridExperiment.runUnit(unit, { ...logged, resume: true }),
+        new RegExp(`Cannot load checkpoint ${path}.*delete it to train this unit again`),
+      );
+      const redo = await hybridExperiment.runUnit(unit, logged);
+      assertEquals(values(redo), values(fresh), "without --resume the unit trains from the start");
     });
   } finally {
     await removeTestContext(ctx);
