@@ -141,8 +141,9 @@ export class IResBlock implements FlowLayer {
   /** Report of the last inverse, or null. */
   lastInverse: FixedPointReport | null = null;
   /**
-   * On non-CPU devices, max_b |upstream_b − upstream_0| of the last backward-in-forward backward (a
-   * kept scalar; nonzero means the shared-upstream assumption was broken). CPU devices throw instead.
+   * On non-CPU devices, the relative spread max_b |upstream_b − upstream_0| / max_b |upstream_b| of the
+   * last backward-in-forward backward (a kept scalar; above `UPSTREAM_REL_TOL` means the shared-upstream
+   * assumption was broken: the trainer checks it in its step readback). CPU devices throw instead.
    */
   lastUpstreamSpread: Tensor | null = null;
 

@@ -10,6 +10,10 @@
  * Determinism: the batch, N and the probes of step `s` depend only on (seed, s); checkpoints hold
  * everything else, so a resumed run computes exactly what an uninterrupted one does.
  *
+ * Backward-in-forward's shared-upstream assumption: on non-CPU devices each block's relative upstream
+ * spread joins the step's readback; a step that breaks it throws (state restored). CPU devices throw
+ * inside the backward already.
+ *
  * Non-finite steps: one readback per step of [loss, gradient norm]. When either is not finite, the
  * step is rejected before anything is updated (the forward's side effects, e.g. ActNorm's first-batch
  * initialisation, are rolled back), a {@link FailureReport} names the step, the quantity, the
@@ -32,6 +36,7 @@ import { Batcher, type BatchSource } from "../data/batches.ts";
 import type { ModelOutput, ResidualFlow } from "../flow/model.ts";
 import type { Module, Parameter } from "../flow/module.ts";
 import type { IResBlock } from "../flow/iresblock.ts";
+import { UPSTREAM_REL_TOL } from "../flow/estimators.ts";
 import { Adam, clipGradNorm } from "./optimizer.ts";
 import { Ema } from "./ema.ts";
 import { evaluateBitsPerDim } from "./evaluate.ts";
@@ -76,6 +81,19 @@ export const STEP_RNG_RULE: string = "step s uses new Rng(seed).fork(0x74726169)
 /** The generator of training step `step` (N draws and probes of every block). */
 export function stepRng(seed: number, step: number): Rng {
   return new Rng(seed).fork(TRAIN_RNG_TAG).fork(step);
+}
+
+/**
+ * The blocks whose relative upstream spread (see `IResBlock.lastUpstreamSpread`) breaks backward-in-
+ * forward's assumption that every example's log-det gets the same upstream gradient, as "name: spread".
+ * A NaN spread counts as broken.
+ */
+export function sharedUpstreamViolations(
+  names: readonly string[],
+  spreads: ArrayLike<number>,
+  tol: number = UPSTREAM_REL_TOL,
+): string[] {
+  return names.flatMap((n, i) => (spreads[i] <= tol ? [] : [`${n}: ${Number(spreads[i]).toExponential(2)}`]));
 }
 
 /** The density loss: mean bits/dim over the batch. */
@@ -240,8 +258,14 @@ export class Trainer {
     this.#opts.hooks?.batch?.(step, x);
     const rng = stepRng(this.seed, step);
     const lr = this.optimizer.currentLr();
+    // Backward-in-forward's upstream spreads of this step only (non-CPU devices record them).
+    for (const { block } of this.#blocks) {
+      block.lastUpstreamSpread?.dispose();
+      block.lastUpstreamSpread = null;
+    }
     const snap = this.#snapshot();
     const shape = this.#opts.data.shape;
+    let spreadNames: string[] = [];
     let res: { check: Tensor; raw: (Tensor | null)[]; clipped: (Tensor | null)[]; norm: Tensor };
     try {
       res = tidy(() => {
@@ -259,7 +283,16 @@ export class Trainer {
         const c = clipGradNorm(present, this.#maxGradNorm);
         let k = 0;
         const clipped = raw.map((g) => (g === null ? null : c.grads[k++]));
-        const check = noGrad(() => concat([reshape(loss, [1]), reshape(c.norm, [1])], 0));
+        // The step's one readback: loss, gradient norm, and each block's upstream spread (when recorded).
+        const spreads = this.#blocks.filter(({ block }) => block.lastUpstreamSpread !== null);
+        spreadNames = spreads.map(({ name }) => name);
+        const check = noGrad(() =>
+          concat([
+            reshape(loss, [1]),
+            reshape(c.norm, [1]),
+            ...spreads.map(({ block }) => reshape(block.lastUpstreamSpread!, [1])),
+          ], 0)
+        );
         return { check, raw, clipped, norm: c.norm };
       });
     } catch (e) {
@@ -274,6 +307,16 @@ export class Trainer {
       res.raw.forEach((g) => g?.dispose());
       res.clipped.forEach((g) => g?.dispose());
     };
+    const broken = sharedUpstreamViolations(spreadNames, host.subarray(2));
+    if (broken.length && Number.isFinite(loss) && Number.isFinite(gradNorm)) {
+      free();
+      this.#restore(snap);
+      throw new Error(
+        `Cannot train step ${step}: backward-in-forward assumes every example's log-det gets the same ` +
+          `upstream gradient (a loss that is a mean over examples), but its relative spread exceeds ` +
+          `${UPSTREAM_REL_TOL} in ${broken.join(", ")}; use a mean-reduced loss or turn memEff off`,
+      );
+    }
     if (Number.isFinite(loss) && Number.isFinite(gradNorm)) {
       this.#drop(snap);
       this.optimizer.step(res.clipped);
