@@ -333,8 +333,8 @@ async function runDeviceCheck(ctx: UnitContext): Promise<UnitResult> {
   bar.finish();
   notes.unshift(
     allEqual
-      ? `The step's peak above its starting bytes is identical on ${device.name} and on the meta device for all four methods.`
-      : `The step's peak differs between ${device.name} and the meta device for some method (see difference_bytes).`,
+      ? `The step's tensor-storage peak above its starting bytes is identical on ${device.name} and on the meta device for all four methods (both from the engine's tensor counter: this validates the meta device's accounting, not the memory the device holds in its buffer pool or GEMM scratch).`
+      : `The step's tensor-storage peak differs between ${device.name} and the meta device for some method (see difference_bytes).`,
   );
   return {
     figures,
@@ -440,7 +440,7 @@ export function memoryClaims(figures: readonly Figure[]): Claim[] {
   claims.push({
     table: DEVICE_CHECK_TABLE,
     statement:
-      "(validation) the real device's step peak equals the meta device's to the byte, for every method",
+      "(validation) the meta device's shape-only accounting of a step's tensor storage equals the real device's tensor-storage peak to the byte, for every method (the engine's tensor counter on both: what the figure counts; the buffer pool and GEMM scratch are outside it)",
     holds: diffs.every((d) => d !== null) ? diffs.every((d) => d === 0) : null,
     detail: MEMORY_METHODS.map((m, i) => `${m} ${diffs[i] === null ? "missing" : `${diffs[i]} bytes`}`).join(
       ", ",
