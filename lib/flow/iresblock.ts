@@ -201,13 +201,16 @@ export class IResBlock implements FlowLayer {
   }
 
   /** x = f⁻¹(y) on CPU devices (throws on devices without synchronous readback: use {@link inverseAsync}). */
-  inverse(y: Tensor, _ctx: FlowContext): Tensor | Promise<Tensor> {
+  inverse(y: Tensor, ctx: FlowContext): Tensor | Promise<Tensor> {
+    const opts = ctx.onUnconverged
+      ? { ...this.settings.inverse, onUnconverged: ctx.onUnconverged }
+      : undefined;
     if (y.device.name === "cpu") {
-      const r = fixedPointInverseSync(this.nnet, y, this.settings.inverse);
+      const r = fixedPointInverseSync(this.nnet, y, opts ?? this.settings.inverse);
       this.lastInverse = r.report;
       return r.x;
     }
-    return this.inverseAsync(y).then((r) => r.x);
+    return this.inverseAsync(y, opts).then((r) => r.x);
   }
 
   /** x = f⁻¹(y) on any device, with the iteration report (also kept in `lastInverse`). */
