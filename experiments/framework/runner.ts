@@ -221,7 +221,9 @@ export async function mergeExperiments(
     if (missing.length) incomplete.push(`units not run yet: ${missing.join(", ")}`);
     if (stale.length) {
       incomplete.push(
-        `units computed by older code (claims version ${e.claimsVersion} now): ${stale.join(", ")}`,
+        `units computed by code of another claims version (this code: ${e.claimsVersion}): ${
+          stale.join(", ")
+        }`,
       );
     }
     const claims: Claim[] = stale.length ? [staleClaim(e, stale, s.preset)] : e.claims(figures);
