@@ -69,6 +69,11 @@ export function sdTable(kind: SeriesBlockKind): string {
   return `estimator_sd_${kind}`;
 }
 
+/** Row of the truncated series' cells (written by the units, read by the claims). */
+export const TRUNCATED_ROW = "truncated";
+/** Row of the Russian-roulette cells (written by the units, read by the claims). */
+export const ROULETTE_ROW = "roulette";
+
 /** The blocks' own numbers (Lipschitz bound, Jacobian norms). */
 export const BLOCK_TABLE = "estimator_block";
 /** The activation numbers. */
@@ -193,7 +198,7 @@ export function seriesFigures(
   r.truncated.forEach((s, i) => {
     figures.push(makeFigure({
       table: biasTable(kind),
-      row: "truncated",
+      row: TRUNCATED_ROW,
       column: costColumn(i + 1),
       value: s.bias,
       stderr: s.stderr,
@@ -208,7 +213,7 @@ export function seriesFigures(
   r.roulette.forEach((s, i) => {
     figures.push(makeFigure({
       table: biasTable(kind),
-      row: "roulette",
+      row: ROULETTE_ROW,
       column: costColumn(i + 2),
       value: s.bias,
       stderr: s.stderr,
@@ -244,8 +249,8 @@ export function seriesFigures(
       n: s.n,
       note: "standard deviation of one estimate; its standard error assumes normal draws",
     });
-  r.truncated.forEach((s, i) => figures.push(sdFigure("truncated", i + 1, s)));
-  r.roulette.forEach((s, i) => figures.push(sdFigure("roulette", i + 2, s)));
+  r.truncated.forEach((s, i) => figures.push(sdFigure(TRUNCATED_ROW, i + 1, s)));
+  r.roulette.forEach((s, i) => figures.push(sdFigure(ROULETTE_ROW, i + 2, s)));
   const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const blockCells: [string, number][] = [
     ["lip_bound", lipBound],
@@ -500,7 +505,7 @@ export function estimatorClaims(figures: readonly Figure[]): Claim[] {
   const claims: Claim[] = [];
   for (const kind of Object.values(BLOCKS)) {
     const table = biasTable(kind);
-    const small = SMALL_N.map((n) => zScore(find(figures, table, "truncated", costColumn(n))));
+    const small = SMALL_N.map((n) => zScore(find(figures, table, TRUNCATED_ROW, costColumn(n))));
     claims.push({
       table,
       statement: `the truncated series is biased on the ${kind} block: |bias| > ${SE_THRESHOLD} se at n = ${
@@ -511,7 +516,7 @@ export function estimatorClaims(figures: readonly Figure[]): Claim[] {
         .join(", "),
     });
     const costs = Array.from({ length: MAX_TERMS - 1 }, (_, i) => i + 2);
-    const roul = costs.map((n) => zScore(find(figures, table, "roulette", costColumn(n))));
+    const roul = costs.map((n) => zScore(find(figures, table, ROULETTE_ROW, costColumn(n))));
     claims.push({
       table,
       statement:
