@@ -7,6 +7,7 @@
 import type { Figure } from "../lib/artifacts/schema.ts";
 import { createDevice } from "../lib/engine/devices.ts";
 import { Rng } from "../lib/engine/random.ts";
+import { logdetWeight, type SeriesPlan } from "../lib/flow/roulette.ts";
 import { assertClose, assertEquals, assertTrue, type Tolerance } from "../lib/testing/asserts.ts";
 import {
   ACTIVATION_CASES,
@@ -23,6 +24,7 @@ import {
   MAX_TERMS,
   POINTS,
   probesPerPoint,
+  seriesFigures,
 } from "./estimator_figures.ts";
 import {
   buildSeriesBlock,
@@ -190,4 +192,27 @@ Deno.test("estimator claims: verdicts on cells with a known answer", () => {
   ];
   assertEquals(estimatorClaims(bad).map((c) => c.holds), [false, false, true, true]);
   assertEquals(estimatorClaims(biasCells("fc", [1, 1], [])).map((c) => c.holds), [false, null, null, null]);
+});
+
+Deno.test("the roulette claim fails on a broken estimator (off-by-one tail probability) and holds on the real one", async () => {
+  const dev = await createDevice("cpu64");
+  const block = await buildSeriesBlock("conv", dev, 5);
+  // An off-by-one in P(N >= k - m) doubles every roulette-drawn term's weight: the estimate is biased.
+  const offByOne = (p: SeriesPlan, k: number) =>
+    logdetWeight(p, k) * (k > p.nTerms - (p.sampledN ?? 0) ? 2 : 1);
+  const verdict = async (rouletteWeight?: (p: SeriesPlan, k: number) => number) => {
+    const r = await runSeries(block, dev, {
+      points: POINTS,
+      probesPerPoint: 1000,
+      chunk: 4000,
+      maxTerms: MAX_TERMS,
+      seed: 9,
+      rouletteWeight,
+    });
+    return estimatorClaims(seriesFigures("conv", r, "test", block.lipBound))[3];
+  };
+  const real = await verdict();
+  assertEquals(real.holds, true, real.detail);
+  const broken = await verdict(offByOne);
+  assertEquals(broken.holds, false, broken.detail);
 });

@@ -18,7 +18,14 @@ import { type Device, dispose, type Tensor, tidy } from "../lib/engine/tensor.ts
 import { hutchinsonTerms, type ResidualBranch } from "../lib/flow/estimators.ts";
 import { jacobian, logdetOfIdentityPlus, traceOfPowers } from "../lib/flow/exact_logdet.ts";
 import { buildConvBranch, buildFcBranch, type SequentialBranch } from "../lib/flow/resblock_nets.ts";
-import { logdetWeight, PAPER_DIST, roulettePlan, sampleN, truncatedPlan } from "../lib/flow/roulette.ts";
+import {
+  logdetWeight,
+  PAPER_DIST,
+  roulettePlan,
+  sampleN,
+  type SeriesPlan,
+  truncatedPlan,
+} from "../lib/flow/roulette.ts";
 import { updateLipschitzAll } from "../lib/flow/spectral_norm.ts";
 
 /** The blocks studied. */
@@ -228,6 +235,8 @@ export interface SeriesRunOptions {
   readonly seed: number;
   /** Called after each chunk with the rows done so far. */
   readonly onChunk?: (done: number, total: number) => void;
+  /** Weight of term k of a roulette draw (default the library's `logdetWeight`; tests pass broken ones). */
+  readonly rouletteWeight?: (plan: SeriesPlan, k: number) => number;
 }
 
 /** Mean, standard deviation and standard error of (estimate − exact) over all draws. */
@@ -314,6 +323,7 @@ export async function runSeries(
   const drawsPerCost = costs.map(() => 0);
   const probeRng = rng.fork(3);
   const truncPlan = truncatedPlan(opts.maxTerms);
+  const rouletteWeight = opts.rouletteWeight ?? logdetWeight;
   for (let start = 0; start < total; start += opts.chunk) {
     const rows = Math.min(opts.chunk, total - start);
     const tiled = new Float64Array(rows * d);
@@ -341,7 +351,7 @@ export async function runSeries(
       const i = costOf(row);
       const plan = roulettePlan(PAPER_DIST, costs[i] - 2, draws[row]);
       let e = 0;
-      for (let k = 1; k <= plan.nTerms; k++) e += logdetWeight(plan, k) * t[k - 1][r];
+      for (let k = 1; k <= plan.nTerms; k++) e += rouletteWeight(plan, k) * t[k - 1][r];
       roul[i].add(e - ref);
       termsUsed[i] += plan.nTerms;
       drawsPerCost[i]++;
