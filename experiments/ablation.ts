@@ -25,6 +25,7 @@ import { writeFileAtomic } from "../lib/artifacts/atomic.ts";
 import { makeFigure } from "../lib/artifacts/artifact.ts";
 import { linePlotPng, type LineSeries, PALETTE } from "../lib/artifacts/plot.ts";
 import type { Figure, Preset, Series } from "../lib/artifacts/schema.ts";
+import { failOnNonFinite } from "./framework/claim_guards.ts";
 import type { Claim, Experiment, UnitContext, UnitResult } from "./framework/experiment.ts";
 import { datasetLabel, trainRun, type TrainRunResult } from "./framework/train_run.ts";
 import {
@@ -202,6 +203,7 @@ async function runAblationUnit(
       unit: "bits/dim",
       scale,
       n: fe ? fe.count : 0,
+      nonFinite: fe ? fe.nonFinite : 0,
       note: `${variantNote(variant)}; evaluation: EMA weights, 20 exact terms + roulette, SE over ${
         fe?.count ?? 0
       } test images`,
@@ -227,6 +229,7 @@ async function runAblationUnit(
       unit: "bits/dim",
       scale,
       n: pts.length,
+      nonFinite: r.evals.reduce((k, e) => k + (e.nonFinite ?? 0), 0),
       note:
         `mean over ${pts.length} periodic evaluations (every ${r.spec.evalEvery} steps, ${r.spec.evalSubset} ` +
         `fixed test images) of |training estimate − test bits/dim|; mean signed deviation ${
@@ -288,6 +291,7 @@ async function runAblationUnit(
 export const ablationExperiment: Experiment = {
   name: "ablation",
   title: "Ablation: i-ResNet vs Residual Flow, ELU vs LipSwish, and the estimator's bias (Fig. 2)",
+  claimsVersion: 1,
   units(_preset: Preset): string[] {
     return ABLATION_COLUMNS.flatMap((c) => ABLATION_VARIANTS.map((v) => `${c}-${v}`));
   },
@@ -337,20 +341,20 @@ export function ablationClaims(figures: readonly Figure[]): Claim[] {
     ];
     for (const [lo, x, hi, y, what] of pairs) {
       const known = x !== null && y !== null;
-      claims.push({
+      claims.push(failOnNonFinite({
         table: ABLATION_TABLE,
         statement: `${lo} <= ${hi} in test bits/dim on ${column} (${what})`,
         holds: known ? x.value! <= y.value! : null,
         detail: `${lo} ${show(x)}, ${hi} ${show(y)}` +
           (known ? `; difference ${separated(x, y) ? "beyond" : "within"} 2 combined standard errors` : ""),
-      });
+      }, [x, y]));
     }
   }
   for (const column of ABLATION_COLUMNS) {
     const biased = cell(figures, BIAS_TABLE, ires, column);
     const unbiased = cell(figures, BIAS_TABLE, elu, column);
     const known = biased !== null && unbiased !== null;
-    claims.push({
+    claims.push(failOnNonFinite({
       table: BIAS_TABLE,
       statement:
         `the biased (i-ResNet, ${IRESNET_TERMS}-term) training estimate deviates more from the test bits/dim than the unbiased one (Residual Flow + ELU) on ${column}`,
@@ -360,7 +364,7 @@ export function ablationClaims(figures: readonly Figure[]): Claim[] {
         (known
           ? `; difference ${separated(biased, unbiased) ? "beyond" : "within"} 2 combined standard errors`
           : ""),
-    });
+    }, [biased, unbiased]));
   }
   return claims;
 }

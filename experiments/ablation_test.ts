@@ -123,6 +123,11 @@ Deno.test("ablation claims and the bias measure on known numbers", async (t) => 
     assertEquals([claims[2].holds, claims[3].holds], [null, null], "no cifar10_small cells");
     assertEquals(claims[6].holds, true, "bias on mnist");
     assertEquals(claims[8].holds, false, "bias on cifar10");
+    const poisoned = ablationClaims(figs.map((f, i) => (i === 2 || i === 3 ? { ...f, nonFinite: 1 } : f)));
+    assertEquals(poisoned[0].holds, false, "a cell with non-finite test images left out fails the ordering");
+    assertEquals(poisoned[1].holds, false, "unchanged");
+    assertEquals(poisoned[6].holds, false, "and the bias claim");
+    assertTrue(poisoned[0].detail.startsWith("fails: "), poisoned[0].detail);
   });
   await t.step("biasPoints averages the logged losses since the previous evaluation", () => {
     const r = {

@@ -87,7 +87,7 @@ if (import.meta.main) {
   const device = await createDevice(String(args.device) as "webgpu" | "cpu");
   const cfg = benchConfig();
   const model = new ResidualFlow(cfg, { rng: new Rng(0), device });
-  await model.updateLipschitz();
+  await model.convergeLipschitz();
   const train = loadDataset("mnist", { split: "train" });
   const test = loadDataset("mnist", { split: "test" });
   const trainer = new Trainer({

@@ -16,6 +16,7 @@ import { linePlotPng } from "../lib/artifacts/plot.ts";
 import { imageGridPng } from "../lib/artifacts/png.ts";
 import type { Figure, Preset, Series } from "../lib/artifacts/schema.ts";
 import { resolveDataDir } from "../lib/data/mod.ts";
+import { failOnNonFinite } from "./framework/claim_guards.ts";
 import type { Claim, Experiment, UnitContext, UnitResult } from "./framework/experiment.ts";
 import { drawSamples, loadTrainedModel } from "./framework/trained_model.ts";
 import { datasetLabel, trainRun, type TrainRunResult } from "./framework/train_run.ts";
@@ -194,6 +195,7 @@ async function runColumn(column: DensityColumn, ctx: UnitContext): Promise<UnitR
     unit: "bits/dim",
     scale,
     n: fe ? fe.count : 0,
+    nonFinite: fe ? fe.nonFinite : 0,
     note: `${r.datasetName}; EMA weights, eval estimator (20 exact terms + roulette); standard error over ` +
       `${fe?.count ?? 0} test images${
         fe && fe.nonFinite ? `; ${fe.nonFinite} non-finite values left out` : ""
@@ -212,6 +214,7 @@ async function runColumn(column: DensityColumn, ctx: UnitContext): Promise<UnitR
       unit: "bits/dim",
       scale,
       n: e.count,
+      nonFinite: e.nonFinite ?? 0,
       note:
         `at step ${e.step} of ${r.steps}, on the first ${e.count} test images (the same images and noise each time)`,
     }));
@@ -257,6 +260,7 @@ async function runColumn(column: DensityColumn, ctx: UnitContext): Promise<UnitR
 export const densityExperiment: Experiment = {
   name: "density",
   title: "Density estimation: test bits/dim (Table 1)",
+  claimsVersion: 1,
   units(preset: Preset, opts: { dataDir: string | undefined }): string[] {
     const units = ["mnist", "cifar10"];
     if (preset === "paper") {
@@ -306,7 +310,7 @@ export function densityClaims(figures: readonly Figure[]): Claim[] {
     const first = find(figures, DENSITY_TRAINING_TABLE, FIRST_EVAL_ROW, column);
     const last = find(figures, DENSITY_TRAINING_TABLE, LAST_EVAL_ROW, column);
     const known = first?.value != null && last?.value != null;
-    claims.push({
+    claims.push(failOnNonFinite({
       table: DENSITY_TABLE,
       statement:
         `Residual Flow test bits/dim decreases with training on ${column} (first vs last periodic evaluation)`,
@@ -316,10 +320,10 @@ export function densityClaims(figures: readonly Figure[]): Claim[] {
           last!.note?.split(",")[0]
         })`
         : "fewer than two periodic evaluations",
-    });
+    }, [first, last]));
     const preset = presetOfScale(main.scale);
     const paper = typeof main.published === "number" ? main.published : null;
-    claims.push({
+    claims.push(failOnNonFinite({
       table: DENSITY_TABLE,
       statement: `Residual Flow on ${column} within ${PAPER_TOLERANCE_BPD} bits/dim of the paper's ${
         paper ?? "?"
@@ -334,7 +338,7 @@ export function densityClaims(figures: readonly Figure[]): Claim[] {
           fmt(main)
         } with a far smaller model and budget`
         : `ours ${fmt(main)}, paper ${paper}`,
-    });
+    }, [main]));
   }
   return claims;
 }

@@ -36,6 +36,9 @@ Deno.test("density experiment, smoke preset", async (t) => {
         assertEquals(main.row, DENSITY_ROW);
         assertTrue(typeof main.stderr === "number" && main.stderr > 0, `stderr ${main.stderr}`);
         assertTrue(typeof main.published === "number", "published value beside the cell");
+        for (const f of r.figures.filter((x) => x.unit === "bits/dim")) {
+          assertEquals(f.nonFinite, 0, `${f.row}: the count of non-finite test images is in every cell`);
+        }
         assertEquals(r.files?.length, 3);
         const claims = densityExperiment.claims(r.figures);
         assertEquals(claims.length, 2);
@@ -146,5 +149,16 @@ Deno.test("density claims: verdicts on cells with a known answer", async (t) => 
     assertEquals(densityClaims([fig(DENSITY_TABLE, DENSITY_ROW, "mnist", 0.98, "quick: x")])[1].holds, null);
     assertEquals(densityClaims([fig(DENSITY_TABLE, DENSITY_ROW, "mnist", 0.98, "paper: x")])[1].holds, true);
     assertEquals(densityClaims([fig(DENSITY_TABLE, DENSITY_ROW, "mnist", 1.0, "paper: x")])[1].holds, false);
+  });
+  await t.step("non-finite test images left out of a cell fail the claims that read it", () => {
+    const cells = [
+      { ...fig(DENSITY_TABLE, DENSITY_ROW, "mnist", 0.98, "paper: x"), nonFinite: 2 },
+      fig(DENSITY_TRAINING_TABLE, FIRST_EVAL_ROW, "mnist", 2.0, "paper: x"),
+      { ...fig(DENSITY_TRAINING_TABLE, LAST_EVAL_ROW, "mnist", 1.6, "paper: x"), nonFinite: 1 },
+    ];
+    const claims = densityClaims(cells);
+    assertEquals(claims.map((c) => c.holds), [false, false]);
+    assertTrue(claims[0].detail.includes(`${LAST_EVAL_ROW}/mnist: 1 non-finite`), claims[0].detail);
+    assertTrue(claims[1].detail.includes("2 non-finite per-example values left out"), claims[1].detail);
   });
 });

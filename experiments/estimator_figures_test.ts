@@ -7,6 +7,7 @@
 import type { Figure } from "../lib/artifacts/schema.ts";
 import { createDevice } from "../lib/engine/devices.ts";
 import { Rng } from "../lib/engine/random.ts";
+import { logdetWeight, type SeriesPlan } from "../lib/flow/roulette.ts";
 import { assertClose, assertEquals, assertTrue, type Tolerance } from "../lib/testing/asserts.ts";
 import {
   ACTIVATION_CASES,
@@ -20,6 +21,10 @@ import {
   BLOCK_TABLE,
   estimatorClaims,
   estimatorFiguresExperiment,
+  MAX_TERMS,
+  POINTS,
+  probesPerPoint,
+  seriesFigures,
 } from "./estimator_figures.ts";
 import {
   buildSeriesBlock,
@@ -65,12 +70,22 @@ Deno.test("estimator figures experiment, smoke preset", async (t) => {
         );
       }
     });
-    await t.step("the claims evaluate, and the saturation claim holds", () => {
+    await t.step("each roulette cost rests on its own share of the draws (disjoint, independent)", () => {
+      const total = POINTS * probesPerPoint("smoke");
+      for (const kind of ["fc", "conv"] as const) {
+        const ns = figures.filter((f) => f.table === biasTable(kind) && f.row === "roulette").map((f) => f.n);
+        assertEquals(ns.length, MAX_TERMS - 1);
+        assertEquals(ns.reduce((a, b) => a + b, 0), total, `${kind}: every draw serves one cost`);
+        for (const n of ns) assertTrue(Math.abs(n - total / (MAX_TERMS - 1)) <= 1, `${kind}: ${ns}`);
+      }
+    });
+    await t.step("the claims evaluate; the saturation argument is figures, not a claim", () => {
       const claims = estimatorFiguresExperiment.claims(figures);
-      assertEquals(claims.length, 5);
+      assertEquals(claims.length, 4);
       for (const c of claims) assertTrue(typeof c.holds === "boolean", `${c.statement}: ${c.detail}`);
       assertEquals(claims[0].holds, true, `fc truncation bias at smoke scale: ${claims[0].detail}`);
-      assertEquals(claims[4].holds, true, claims[4].detail);
+      assertTrue(claims.every((c) => c.table !== ACTIVATION_TABLE));
+      assertTrue(figures.some((f) => f.table === ACTIVATION_TABLE && f.column === "saturated_length_L=20"));
     });
   } finally {
     await removeTestContext(ctx);
@@ -169,26 +184,35 @@ Deno.test("estimator claims: verdicts on cells with a known answer", () => {
     ...biasCells("conv", [-4, 3.5], Array(9).fill(-2)),
   ];
   const claims = estimatorClaims(good);
-  assertEquals(claims.map((c) => c.holds), [true, true, true, true, null]);
+  assertEquals(claims.map((c) => c.holds), [true, true, true, true]);
+  // Broken figures (an unbiased truncation, a biased roulette) make each claim fail.
   const bad = [
     ...biasCells("fc", [10, 2.9], [...Array(8).fill(0), 3.2]),
     ...biasCells("conv", [5, 5], Array(9).fill(0)),
   ];
-  assertEquals(estimatorClaims(bad).slice(0, 4).map((c) => c.holds), [false, false, true, true]);
-  const elu = (col: string, value: number): Figure => ({
-    table: ACTIVATION_TABLE,
-    row: "ELU",
-    column: col,
-    value,
-    stderr: null,
-    unit: "length",
-    published: null,
-    scale: "test",
-    n: 1,
-  });
-  // Saturation claim with LipSwish rows missing: not checkable.
-  assertEquals(
-    estimatorClaims([elu("saturated_length_L=10", 10), elu("saturated_length_L=20", 20)])[4].holds,
-    null,
-  );
+  assertEquals(estimatorClaims(bad).map((c) => c.holds), [false, false, true, true]);
+  assertEquals(estimatorClaims(biasCells("fc", [1, 1], [])).map((c) => c.holds), [false, null, null, null]);
+});
+
+Deno.test("the roulette claim fails on a broken estimator (off-by-one tail probability) and holds on the real one", async () => {
+  const dev = await createDevice("cpu64");
+  const block = await buildSeriesBlock("conv", dev, 5);
+  // An off-by-one in P(N >= k - m) doubles every roulette-drawn term's weight: the estimate is biased.
+  const offByOne = (p: SeriesPlan, k: number) =>
+    logdetWeight(p, k) * (k > p.nTerms - (p.sampledN ?? 0) ? 2 : 1);
+  const verdict = async (rouletteWeight?: (p: SeriesPlan, k: number) => number) => {
+    const r = await runSeries(block, dev, {
+      points: POINTS,
+      probesPerPoint: 1000,
+      chunk: 4000,
+      maxTerms: MAX_TERMS,
+      seed: 9,
+      rouletteWeight,
+    });
+    return estimatorClaims(seriesFigures("conv", r, "test", block.lipBound))[3];
+  };
+  const real = await verdict();
+  assertEquals(real.holds, true, real.detail);
+  const broken = await verdict(offByOne);
+  assertEquals(broken.holds, false, broken.detail);
 });

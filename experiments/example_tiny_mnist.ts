@@ -81,6 +81,8 @@ const config = makeConfig({
   logitAlpha: 1e-5,
 });
 const model = new ResidualFlow(config, { rng: new Rng(seed), device });
+// First use of the spectral norms: iterate every σ to tolerance before the first step (Lip(g) <= coeff).
+await model.convergeLipschitz();
 const params = model.parameters();
 const opt = new Adam(params, { lr: 1e-3 });
 const nParams = params.reduce((n, p) => n + p.value.size, 0);

@@ -12,7 +12,7 @@
  * @module
  */
 import { makeFigure } from "../lib/artifacts/artifact.ts";
-import { readArtifact } from "../lib/artifacts/artifact.ts";
+import { readArtifactIfPresent } from "../lib/artifacts/artifact.ts";
 import type { Figure, Preset, Series } from "../lib/artifacts/schema.ts";
 import type { Claim, Experiment, UnitContext, UnitResult } from "./framework/experiment.ts";
 import { unitArtifactName } from "./framework/runner.ts";
@@ -56,6 +56,7 @@ async function runTrainingUnit(u: TrainingUnit, ctx: UnitContext): Promise<UnitR
       stderr: r.bpd.standardError,
       unit: "bits/dim",
       n: r.bpd.count,
+      nonFinite: r.bpd.nonFinite,
       note: `${
         coupling ? "exact log-det" : "evaluation estimator (20 exact terms + roulette)"
       }, EMA weights; ± standard error over test images${
@@ -148,15 +149,16 @@ async function runSummary(ctx: UnitContext): Promise<UnitResult> {
   for (const u of datasets.flatMap(trainingUnits)) {
     const unit = trainingUnitName(u);
     const path = `${ctx.outDir}/${unitArtifactName(HYBRID_EXPERIMENT, unit)}.json`;
-    try {
-      const a = await readArtifact(path);
-      if (!a.complete) missing.push(`${unit} (incomplete: ${a.incompleteReason})`);
-      figures.push(...a.figures.filter((f) => f.table === HYBRID_TABLE));
-      const s = a.config.secondsPerStep;
-      if (typeof s === "number") stepTimes.push(`${unit} ${s.toFixed(2)}`);
-    } catch {
+    // A missing artifact is a unit not run yet; a corrupt or invalid one is an error naming the file.
+    const a = await readArtifactIfPresent(path);
+    if (!a) {
       missing.push(`${unit} (no artifact yet)`);
+      continue;
     }
+    if (!a.complete) missing.push(`${unit} (incomplete: ${a.incompleteReason})`);
+    figures.push(...a.figures.filter((f) => f.table === HYBRID_TABLE));
+    const s = a.config.secondsPerStep;
+    if (typeof s === "number") stepTimes.push(`${unit} ${s.toFixed(2)}`);
   }
   const out: Figure[] = [];
   const files: string[] = [];
@@ -206,6 +208,7 @@ async function runSummary(ctx: UnitContext): Promise<UnitResult> {
 export const hybridExperiment: Experiment = {
   name: HYBRID_EXPERIMENT,
   title: "Hybrid modelling: accuracy and bits/dim of coupling vs residual blocks (hybrid table)",
+  claimsVersion: 1,
   units(_preset: Preset, opts: { dataDir: string | undefined }): string[] {
     return [...plannedDatasets(opts.dataDir).flatMap(trainingUnits).map(trainingUnitName), SUMMARY_UNIT];
   },

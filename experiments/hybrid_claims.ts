@@ -9,6 +9,7 @@
  */
 import { publishedValue } from "../lib/artifacts/published.ts";
 import type { Figure } from "../lib/artifacts/schema.ts";
+import { failOnNonFinite } from "./framework/claim_guards.ts";
 import type { Claim } from "./framework/experiment.ts";
 import { HYBRID_DATASETS, HYBRID_ROWS, HYBRID_TABLE, type HybridDataset } from "./hybrid_plan.ts";
 
@@ -105,15 +106,19 @@ function bpdClaim(
   const column = `${ds.key}_${lam}_bpd`;
   const label = lam === "l1d" ? "λ = 1/D" : "λ = 1";
   const cells = new Map(HYBRID_ROWS.map((r) => [r.row, findCell(figures, r.row, column)] as const));
-  return ordering(
-    HYBRID_TABLE,
-    `Residual blocks reach lower test bits/dim than Coupling and Coupling + 1x1 Conv at ${label} on ${ds.label} (paper: ${
-      paperList(column, 2)
-    })`,
-    cells,
-    true,
-    3,
-    missingWhy,
+  const read = figures.filter((f) => f.table === HYBRID_TABLE && f.column === column);
+  return failOnNonFinite(
+    ordering(
+      HYBRID_TABLE,
+      `Residual blocks reach lower test bits/dim than Coupling and Coupling + 1x1 Conv at ${label} on ${ds.label} (paper: ${
+        paperList(column, 2)
+      })`,
+      cells,
+      true,
+      3,
+      missingWhy,
+    ),
+    read,
   );
 }
 

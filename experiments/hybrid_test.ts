@@ -13,6 +13,7 @@ import { createDevice } from "../lib/engine/devices.ts";
 import {
   assertClose,
   assertEquals,
+  assertRejects,
   assertThrows,
   assertTrue,
   type Tolerance,
@@ -136,7 +137,7 @@ Deno.test("hybrid experiment, smoke preset through the runner", async (t) => {
   }
 });
 
-Deno.test("hybrid: a unit resumes from its checkpoint, and trains afresh from an unreadable one", async (t) => {
+Deno.test("hybrid: a unit resumes from its checkpoint, and refuses an unreadable one", async (t) => {
   const ctx = await testContext("smoke", await createDevice("cpu"));
   const logs: string[] = [];
   const logged = { ...ctx, log: (m: string) => logs.push(m) };
@@ -151,11 +152,15 @@ Deno.test("hybrid: a unit resumes from its checkpoint, and trains afresh from an
       assertTrue(logs.some((m) => m.includes("resumed from its checkpoint at step 3")), logs.join("; "));
       assertTrue(again.notes!.some((n) => n.includes("Resumed from a checkpoint at step 3")));
     });
-    await t.step("an unreadable checkpoint is reported and the unit trains from the start", async () => {
-      await Deno.writeTextFile(checkpointPath(ctx.workDir), "not a checkpoint");
-      const redo = await hybridExperiment.runUnit(unit, { ...logged, resume: true });
-      assertEquals(values(redo), values(fresh));
-      assertTrue(logs.some((m) => m.includes("cannot resume")), logs.join("; "));
+    await t.step("an unreadable checkpoint is an error naming it, not a silent retrain", async () => {
+      const path = checkpointPath(ctx.workDir);
+      await Deno.writeTextFile(path, "not a checkpoint");
+      await assertRejects(
+        () => hybridExperiment.runUnit(unit, { ...logged, resume: true }),
+        new RegExp(`Cannot load checkpoint ${path}.*delete it to train this unit again`),
+      );
+      const redo = await hybridExperiment.runUnit(unit, logged);
+      assertEquals(values(redo), values(fresh), "without --resume the unit trains from the start");
     });
   } finally {
     await removeTestContext(ctx);
@@ -261,6 +266,14 @@ Deno.test("hybrid claims: verdicts on cells with a known answer", async (t) => {
     );
     assertEquals(claims.map((c) => c.holds), [true, true, false, false, true]);
   });
+  await t.step("a bits/dim cell with non-finite test images left out fails its claim only", () => {
+    const cells = synthetic(paper).map((f) =>
+      f.row === "Residual" && f.column === "mnist_l1d_bpd" ? { ...f, nonFinite: 3 } : f
+    );
+    const claims = hybridClaims(cells);
+    claims.forEach((c, i) => assertEquals(c.holds, i !== 0, c.statement));
+    assertTrue(claims[0].detail.includes("Residual/mnist_l1d_bpd: 3 non-finite"), claims[0].detail);
+  });
   await t.step("missing cells give null verdicts that say why", () => {
     const claims = hybridClaims(
       synthetic((r, c) => (c.startsWith("svhn") || r === "Residual" ? null : paper(r, c))),
@@ -268,4 +281,18 @@ Deno.test("hybrid claims: verdicts on cells with a known answer", async (t) => {
     for (const c of claims) assertEquals(c.holds, null, c.statement);
     assertTrue(claims[4].detail.includes("no SVHN cells"), claims[4].detail);
   });
+});
+
+Deno.test("hybrid summary: a corrupt training artifact is an error naming the file, not 'no artifact yet'", async () => {
+  const ctx = await testContext("smoke", await createDevice("cpu"));
+  try {
+    const first = trainingUnitName(trainingUnits(MNIST)[0]);
+    await Deno.writeTextFile(`${ctx.outDir}/units.hybrid.${first}.json`, '{"schemaVersion": 1, "fig');
+    await assertRejects(
+      () => hybridExperiment.runUnit(SUMMARY_UNIT, ctx),
+      new RegExp(`Cannot read artifact .*units\\.hybrid\\.${first}\\.json: `),
+    );
+  } finally {
+    await removeTestContext(ctx);
+  }
 });

@@ -247,17 +247,22 @@ export async function runHybridTraining(
   };
   const ckpt = checkpointPath(ctx.workDir);
   if (!ctx.resume && await isFile(ckpt)) await Deno.remove(ckpt);
-  let built = build();
+  const built = build();
   let resumedFrom = 0;
   if (ctx.resume && await isFile(ckpt)) {
+    // A checkpoint that cannot be loaded is an error naming it, never a silent retrain.
     try {
       await built.trainer.loadCheckpoint(ckpt);
       resumedFrom = built.trainer.step;
       ctx.log(`resumed from its checkpoint at step ${resumedFrom}`);
     } catch (e) {
-      ctx.log(`cannot resume from ${ckpt} (${(e as Error).message}); training from the start`);
       freeAll(built);
-      built = build();
+      const msg = (e as Error).message.split("\n")[0];
+      throw new Error(
+        `${
+          msg.includes(ckpt) ? msg : `Cannot load checkpoint ${ckpt}: ${msg}`
+        } (delete it to train this unit again)`,
+      );
     }
   }
   const { model, head, trainer } = built;

@@ -106,6 +106,25 @@ Deno.test("memory claims: verdicts on cells with a known answer", async (t) => {
     const i = MEMORY_COLUMNS.indexOf("cifar10_elu");
     claims.slice(0, MEMORY_COLUMNS.length).forEach((c, j) => assertEquals(c.holds, j !== i, c.statement));
   });
+  await t.step("broken figures fail the bound, the factor of ten and the device check", () => {
+    const bloated = memoryClaims(synthetic((m, c) => (m === "both" ? 3 * paper(m, c) : paper(m, c))));
+    assertEquals(bloated[MEMORY_COLUMNS.length].holds, false, bloated[MEMORY_COLUMNS.length].detail);
+    assertEquals(bloated[MEMORY_COLUMNS.length + 1].holds, false, bloated[MEMORY_COLUMNS.length + 1].detail);
+    const check = (diff: number): Figure[] =>
+      MEMORY_METHODS.map((m) => ({
+        table: DEVICE_CHECK_TABLE,
+        row: m,
+        column: "difference_bytes",
+        value: m === "both" ? diff : 0,
+        stderr: null,
+        unit: "bytes",
+        published: null,
+        scale: "test",
+        n: 1,
+      }));
+    assertEquals(memoryClaims(check(0)).at(-1)!.holds, true);
+    assertEquals(memoryClaims(check(8)).at(-1)!.holds, false, "the accounting differs by 8 bytes");
+  });
   await t.step("missing cells give null verdicts", () => {
     const claims = memoryClaims(synthetic((m, c) => (m === "both" ? null : paper(m, c))));
     for (const c of claims) assertEquals(c.holds, null, c.statement);

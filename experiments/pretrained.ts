@@ -327,6 +327,7 @@ async function runPretrained(ctx: UnitContext): Promise<UnitResult> {
 export const pretrainedExperiment: Experiment = {
   name: "pretrained",
   title: "The authors' released models, evaluated in this implementation",
+  claimsVersion: 1,
   units(_preset: Preset): string[] {
     return [UNIT];
   },

@@ -35,6 +35,7 @@ export const SAMPLES_ROWS = {
   reconIters: "reconstruction: fixed-point iterations (largest block)",
   sampleIters: "sampling at T = 1: fixed-point iterations (largest block)",
   sampleItersMean: "sampling at T = 1: fixed-point iterations (mean over blocks)",
+  unconverged: "fixed-point inverses that reached the iteration cap unconverged",
 } as const;
 /** Largest reconstruction error accepted by the invertibility claim (pixel values in [0, 1]). */
 export const RECONSTRUCTION_TOLERANCE = 1e-3;
@@ -195,6 +196,16 @@ async function runSamplesUnit(column: DensityColumn, ctx: UnitContext): Promise<
         perBlockMeans.length > 1 ? sdIt / Math.sqrt(perBlockMeans.length) : null,
       ),
     );
+    const inversions = [rec.inverse, ...drawn.inverse];
+    figures.push(
+      fig(
+        SAMPLES_ROWS.unconverged,
+        inversions.reduce((k, s) => k + s.unconverged, 0),
+        "inverses",
+        inversions.reduce((k, s) => k + s.perBlock.length, 0),
+        `block inverses of the reconstruction and of ${drawn.inverse.length} sampling batch(es) that stopped at ${INVERSE_CAP} iterations without meeting the tolerance (they report instead of failing)`,
+      ),
+    );
     notes.push(
       `${r.datasetName}: model of ${r.steps} steps (run ${r.hash.slice(0, 12)}${
         outcome.cached ? ", reused" : ""
@@ -222,6 +233,7 @@ async function runSamplesUnit(column: DensityColumn, ctx: UnitContext): Promise<
 export const samplesExperiment: Experiment = {
   name: "samples",
   title: "Samples and reconstructions from the density models",
+  claimsVersion: 1,
   units(_preset: Preset): string[] {
     return [...COLUMNS];
   },
@@ -247,7 +259,10 @@ export const samplesExperiment: Experiment = {
   },
 };
 
-/** The invertibility claims: reconstructions exact to 1e-3, inverses converge within the cap. */
+/**
+ * The invertibility claims: reconstructions exact to 1e-3, and every fixed-point inverse converges
+ * within the cap (the inverses run to the cap and report instead of throwing, so this can fail).
+ */
 export function samplesClaims(figures: readonly Figure[]): Claim[] {
   const claims: Claim[] = [];
   for (const column of COLUMNS) {
@@ -257,7 +272,8 @@ export function samplesClaims(figures: readonly Figure[]): Claim[] {
       );
     const rec = get(SAMPLES_ROWS.reconMax);
     const its = [get(SAMPLES_ROWS.reconIters), get(SAMPLES_ROWS.sampleIters)];
-    if (!rec && its.every((f) => !f)) continue;
+    const stuck = get(SAMPLES_ROWS.unconverged);
+    if (!rec && !stuck && its.every((f) => !f)) continue;
     claims.push({
       table: SAMPLES_TABLE,
       statement:
@@ -267,12 +283,12 @@ export function samplesClaims(figures: readonly Figure[]): Claim[] {
     });
     claims.push({
       table: SAMPLES_TABLE,
-      statement:
-        `every fixed-point inverse on ${column} converges well within the ${INVERSE_CAP}-iteration cap`,
-      holds: its.every((f) => f) ? its.every((f) => f!.value! < INVERSE_CAP) : null,
-      detail: `largest iteration counts: reconstruction ${its[0]?.value ?? "missing"}, sampling ${
-        its[1]?.value ?? "missing"
-      }`,
+      statement: `every fixed-point inverse on ${column} converges within the ${INVERSE_CAP}-iteration cap`,
+      holds: stuck ? stuck.value === 0 : null,
+      detail: `${stuck ? `${stuck.value} of ${stuck.n} block inverses unconverged` : "not counted"}; ` +
+        `largest iteration counts: reconstruction ${its[0]?.value ?? "missing"}, sampling ${
+          its[1]?.value ?? "missing"
+        }`,
     });
   }
   return claims;

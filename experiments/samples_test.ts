@@ -46,6 +46,7 @@ Deno.test("samples experiment, smoke preset", async (t) => {
           const it = r.figures.find((f) => f.row === row)!;
           assertTrue(Number.isInteger(it.value) && it.value! >= 1, `${row}: ${it.value}`);
         }
+        assertEquals(r.figures.find((f) => f.row === SAMPLES_ROWS.unconverged)?.value, 0);
         const claims = samplesExperiment.claims(r.figures);
         assertEquals(claims.map((c) => c.holds), [true, true]);
       });
@@ -71,7 +72,15 @@ Deno.test("samples claims: verdicts on cells with a known answer", () => {
     cell(SAMPLES_ROWS.reconMax, 5000),
     cell(SAMPLES_ROWS.reconIters, 12),
     cell(SAMPLES_ROWS.sampleIters, 1000),
+    cell(SAMPLES_ROWS.unconverged, 2),
   ]);
   assertEquals(bad.map((c) => c.holds), [false, false]);
+  const good = samplesClaims([
+    cell(SAMPLES_ROWS.reconMax, 3),
+    cell(SAMPLES_ROWS.reconIters, 12),
+    cell(SAMPLES_ROWS.sampleIters, 40),
+    cell(SAMPLES_ROWS.unconverged, 0),
+  ]);
+  assertEquals(good.map((c) => c.holds), [true, true]);
   assertEquals(samplesClaims([]).length, 0, "no cells, no claims");
 });

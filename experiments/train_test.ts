@@ -6,7 +6,7 @@
  */
 import { assertEquals, assertTrue } from "../lib/testing/asserts.ts";
 import { decodePng, ensureSharp } from "../lib/artifacts/png.ts";
-import { loadSafetensors } from "../lib/artifacts/safetensors.ts";
+import { loadSafetensors, saveSafetensors } from "../lib/artifacts/safetensors.ts";
 
 const SHARP_WORKS = await ensureSharp().then(() => true, (e) => {
   console.error(`train_test: sharp is unavailable, the sample step is ignored: ${(e as Error).message}`);
@@ -172,5 +172,25 @@ Deno.test("train CLI: a resumed run (after a normal end or SIGKILL) ends bit-equ
       assertEquals(r.code, 0, r.stderr);
       assertEquals(await tensorDifferences(`${dir}/s/checkpoint.safetensors`, ck), []);
     });
+  });
+});
+
+Deno.test("train CLI: --resume refuses a checkpoint holding NaN, naming the file and the tensor", async () => {
+  await withTempDir(async (dir) => {
+    const args = [...TINY, "--steps", "2", "--out", dir];
+    assertEquals((await run(TRAIN, args)).code, 0);
+    const path = `${dir}/checkpoint.safetensors`;
+    const f = await loadSafetensors(path);
+    const tensors = Object.fromEntries(
+      [...f.tensors].map(([n, t]) => [n, { shape: t.shape, data: (t.data as Float32Array).slice() }]),
+    );
+    const name = Object.keys(tensors).find((n) => n.startsWith("param.") && n.endsWith(".weight"))!;
+    tensors[name].data[0] = NaN;
+    await saveSafetensors(path, tensors, f.metadata);
+    const r = await run(TRAIN, [...TINY, "--steps", "4", "--out", dir, "--resume"]);
+    assertEquals(r.code, 1, r.stdout + r.stderr);
+    const lines = r.stderr.trim().split("\n");
+    assertEquals(lines.length, 1, r.stderr);
+    assertTrue(lines[0].includes(path) && lines[0].includes(`${name}: 1 of`), lines[0]);
   });
 });

@@ -6,7 +6,7 @@
  * returned by `plan` changes.
  * @module
  */
-import type { Figure, Preset, Series } from "../../lib/artifacts/schema.ts";
+import type { ClaimVerdict, Figure, Preset, Series } from "../../lib/artifacts/schema.ts";
 import type { ProgressBar } from "../../lib/cli/progress.ts";
 import type { Device } from "../../lib/engine/tensor.ts";
 
@@ -56,17 +56,12 @@ export interface UnitResult {
   readonly notes?: readonly string[];
 }
 
-/** One qualitative claim of the paper checked on the measured figures. */
-export interface Claim {
-  /** The table or figure it is about. */
-  readonly table: string;
-  /** The claim in words, e.g. "Residual Flow + LipSwish < Residual Flow + ELU < i-ResNet + ELU on MNIST". */
-  readonly statement: string;
-  /** Whether it holds at this scale; null when it could not be checked (missing cells). */
-  readonly holds: boolean | null;
-  /** The numbers behind the verdict. */
-  readonly detail: string;
-}
+/**
+ * One qualitative claim of the paper checked on the measured figures: its table, the statement in words
+ * (e.g. "Residual Flow + LipSwish < Residual Flow + ELU < i-ResNet + ELU on MNIST"), whether it holds at
+ * this scale (null when it could not be checked: missing cells) and the numbers behind the verdict.
+ */
+export type Claim = ClaimVerdict;
 
 /** An experiment of the suite. */
 export interface Experiment {
@@ -74,6 +69,12 @@ export interface Experiment {
   readonly name: string;
   /** A title for the report, e.g. "Density estimation (Table 1)". */
   readonly title: string;
+  /**
+   * Version of the figure keys (table, row, column) the units write and the claims read. Bump it
+   * whenever either changes: each unit artifact records the version it was computed with, and a merge
+   * checks claims only when every unit has the current one (see `mergeExperiments`).
+   */
+  readonly claimsVersion: number;
   /** The units at a preset, in run order (names are plain: letters, digits, "-", "_"). */
   units(preset: Preset, opts: { dataDir: string | undefined }): string[];
   /** Human-readable budget of a unit at a preset (printed before it runs), e.g. "400 steps, batch 64". */

@@ -31,14 +31,18 @@ function digitsFor(unit: string): number {
   return unit === "accuracy" ? 4 : unit === "ratio" ? 3 : unit === "GB" ? 2 : 3;
 }
 
-/** Formats a figure's value with its standard error or interval. */
+/**
+ * Formats a figure's value with its standard error or interval, and the count of non-finite
+ * per-example values left out of it when there are any.
+ */
 export function formatOurs(f: Figure): string {
-  if (f.value === null) return "not measured";
+  const left = f.nonFinite ? ` (${f.nonFinite} non-finite left out)` : "";
+  if (f.value === null) return `not measured${left}`;
   const d = digitsFor(f.unit);
   const v = f.value.toFixed(d);
-  if (f.stderr !== undefined && f.stderr !== null) return `${v} ± ${f.stderr.toFixed(d)}`;
-  if (f.ci) return `${v} [${f.ci[0].toFixed(d)}, ${f.ci[1].toFixed(d)}]`;
-  return v;
+  if (f.stderr !== undefined && f.stderr !== null) return `${v} ± ${f.stderr.toFixed(d)}${left}`;
+  if (f.ci) return `${v} [${f.ci[0].toFixed(d)}, ${f.ci[1].toFixed(d)}]${left}`;
+  return `${v}${left}`;
 }
 
 /** Ours minus the paper (for a range, the distance to it; 0 inside). */
@@ -186,6 +190,7 @@ export async function writeReport(
         value: a.figures[i].value,
         stderr: a.figures[i].stderr ?? null,
         published: a.figures[i].published,
+        ...(a.figures[i].nonFinite !== undefined ? { nonFinite: a.figures[i].nonFinite } : {}),
       })),
       claims: m.claims,
       files: a.files ?? [],

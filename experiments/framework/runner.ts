@@ -6,7 +6,7 @@
  * array are combined.
  * @module
  */
-import { buildArtifact, readArtifact, writeArtifact } from "../../lib/artifacts/artifact.ts";
+import { buildArtifact, readArtifactIfPresent, writeArtifact } from "../../lib/artifacts/artifact.ts";
 import type { Artifact, Figure, Preset, Series } from "../../lib/artifacts/schema.ts";
 import { ProgressBar } from "../../lib/cli/progress.ts";
 import type { Device } from "../../lib/engine/tensor.ts";
@@ -70,11 +70,25 @@ export function planUnits(experiments: readonly Experiment[], s: RunSettings): P
   return all.filter((p) => p.index % n === i);
 }
 
-async function existingComplete(path: string): Promise<boolean> {
+/**
+ * Whether a complete artifact of the current claims version exists at `path` (a unit computed by code
+ * with other figure keys is run again); a corrupt or invalid one is an error naming the file.
+ */
+async function existingComplete(path: string, claimsVersion: number): Promise<boolean> {
+  const a = await unitArtifact(path);
+  return a !== null && a.complete && a.claimsVersion === claimsVersion;
+}
+
+/**
+ * The unit artifact at `path`, or null when it was not written yet. A file that exists but cannot be
+ * read or validated is an error naming it: it is never reported as "not run yet" (deleting it reruns
+ * the unit).
+ */
+async function unitArtifact(path: string): Promise<Artifact | null> {
   try {
-    return (await readArtifact(path)).complete;
-  } catch {
-    return false;
+    return await readArtifactIfPresent(path);
+  } catch (e) {
+    throw new Error(`${(e as Error).message} (delete the file to run its unit again)`);
   }
 }
 
@@ -86,7 +100,7 @@ export async function runUnits(planned: readonly PlannedUnit[], s: RunSettings):
     const e = p.experiment;
     const name = unitArtifactName(e.name, p.unit);
     const path = `${dir}/${name}.json`;
-    if (s.resume && await existingComplete(path)) {
+    if (s.resume && await existingComplete(path, e.claimsVersion)) {
       s.log(`[${k + 1}/${planned.length}] ${e.name}/${p.unit}: done earlier (${path}), skipped`);
       paths.push(path);
       continue;
@@ -125,6 +139,7 @@ export async function runUnits(planned: readonly PlannedUnit[], s: RunSettings):
         files: r.files,
         series: r.series,
         notes: r.notes?.join("\n"),
+        claimsVersion: e.claimsVersion,
       });
     } catch (err) {
       // A failing unit never stops the others: its artifact says what went wrong.
@@ -142,6 +157,7 @@ export async function runUnits(planned: readonly PlannedUnit[], s: RunSettings):
         complete: false,
         incompleteReason: `the unit failed: ${msg}`,
         figures: [],
+        claimsVersion: e.claimsVersion,
       });
     }
     paths.push(await writeArtifact(s.resultsDir, s.suiteVersion, s.preset, name, artifact));
@@ -181,21 +197,36 @@ export async function mergeExperiments(
     const parts: Artifact[] = [];
     const missing: string[] = [];
     for (const u of units) {
-      try {
-        parts.push(await readArtifact(`${dir}/${unitArtifactName(e.name, u)}.json`));
-      } catch {
-        missing.push(u);
-      }
+      const a = await unitArtifact(`${dir}/${unitArtifactName(e.name, u)}.json`);
+      if (a) parts.push(a);
+      else missing.push(u);
     }
     if (parts.length === 0) {
       out.push({ experiment: e, artifact: null, missingUnits: missing, claims: [] });
       continue;
     }
+    // Claims are checked only on units computed with the current claims version. A verdict kept with one
+    // unit cannot be re-used instead: claims compare cells of several units. And current claims read on
+    // figures written under other keys (a renamed row) give wrong verdicts, so stale units are named
+    // and their section's claims are left unchecked until they are rerun.
+    const stale = parts.filter((p) => p.claimsVersion !== e.claimsVersion).map((p) =>
+      `${p.config.unit} (${
+        p.claimsVersion === undefined ? "no claims version" : `version ${p.claimsVersion}`
+      })`
+    );
     const figures: Figure[] = parts.flatMap((p) => p.figures);
     const series: Series[] = parts.flatMap((p) => p.series ?? []);
     const files = [...new Set(parts.flatMap((p) => p.files ?? []))];
     const incomplete = parts.filter((p) => !p.complete).map((p) => `${p.config.unit}: ${p.incompleteReason}`);
     if (missing.length) incomplete.push(`units not run yet: ${missing.join(", ")}`);
+    if (stale.length) {
+      incomplete.push(
+        `units computed by code of another claims version (this code: ${e.claimsVersion}): ${
+          stale.join(", ")
+        }`,
+      );
+    }
+    const claims: Claim[] = stale.length ? [staleClaim(e, stale, s.preset)] : e.claims(figures);
     const notes = parts.map((p) => (p.notes ? `${p.config.unit}: ${p.notes}` : "")).filter((n) => n).join(
       "\n",
     );
@@ -218,9 +249,23 @@ export async function mergeExperiments(
       // newest unit's date.
       gitCommit: [...new Set(parts.map((p) => p.gitCommit))].join("+"),
       date: parts.map((p) => p.date).sort().at(-1),
+      ...(stale.length ? {} : { claimsVersion: e.claimsVersion }),
+      claims,
     });
     await writeArtifact(s.resultsDir, s.suiteVersion, s.preset, e.name, artifact);
-    out.push({ experiment: e, artifact, missingUnits: missing, claims: e.claims(figures) });
+    out.push({ experiment: e, artifact, missingUnits: missing, claims });
   }
   return out;
+}
+
+/** The one verdict of a section with stale units: not checked, naming them and how to rerun them. */
+function staleClaim(e: Experiment, stale: readonly string[], preset: Preset): Claim {
+  return {
+    table: e.name,
+    statement: `the paper's claims on ${e.title}`,
+    holds: null,
+    detail: `not checked: units ${stale.join(", ")} were computed by code whose figure keys or claims ` +
+      `differ from this code's (claims version ${e.claimsVersion}); rerun them with ` +
+      `\`deno task reproduce --preset ${preset} --only ${e.name}\``,
+  };
 }

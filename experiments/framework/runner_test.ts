@@ -7,7 +7,7 @@ import { makeFigure, readArtifact } from "../../lib/artifacts/artifact.ts";
 import type { Figure } from "../../lib/artifacts/schema.ts";
 import { createDevice } from "../../lib/engine/devices.ts";
 import { Rng } from "../../lib/engine/random.ts";
-import { assertEquals, assertTrue } from "../../lib/testing/asserts.ts";
+import { assertEquals, assertRejects, assertTrue } from "../../lib/testing/asserts.ts";
 import type { Experiment } from "./experiment.ts";
 import { writeReport } from "./report.ts";
 import { mergeExperiments, planUnits, presetDir, type RunSettings, runUnits } from "./runner.ts";
@@ -17,6 +17,7 @@ let runs = 0;
 const toy: Experiment = {
   name: "toy",
   title: "Toy: means of uniform draws",
+  claimsVersion: 1,
   units: (preset) => (preset === "smoke" ? ["a", "b", "c", "broken"] : ["a"]),
   budget: (u) => `unit ${u}: 1000 draws`,
   runUnit(unit, ctx) {
@@ -128,6 +129,59 @@ Deno.test("runner: units, shards, resume, failures, merge and report", async (t)
         "one run at the report's commit",
       );
     });
+    await t.step(
+      "a unit of another claims version: claims not checked, the unit named; --resume reruns it",
+      async () => {
+        const path = `${presetDir(base)}/units.toy.c.json`;
+        const good = await Deno.readTextFile(path);
+        const { claimsVersion: _, ...old } = JSON.parse(good);
+        for (const stale of [old, { ...old, claimsVersion: 7 }]) {
+          await Deno.writeTextFile(path, JSON.stringify(stale));
+          const [m] = await mergeExperiments([toy], { ...base, adapter: "test", backend: "cpu" });
+          assertEquals(m.claims.length, 1);
+          assertEquals(m.claims[0].holds, null, "no verdict from current claims on older figures");
+          assertTrue(/not checked: units c \((no claims version|version 7)\)/.test(m.claims[0].detail));
+          assertTrue(/--only toy/.test(m.claims[0].detail), m.claims[0].detail);
+          assertTrue(
+            /units computed by code of another claims version \(this code: 1\): c /.test(
+              m.artifact!.incompleteReason ?? "",
+            ),
+          );
+          assertEquals(m.artifact!.claims, m.claims, "the verdicts are kept in the merged artifact");
+          assertEquals(m.artifact!.claimsVersion, undefined);
+        }
+        runs = 0;
+        await runUnits(planUnits([toy], base), { ...base, resume: true });
+        assertEquals(runs, 2, "the stale unit and the broken one run again");
+        assertEquals((await readArtifact(path)).claimsVersion, toy.claimsVersion);
+        const [m] = await mergeExperiments([toy], { ...base, adapter: "test", backend: "cpu" });
+        assertEquals(m.claims[0].holds, true);
+        assertEquals(m.artifact!.claimsVersion, toy.claimsVersion);
+      },
+    );
+    await t.step(
+      "a corrupt or invalid unit artifact is an error naming the file, not 'not run yet'",
+      async () => {
+        const path = `${presetDir(base)}/units.toy.b.json`;
+        const good = await Deno.readTextFile(path);
+        for (
+          const bad of ['{"schemaVersion": 1, "figu', JSON.stringify({ ...JSON.parse(good), figures: 3 })]
+        ) {
+          await Deno.writeTextFile(path, bad);
+          await assertRejects(
+            () => mergeExperiments([toy], { ...base, adapter: "test", backend: "cpu" }),
+            /Cannot read artifact .*units\.toy\.b\.json: .*delete the file to run its unit again/,
+          );
+          await assertRejects(
+            () => runUnits(planUnits([toy], base), { ...base, resume: true }),
+            /Cannot read artifact .*units\.toy\.b\.json/,
+          );
+        }
+        await Deno.remove(path);
+        const merged = await mergeExperiments([toy], { ...base, adapter: "test", backend: "cpu" });
+        assertEquals(merged[0].missingUnits, ["b"], "a missing file is still a unit not run yet");
+      },
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

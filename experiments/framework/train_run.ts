@@ -190,6 +190,11 @@ export async function specHash(spec: TrainRunSpec): Promise<string> {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** The folder of a spec's run: `<outDir>/work/runs/<hash>`. */
+export async function runDir(outDir: string, spec: TrainRunSpec): Promise<string> {
+  return `${outDir.replace(/\/+$/, "")}/work/runs/${await specHash(spec)}`;
+}
+
 /** Checks a spec; throws "Cannot train ...: field ... is ..., expected ..." on the first problem. */
 export function validateSpec(spec: TrainRunSpec): void {
   const bad = (field: string, value: unknown, expected: string) => {
@@ -228,13 +233,34 @@ export function missingDataReason(id: string, err: DatasetError, dataDir: string
     `RESFLOW_DATA_DIR. ${first}`;
 }
 
+/**
+ * The finished run's result, or null when none was written. Results are written atomically, so a file
+ * that cannot be read or parsed is corrupt: an error naming it, not a silent retrain.
+ */
 async function readResult(path: string): Promise<TrainRunResult | null> {
+  let text: string;
   try {
-    return JSON.parse(await Deno.readTextFile(path)) as TrainRunResult;
+    text = await Deno.readTextFile(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return null;
-    return null; // unreadable or half-written by an older process: train again
+    throw new Error(`Cannot read run result ${path}: ${(e as Error).message}`);
   }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new Error(
+      `Cannot read run result ${path}: not JSON (${(e as Error).message}); delete its folder to train again`,
+    );
+  }
+  const r = value as Partial<TrainRunResult> | null;
+  if (typeof r !== "object" || r === null || r.format !== TRAIN_RUN_FORMAT || typeof r.hash !== "string") {
+    throw new Error(
+      `Cannot read run result ${path}: expected an object with format ${TRAIN_RUN_FORMAT} and a spec hash; ` +
+        `delete its folder to train again`,
+    );
+  }
+  return r as TrainRunResult;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -290,11 +316,13 @@ export async function trainRun(
 ): Promise<TrainRunOutcome> {
   validateSpec(spec);
   const hash = await specHash(spec);
-  const dir = `${ctx.outDir.replace(/\/+$/, "")}/work/runs/${hash}`;
+  const dir = await runDir(ctx.outDir, spec);
   const label = opts.label ?? datasetLabel(spec.dataset);
   const resultPath = `${dir}/${RUN_RESULT}`;
   const ckPath = `${dir}/${RUN_CHECKPOINT}`;
-  const previous = await readResult(resultPath);
+  // Resuming reads what the earlier process left: a corrupt result is an error naming it. A fresh run
+  // deletes the folder's result anyway, so there an unreadable one only means "not this session's".
+  const previous = ctx.resume ? await readResult(resultPath) : await readResult(resultPath).catch(() => null);
   if (previous && previous.hash === hash && (ctx.resume || previous.session === RUN_SESSION)) {
     if (await exists(ckPath)) {
       ctx.log(`${label}: reusing the finished run ${hash.slice(0, 12)} (${previous.steps} steps)`);
@@ -335,18 +363,23 @@ export async function trainRun(
     });
     return { model, trainer };
   };
-  let { model, trainer } = build();
+  const { model, trainer } = build();
   let resumedFrom = 0;
   if (await exists(ckPath)) {
+    // A checkpoint that cannot be loaded (corrupt, non-finite, another configuration) is an error
+    // naming the file, never a silent retrain that would throw away (or hide) the earlier run.
     try {
       const meta = await trainer.loadCheckpoint(ckPath);
       resumedFrom = meta.step;
       ctx.log(`${label}: resumed ${ckPath} at step ${meta.step} of ${spec.steps}`);
     } catch (e) {
-      ctx.log(`${label}: cannot resume ${ckPath} (${(e as Error).message.split("\n")[0]}); starting afresh`);
       trainer.dispose();
       model.dispose();
-      ({ model, trainer } = build());
+      const msg = (e as Error).message.split("\n")[0];
+      throw new Error(
+        `${msg.includes(ckPath) ? msg : `Cannot load checkpoint ${ckPath}: ${msg}`} ` +
+          `(delete ${dir} to train this run again)`,
+      );
     }
   }
   const parameters = model.parameters().reduce((a, p) => a + p.value.size, 0);

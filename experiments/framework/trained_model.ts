@@ -24,6 +24,8 @@ export interface InverseSummary {
   readonly mean: number;
   /** Whether every block met its tolerance. */
   readonly converged: boolean;
+  /** Blocks whose inverse reached the iteration cap without meeting its tolerance. */
+  readonly unconverged: number;
 }
 
 /** Images drawn from a model. */
@@ -71,6 +73,7 @@ function summarize(model: ResidualFlow): InverseSummary {
     max: Math.max(0, ...perBlock),
     mean: perBlock.length ? perBlock.reduce((a, b) => a + b, 0) / perBlock.length : 0,
     converged: reports.every((r) => r === null || r.converged),
+    unconverged: reports.filter((r) => r !== null && !r.converged).length,
   };
 }
 
@@ -87,7 +90,8 @@ export async function drawSamples(
   const inverse: InverseSummary[] = [];
   for (let done = 0; done < opts.n; done += batch) {
     const k = Math.min(batch, opts.n - done);
-    const x = await model.sample(k, { training: false, rng }, opts.temperature);
+    // Non-convergence is measured (counted in the summary), not an error.
+    const x = await model.sample(k, { training: false, rng, onUnconverged: "report" }, opts.temperature);
     try {
       images.set(await x.read(), done * per);
     } finally {
@@ -130,7 +134,7 @@ export async function reconstruct(
   );
   let outputs: Float32Array;
   try {
-    const xr = await model.inverse(z, { training: false, rng: new Rng(opts.seed) });
+    const xr = await model.inverse(z, { training: false, rng: new Rng(opts.seed), onUnconverged: "report" });
     try {
       outputs = Float32Array.from(await xr.read());
     } finally {

@@ -11,6 +11,7 @@ import {
   type Artifact,
   ARTIFACT_SCHEMA,
   ARTIFACT_SCHEMA_VERSION,
+  type ClaimVerdict,
   type Figure,
   type Preset,
   PRESETS,
@@ -49,6 +50,10 @@ export interface ArtifactInput {
   readonly series?: readonly Series[];
   /** Free text for the reader. */
   readonly notes?: string;
+  /** Version of the experiment's figure keys and claims in the code that computed the figures. */
+  readonly claimsVersion?: number;
+  /** Verdicts on the paper's claims checked on these figures. */
+  readonly claims?: readonly ClaimVerdict[];
   /** Overrides for tests; by default read from git, `Deno.version` and the clock. */
   readonly gitCommit?: string;
   /** Override of the date (ISO 8601). */
@@ -99,6 +104,8 @@ export async function buildArtifact(input: ArtifactInput): Promise<Artifact> {
     ...(input.files ? { files: input.files } : {}),
     ...(input.series ? { series: input.series } : {}),
     ...(input.notes !== undefined ? { notes: input.notes } : {}),
+    ...(input.claimsVersion !== undefined ? { claimsVersion: input.claimsVersion } : {}),
+    ...(input.claims !== undefined ? { claims: input.claims } : {}),
   };
   return artifact;
 }
@@ -213,4 +220,18 @@ export async function readArtifact(path: string): Promise<Artifact> {
     throw new Error(`Cannot read artifact ${path}: ${errors.map(formatError).join("; ")}`);
   }
   return value as Artifact;
+}
+
+/**
+ * Reads and validates an artifact that may not exist yet: `null` when there is no file at `path`;
+ * an unreadable, non-JSON or invalid file is an error naming it (never taken for "not run yet").
+ */
+export async function readArtifactIfPresent(path: string): Promise<Artifact | null> {
+  try {
+    await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw new Error(`Cannot read artifact ${path}: ${(e as Error).message}`);
+  }
+  return await readArtifact(path);
 }

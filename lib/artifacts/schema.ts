@@ -42,6 +42,11 @@ export interface Figure {
   readonly n: number;
   /** An optional remark on this cell. */
   readonly note?: string;
+  /**
+   * Per-example values that were NaN or infinite and are left out of `value` and its uncertainty (test
+   * images of a bits/dim cell); claims reading a cell where this is above 0 fail.
+   */
+  readonly nonFinite?: number;
 }
 
 /** A numeric curve kept in the artifact (a training curve, the points of a plotted figure). */
@@ -98,6 +103,25 @@ export interface Artifact {
   readonly series?: readonly Series[];
   /** Free text for the reader of the report. */
   readonly notes?: string;
+  /**
+   * Version of the experiment's figure keys and claims in the code that computed the figures (see
+   * `Experiment.claimsVersion`); a merge checks claims only on units of the current version.
+   */
+  readonly claimsVersion?: number;
+  /** Verdicts on the paper's claims, kept with the figures they were checked on (merged artifacts). */
+  readonly claims?: readonly ClaimVerdict[];
+}
+
+/** One of the paper's qualitative claims with its verdict on an artifact's figures. */
+export interface ClaimVerdict {
+  /** The table or figure it is about. */
+  readonly table: string;
+  /** The claim in words. */
+  readonly statement: string;
+  /** Whether it holds at this scale; null when it could not be checked. */
+  readonly holds: boolean | null;
+  /** The numbers behind the verdict (or why there is none). */
+  readonly detail: string;
 }
 
 const NUMBER_PAIR = {
@@ -152,6 +176,8 @@ export const ARTIFACT_SCHEMA: JsonSchema = {
     files: { type: "array", items: NON_EMPTY_STRING },
     series: { type: "array", items: { $ref: "#/$defs/series" } },
     notes: { type: "string" },
+    claimsVersion: { type: "integer", minimum: 1 },
+    claims: { type: "array", items: { $ref: "#/$defs/claim" } },
   },
   anyOf: [
     {
@@ -180,11 +206,23 @@ export const ARTIFACT_SCHEMA: JsonSchema = {
         scale: NON_EMPTY_STRING,
         n: { type: "integer", minimum: 0 },
         note: { type: "string" },
+        nonFinite: { type: "integer", minimum: 0 },
       },
       anyOf: [
         { description: "uncertainty as a standard error", required: ["stderr"] },
         { description: "uncertainty as a confidence interval", required: ["ci"] },
       ],
+    },
+    claim: {
+      type: "object",
+      additionalProperties: false,
+      required: ["table", "statement", "holds", "detail"],
+      properties: {
+        table: NON_EMPTY_STRING,
+        statement: NON_EMPTY_STRING,
+        holds: { type: ["boolean", "null"] },
+        detail: { type: "string" },
+      },
     },
     series: {
       type: "object",

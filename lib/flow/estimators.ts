@@ -19,7 +19,7 @@ import { grad, gradMaybe } from "../engine/autograd.ts";
 import { CpuStorage } from "../engine/cpu/cpu_storage.ts";
 import { Node } from "../engine/graph.ts";
 import { requireGrad, zeros } from "../engine/ops/creation.ts";
-import { abs, add, mul, sub } from "../engine/ops/elementwise.ts";
+import { abs, add, div, maximum, mul, sub } from "../engine/ops/elementwise.ts";
 import { max, sum } from "../engine/ops/reduce.ts";
 import { reshape, sliceAxis } from "../engine/ops/shape.ts";
 import { isGradEnabled, noGrad, type Tensor, tidy, withGradMode } from "../engine/tensor.ts";
@@ -132,8 +132,15 @@ export function neumannLogdetEstimator(gx: Tensor, x: Tensor, v: Tensor, plan: S
 /** How the training-time gradient of the log-det is formed. */
 export type LogdetGradient = "naive" | "neumann";
 
-/** Called on non-CPU devices with max_b |upstream_b − upstream_0| (a kept scalar tensor; read it later). */
+/**
+ * Called on non-CPU devices with the relative spread max_b |upstream_b − upstream_0| / max_b |upstream_b|
+ * (a kept scalar tensor, read later: the trainer folds it into its step's readback and compares it with
+ * {@link UPSTREAM_REL_TOL}).
+ */
 export type UpstreamSpreadSink = (spread: Tensor) => void;
+
+/** Floor of the spread's denominator (an all-zero upstream has spread 0). */
+const SPREAD_FLOOR = 1e-30;
 
 /** Relative spread of upstream log-det gradients tolerated by backward-in-forward. */
 export const UPSTREAM_REL_TOL = 1e-6;
@@ -156,7 +163,11 @@ function checkSharedUpstream(gy: Tensor, sink: UpstreamSpreadSink | undefined): 
       }
     }
   } else if (sink && gy.device.name !== "meta") {
-    sink(noGrad(() => max(abs(sub(gy, sliceAxis(gy, 0, 0, 1))))).keep());
+    sink(
+      noGrad(() =>
+        tidy(() => div(max(abs(sub(gy, sliceAxis(gy, 0, 0, 1)))), maximum(max(abs(gy)), SPREAD_FLOOR)))
+      ).keep(),
+    );
   }
 }
 
@@ -169,7 +180,8 @@ function checkSharedUpstream(gy: Tensor, sink: UpstreamSpreadSink | undefined): 
  *
  * Assumption: every example's log-det receives the same upstream gradient (true for mean-reduced
  * bits/dim and the hybrid loss). It is checked at backward time on CPU devices (throws); on other
- * devices the spread is handed to `sink` instead of forcing a readback.
+ * devices the relative spread is handed to `sink` instead of forcing a readback (the trainer reads it
+ * with the step's loss and throws when it exceeds {@link UPSTREAM_REL_TOL}).
  */
 export function backwardInForward(
   xin: Tensor,

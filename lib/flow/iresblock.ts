@@ -141,8 +141,9 @@ export class IResBlock implements FlowLayer {
   /** Report of the last inverse, or null. */
   lastInverse: FixedPointReport | null = null;
   /**
-   * On non-CPU devices, max_b |upstream_b − upstream_0| of the last backward-in-forward backward (a
-   * kept scalar; nonzero means the shared-upstream assumption was broken). CPU devices throw instead.
+   * On non-CPU devices, the relative spread max_b |upstream_b − upstream_0| / max_b |upstream_b| of the
+   * last backward-in-forward backward (a kept scalar; above `UPSTREAM_REL_TOL` means the shared-upstream
+   * assumption was broken: the trainer checks it in its step readback). CPU devices throw instead.
    */
   lastUpstreamSpread: Tensor | null = null;
 
@@ -200,13 +201,16 @@ export class IResBlock implements FlowLayer {
   }
 
   /** x = f⁻¹(y) on CPU devices (throws on devices without synchronous readback: use {@link inverseAsync}). */
-  inverse(y: Tensor, _ctx: FlowContext): Tensor | Promise<Tensor> {
+  inverse(y: Tensor, ctx: FlowContext): Tensor | Promise<Tensor> {
+    const opts = ctx.onUnconverged
+      ? { ...this.settings.inverse, onUnconverged: ctx.onUnconverged }
+      : undefined;
     if (y.device.name === "cpu") {
-      const r = fixedPointInverseSync(this.nnet, y, this.settings.inverse);
+      const r = fixedPointInverseSync(this.nnet, y, opts ?? this.settings.inverse);
       this.lastInverse = r.report;
       return r.x;
     }
-    return this.inverseAsync(y).then((r) => r.x);
+    return this.inverseAsync(y, opts).then((r) => r.x);
   }
 
   /** x = f⁻¹(y) on any device, with the iteration report (also kept in `lastInverse`). */

@@ -175,6 +175,11 @@ for (const [file, v] of allVariants) {
       assertTrue(r.report.residual > 1e-3 && r.report.lastChange > 1e-3, JSON.stringify(r.report));
       r.x.dispose();
       await assertRejects(() => b.inverseAsync(y, { maxIterations: 0 }), /maxIterations 0/);
+      // Through the flow-layer contract, a context asking for reports counts instead of failing.
+      const capped = block(v, dev64, { inverse: { maxIterations: 5 } });
+      const xs = await capped.inverse(y, { ...ctxOf(false, 0), onUnconverged: "report" });
+      assertEquals([capped.lastInverse?.converged, capped.lastInverse?.iterations], [false, 5]);
+      xs.dispose();
     });
 
     await t.step(

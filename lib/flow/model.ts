@@ -33,6 +33,7 @@ import { Normalize } from "./normalize.ts";
 import { bitsPerDim, samplePrior, standardNormalLogProb } from "./prior.ts";
 import { buildConvBranch, buildFcBranch } from "./resblock_nets.ts";
 import {
+  convergeLipschitzAll,
   type InducedNormLayer,
   type LipschitzUpdate,
   SpectralNormConv2d,
@@ -251,6 +252,16 @@ export class ResidualFlow implements Module {
       const n = b.nnet as unknown as { lipschitzLayers?: () => InducedNormLayer[] };
       return n.lipschitzLayers ? n.lipschitzLayers() : [];
     });
+  }
+
+  /**
+   * First use of the power iteration: every normalised layer to its tolerance (see
+   * `convergeLipschitzAll`). Run it once on a freshly built model before training or evaluating it (the
+   * trainer does so before a fresh run's first step; a checkpoint brings converged vectors instead).
+   */
+  async convergeLipschitz(): Promise<LipschitzUpdate[]> {
+    const layers = this.lipschitzLayers();
+    return layers.length ? await convergeLipschitzAll(layers) : [];
   }
 
   /** Runs the power iteration on every normalised layer (after each optimizer step, before evaluation). */

@@ -83,6 +83,12 @@ export interface FlowContext {
   readonly rng: Rng;
   /** Skip log-det computation entirely (classification-only runs, sampling). */
   readonly skipLogdet?: boolean;
+  /**
+   * What a fixed-point inverse does at its iteration cap: "throw" (the blocks' default) or "report"
+   * (keep the last iterate; the block's `lastInverse` says it did not converge), for callers that
+   * count non-convergence as a measured outcome.
+   */
+  readonly onUnconverged?: "throw" | "report";
 }
 
 /** Output of a flow layer's forward pass. */

@@ -16,9 +16,10 @@
  *   of the first converged iteration is kept, so the result is the official one with few readbacks.
  * - First use (the first forward, or `initialize(hw)`): the input resolution is recorded, u and v are
  *   drawn from N(0, I) and normalised, and `initIterations` fixed iterations run synchronously (the
- *   forward pass cannot read back). The official code iterates to tolerance there; calling
- *   `await updateLipschitzAll(layers)` once after a first (dummy) forward, before training, gives
- *   exactly that. `reinitialize()` redraws u, v for a replaced weight.
+ *   forward pass cannot read back). The official code iterates to tolerance there: every entry point
+ *   calls {@link convergeLipschitzAll} (through `ResidualFlow.convergeLipschitz`, which the trainer
+ *   runs before a fresh run's first step) to do the same. `reinitialize()` redraws u, v for a replaced
+ *   weight.
  * @module
  */
 import { conv2dOutputShape, fmt } from "../engine/backend.ts";
@@ -117,7 +118,19 @@ export interface LipschitzUpdate {
 export interface UpdateOptions {
   /** Run exactly this many iterations instead of the layer's setting. */
   readonly nIterations?: number;
+  /**
+   * Iterate to the layer's tolerance with this cap, whatever the layer's fixed count or adaptive cap
+   * (first use: see {@link convergeLipschitzAll}).
+   */
+  readonly toToleranceWithin?: number;
 }
+
+/**
+ * Cap of the iteration to tolerance at first use. The official code allows 20000; from the initial
+ * iterations the layers of this suite converge in far fewer (a tiny model: tens), so the cap is only
+ * reached by a layer that cannot converge, which the update then reports.
+ */
+export const FIRST_USE_MAX_ITERATIONS = 5000;
 
 /** The linear map A_W whose norm is controlled, on flat vectors. */
 export interface PowerOperator {
@@ -328,6 +341,9 @@ export abstract class InducedNormLayer implements Module, OrderTrainable {
         `Cannot update the Lipschitz vectors of ${this.weight.name}: not initialised (run a forward or initialize() first)`,
       );
     }
+    if (opts.toToleranceWithin !== undefined) {
+      return new PowerSession(this, this.operator(), null, opts.toToleranceWithin);
+    }
     const fixed = opts.nIterations ?? this.nIterations;
     return new PowerSession(this, this.operator(), fixed);
   }
@@ -363,6 +379,8 @@ export class PowerSession {
   readonly op: PowerOperator;
   /** Fixed iteration count, or null for adaptive. */
   readonly fixed: number | null;
+  /** Cap of the adaptive iteration. */
+  readonly cap: number;
   /** Iterations accepted so far. */
   iterations = 0;
   /** True when no more chunks are needed. */
@@ -376,10 +394,11 @@ export class PowerSession {
   #pending: [Tensor, Tensor][] = [];
 
   /** Starts from the layer's stored vectors and a detached copy of its weight. */
-  constructor(layer: InducedNormLayer, op: PowerOperator, fixed: number | null) {
+  constructor(layer: InducedNormLayer, op: PowerOperator, fixed: number | null, cap = layer.maxIterations) {
     this.layer = layer;
     this.op = op;
     this.fixed = fixed;
+    this.cap = cap;
     this.#w = layer.weight.value.detach();
     this.#u = layer.u.value!;
     this.#v = layer.v.value!;
@@ -411,7 +430,7 @@ export class PowerSession {
 
   /** Adaptive: runs up to `checkEvery` iterations and returns one convergence flag per iteration. */
   runChunk(): Tensor {
-    const k = Math.min(this.layer.checkEvery, this.layer.maxIterations - this.iterations);
+    const k = Math.min(this.layer.checkEvery, this.cap - this.iterations);
     return noGrad(() => {
       const flags: Tensor[] = [];
       let u = this.#u;
@@ -454,7 +473,7 @@ export class PowerSession {
     const [u, v] = this.#pending[pick];
     this.#pending = [];
     this.#replace(u, v);
-    if (this.converged || this.iterations >= this.layer.maxIterations) this.done = true;
+    if (this.converged || this.iterations >= this.cap) this.done = true;
   }
 
   /** Stores the final vectors in the layer's buffers. */
@@ -505,13 +524,23 @@ export async function updateLipschitzAll(
     joined.dispose();
     let off = 0;
     for (const s of active) {
-      const k = Math.min(s.layer.checkEvery, s.layer.maxIterations - s.iterations);
+      const k = Math.min(s.layer.checkEvery, s.cap - s.iterations);
       s.accept(Array.from(host).slice(off, off + k));
       off += k;
     }
     active = active.filter((s) => !s.done);
   }
   return sessions.map((s) => s.finish());
+}
+
+/**
+ * First use: iterates every layer to its tolerance (at most {@link FIRST_USE_MAX_ITERATIONS}), whatever
+ * its fixed count or per-step cap, as the official code does on its first forward. Call it once after
+ * the model is built (u and v then hold the few fixed iterations a synchronous first use can run) and
+ * before the first training step or evaluation, so Lip(g) <= coeff holds from step 0.
+ */
+export function convergeLipschitzAll(layers: readonly InducedNormLayer[]): Promise<LipschitzUpdate[]> {
+  return updateLipschitzAll(layers, { toToleranceWithin: FIRST_USE_MAX_ITERATIONS });
 }
 
 /**

@@ -200,6 +200,28 @@ export function diffJson(file: unknown, model: unknown): string[] {
   );
 }
 
+/**
+ * Estimator diagnostics (the last step's log-det moments and sampled N): they describe the last forward,
+ * may be non-finite after a rejected step, and are overwritten by the next one, so they are not checked.
+ */
+const DIAGNOSTIC_BUFFER = /^buffer\.(?:.*\.)?last_[a-z_]+$/;
+
+/**
+ * Names of the state tensors (parameters, buffers other than diagnostics, optimizer moments, EMA) that
+ * hold a NaN or an infinity, each with how many of its values are non-finite.
+ */
+export function nonFiniteTensors(tensors: ReadonlyMap<string, SafeTensor>): string[] {
+  const bad: string[] = [];
+  for (const [name, t] of tensors) {
+    if (DIAGNOSTIC_BUFFER.test(name) || (t.dtype !== "F32" && t.dtype !== "F64")) continue;
+    const data = t.data as Float32Array | Float64Array;
+    let k = 0;
+    for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) k++;
+    if (k) bad.push(`${name}: ${k} of ${data.length} values`);
+  }
+  return bad;
+}
+
 /** Options of {@link restoreCheckpoint}. */
 export interface RestoreOptions {
   /** The device the tensors are created on. */
@@ -213,7 +235,8 @@ export interface RestoreOptions {
 /**
  * Checks a loaded checkpoint against the live objects and applies it: parameters, buffers, and (when
  * given) optimizer moments and step, EMA shadow. Every problem (missing, unexpected or misshapen
- * tensors, unsupported dtypes, configuration or trainer-setting differences) is reported in one
+ * tensors, unsupported dtypes, NaN or Infinity in a state tensor, configuration or trainer-setting
+ * differences) is reported in one
  * error "Cannot load checkpoint <path>: ..."; nothing is changed unless everything matches.
  *
  * Buffers that are still empty in the model (ActNorm before its first batch, diagnostics) accept the
@@ -251,6 +274,14 @@ export function restoreCheckpoint(ck: LoadedCheckpoint, parts: CheckpointParts, 
   if (badDtype.length) {
     problems.push(
       `unsupported dtypes (${badDtype.map(([n, t]) => `${n}: ${t.dtype}`).join(", ")}; expected F32 or F64)`,
+    );
+  }
+  const nonFinite = nonFiniteTensors(loaded);
+  if (nonFinite.length) {
+    problems.push(
+      `${nonFinite.length} tensor${nonFinite.length === 1 ? " holds" : "s hold"} NaN or Infinity (${
+        nonFinite.join(", ")
+      }; expected finite values: training from it would reject every step)`,
     );
   }
   if (opts.config !== undefined) {

@@ -212,3 +212,31 @@ Deno.test("checkpoint: a rejected step's report (NaN loss) survives the metadata
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("checkpoint: a file whose state tensors hold NaN or Infinity is refused, naming them", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/ck.safetensors`;
+    const a = await tinyTrainer();
+    for (let i = 0; i < 2; i++) await a.trainStep();
+    await a.saveCheckpoint(path, { suiteVersion: "9.9.9" });
+    const f = await loadSafetensors(path);
+    const poisoned = new Map(
+      [...f.tensors].map(([n, t]) => [n, { shape: t.shape, data: (t.data as Float32Array).slice() }]),
+    );
+    poisoned.get("param.2.nnet.0.weight")!.data[3] = NaN;
+    poisoned.get("adam.v.2.nnet.0.bias")!.data[0] = Infinity;
+    await saveSafetensors(path, Object.fromEntries(poisoned), f.metadata);
+    const b = await tinyTrainer();
+    const before = await hostState(b.module);
+    await assertRejects(
+      () => b.loadCheckpoint(path),
+      /^Error: Cannot load checkpoint .*ck\.safetensors: 2 tensors hold NaN or Infinity \(.*adam\.v\.2\.nnet\.0\.bias: 1 of \d+ values.*param\.2\.nnet\.0\.weight: 1 of \d+ values/,
+    );
+    assertEquals(bitDifferences(before, await hostState(b.module)), [], "nothing applied");
+    a.dispose();
+    b.dispose();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -192,7 +192,10 @@ export interface RunOptions {
 
 /** Outcome of a run. */
 export interface RunResult {
-  /** False when the run ended early after repeated non-finite steps. */
+  /**
+   * False when the run ended early after repeated non-finite steps, or when every step this run took
+   * was rejected (nothing was trained, even if fewer than the failure limit).
+   */
   readonly complete: boolean;
   /** Why it is incomplete, or null. */
   readonly incompleteReason: string | null;

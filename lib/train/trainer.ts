@@ -1,6 +1,7 @@
 /**
  * The training loop of density models (SPEC 1.0 "Other training-loop facts"), with a hook for hybrid
- * losses. One step: draw the batch of this step (seeded shuffle, augmentation, dequantisation), run
+ * losses. Before a fresh run's first step every spectral norm is iterated to tolerance (first use, as
+ * the official code). One step: draw the batch of this step (seeded shuffle, augmentation, dequantisation), run
  * the model in training mode with the step's generator, loss = mean bits/dim (or the loss hook's
  * value), gradients of every parameter, global-norm clipping at 1, an Adam step, the power iteration
  * on every normalised layer (`updateLipschitz`) and the EMA update (decay 0.999; the shadow is created
@@ -8,6 +9,10 @@
  *
  * Determinism: the batch, N and the probes of step `s` depend only on (seed, s); checkpoints hold
  * everything else, so a resumed run computes exactly what an uninterrupted one does.
+ *
+ * Backward-in-forward's shared-upstream assumption: on non-CPU devices each block's relative upstream
+ * spread joins the step's readback; a step that breaks it throws (state restored). CPU devices throw
+ * inside the backward already.
  *
  * Non-finite steps: one readback per step of [loss, gradient norm]. When either is not finite, the
  * step is rejected before anything is updated (the forward's side effects, e.g. ActNorm's first-batch
@@ -31,6 +36,7 @@ import { Batcher, type BatchSource } from "../data/batches.ts";
 import type { ModelOutput, ResidualFlow } from "../flow/model.ts";
 import type { Module, Parameter } from "../flow/module.ts";
 import type { IResBlock } from "../flow/iresblock.ts";
+import { UPSTREAM_REL_TOL } from "../flow/estimators.ts";
 import { Adam, clipGradNorm } from "./optimizer.ts";
 import { Ema } from "./ema.ts";
 import { evaluateBitsPerDim } from "./evaluate.ts";
@@ -77,6 +83,19 @@ export function stepRng(seed: number, step: number): Rng {
   return new Rng(seed).fork(TRAIN_RNG_TAG).fork(step);
 }
 
+/**
+ * The blocks whose relative upstream spread (see `IResBlock.lastUpstreamSpread`) breaks backward-in-
+ * forward's assumption that every example's log-det gets the same upstream gradient, as "name: spread".
+ * A NaN spread counts as broken.
+ */
+export function sharedUpstreamViolations(
+  names: readonly string[],
+  spreads: ArrayLike<number>,
+  tol: number = UPSTREAM_REL_TOL,
+): string[] {
+  return names.flatMap((n, i) => (spreads[i] <= tol ? [] : [`${n}: ${Number(spreads[i]).toExponential(2)}`]));
+}
+
 /** The density loss: mean bits/dim over the batch. */
 export function densityLoss(out: ModelOutput, _batch: LossBatch, model: ResidualFlow): Tensor {
   if (!out.logpx) throw new Error("Cannot compute the density loss: the forward pass skipped the log-det");
@@ -118,6 +137,8 @@ export class Trainer {
   #wallStart = performance.now();
   #window: number[] = [];
   #history: History = { logs: [], evals: [], failures: [] };
+  /** True until the first step of this trainer (or a checkpoint load) has settled the power iteration. */
+  #lipschitzFresh = true;
 
   /** Sets up the optimizer, the EMA and the batcher. */
   constructor(opts: TrainerOptions) {
@@ -224,6 +245,12 @@ export class Trainer {
   /** Runs step {@link Trainer.step} and advances the step index, whether or not the step is accepted. */
   async trainStep(): Promise<StepResult> {
     const t0 = performance.now();
+    if (this.#lipschitzFresh) {
+      // A fresh run: iterate every σ to tolerance before step 0 (first use, as the official code), so
+      // Lip(g) <= coeff holds from the first step. A resumed run has its converged vectors already.
+      this.#lipschitzFresh = false;
+      if (this.#step === 0 && this.optimizer.stepCount === 0) await this.model.convergeLipschitz();
+    }
     const step = this.#step;
     const bpe = this.batcher.batchesPerEpoch;
     const batch = this.batcher.batch(Math.floor(step / bpe), step % bpe);
@@ -231,8 +258,14 @@ export class Trainer {
     this.#opts.hooks?.batch?.(step, x);
     const rng = stepRng(this.seed, step);
     const lr = this.optimizer.currentLr();
+    // Backward-in-forward's upstream spreads of this step only (non-CPU devices record them).
+    for (const { block } of this.#blocks) {
+      block.lastUpstreamSpread?.dispose();
+      block.lastUpstreamSpread = null;
+    }
     const snap = this.#snapshot();
     const shape = this.#opts.data.shape;
+    let spreadNames: string[] = [];
     let res: { check: Tensor; raw: (Tensor | null)[]; clipped: (Tensor | null)[]; norm: Tensor };
     try {
       res = tidy(() => {
@@ -250,7 +283,16 @@ export class Trainer {
         const c = clipGradNorm(present, this.#maxGradNorm);
         let k = 0;
         const clipped = raw.map((g) => (g === null ? null : c.grads[k++]));
-        const check = noGrad(() => concat([reshape(loss, [1]), reshape(c.norm, [1])], 0));
+        // The step's one readback: loss, gradient norm, and each block's upstream spread (when recorded).
+        const spreads = this.#blocks.filter(({ block }) => block.lastUpstreamSpread !== null);
+        spreadNames = spreads.map(({ name }) => name);
+        const check = noGrad(() =>
+          concat([
+            reshape(loss, [1]),
+            reshape(c.norm, [1]),
+            ...spreads.map(({ block }) => reshape(block.lastUpstreamSpread!, [1])),
+          ], 0)
+        );
         return { check, raw, clipped, norm: c.norm };
       });
     } catch (e) {
@@ -265,6 +307,16 @@ export class Trainer {
       res.raw.forEach((g) => g?.dispose());
       res.clipped.forEach((g) => g?.dispose());
     };
+    const broken = sharedUpstreamViolations(spreadNames, host.subarray(2));
+    if (broken.length && Number.isFinite(loss) && Number.isFinite(gradNorm)) {
+      free();
+      this.#restore(snap);
+      throw new Error(
+        `Cannot train step ${step}: backward-in-forward assumes every example's log-det gets the same ` +
+          `upstream gradient (a loss that is a mean over examples), but its relative spread exceeds ` +
+          `${UPSTREAM_REL_TOL} in ${broken.join(", ")}; use a mean-reduced loss or turn memEff off`,
+      );
+    }
     if (Number.isFinite(loss) && Number.isFinite(gradNorm)) {
       this.#drop(snap);
       this.optimizer.step(res.clipped);
@@ -405,6 +457,7 @@ export class Trainer {
       config: JSON.parse(JSON.stringify(this.model.config)),
       train: this.trainSettings(),
     });
+    this.#lipschitzFresh = false;
     const h = (ck.meta.history ?? {}) as Partial<History> & {
       consecutiveFailures?: number;
       window?: number[];
@@ -438,8 +491,12 @@ export class Trainer {
     if (this.#consecutive >= this.#maxFailures) {
       incompleteReason = this.#incompleteReason();
     }
+    let ran = 0;
+    let accepted = 0;
     while (incompleteReason === null && this.#step < opts.steps) {
       const r = await this.trainStep();
+      ran++;
+      if (r.accepted) accepted++;
       opts.onStep?.(r);
       const done = this.#step;
       if (done % this.#logEvery === 0 || done === opts.steps) {
@@ -465,6 +522,12 @@ export class Trainer {
         await doEval();
       }
       if (ckEvery > 0 && done % ckEvery === 0 && done < opts.steps) await save();
+    }
+    if (incompleteReason === null && ran > 0 && accepted === 0) {
+      // Fewer steps than the failure limit, all rejected: nothing was trained, so the run is not complete.
+      incompleteReason = `all ${ran} step${
+        ran === 1 ? " of this run was" : "s of this run were"
+      } rejected; last: ${this.#history.failures[this.#history.failures.length - 1]?.message ?? "unknown"}`;
     }
     const last = this.#history.evals[this.#history.evals.length - 1];
     if (

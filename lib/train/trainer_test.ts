@@ -203,3 +203,46 @@ Deno.test("trainer: a hybrid loss trains an extra classifier head through the lo
   assertTrue(t.ema.shadow().has("classification_heads.0.0.weight"), "and averaged");
   t.dispose();
 });
+
+Deno.test("trainer: a run whose every step is rejected is incomplete, even below the failure limit", async () => {
+  const t = await tinyTrainer({
+    maxConsecutiveFailures: 10,
+    hooks: { batch: (_step, x) => void (x[5] = NaN) },
+  });
+  const r = await t.run({ steps: 3 });
+  assertTrue(!r.complete, "incomplete");
+  assertEquals([r.steps, r.optimizerSteps], [3, 0]);
+  assertTrue(/^all 3 steps of this run were rejected; last: Step 2 rejected/.test(r.incompleteReason!));
+  t.dispose();
+});
+
+Deno.test("trainer: a fresh run iterates every σ to tolerance before step 0; a resumed one does not", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const events: string[] = [];
+    const spy = (t: Trainer) => {
+      const original = t.model.convergeLipschitz.bind(t.model);
+      t.model.convergeLipschitz = async () => {
+        events.push("converge");
+        const r = await original();
+        assertTrue(r.length > 0 && r.every((u) => u.converged), JSON.stringify(r));
+        return r;
+      };
+    };
+    const a = await tinyTrainer({ hooks: { batch: (step) => void events.push(`batch ${step}`) } });
+    spy(a);
+    await a.run({ steps: 2 });
+    assertEquals(events, ["converge", "batch 0", "batch 1"]);
+    await a.saveCheckpoint(`${dir}/ck.safetensors`);
+    events.length = 0;
+    const b = await tinyTrainer({ hooks: { batch: (step) => void events.push(`batch ${step}`) } });
+    spy(b);
+    await b.loadCheckpoint(`${dir}/ck.safetensors`);
+    await b.run({ steps: 3 });
+    assertEquals(events, ["batch 2"], "the checkpoint's vectors are kept");
+    a.dispose();
+    b.dispose();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
