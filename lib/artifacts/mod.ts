@@ -98,6 +98,7 @@ export {
 } from "./safetensors.ts";
 export {
   type Artifact,
+  type ClaimVerdict,
   ARTIFACT_SCHEMA,
   ARTIFACT_SCHEMA_VERSION,
   type Figure,
