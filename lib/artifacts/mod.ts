@@ -98,9 +98,9 @@ export {
 } from "./safetensors.ts";
 export {
   type Artifact,
-  type ClaimVerdict,
   ARTIFACT_SCHEMA,
   ARTIFACT_SCHEMA_VERSION,
+  type ClaimVerdict,
   type Figure,
   type Preset,
   PRESETS,
