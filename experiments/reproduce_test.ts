@@ -37,6 +37,18 @@ Deno.test("reproduce: bad options are rejected with the valid ones", async () =>
   assertTrue(/unknown experiment; valid:/.test(s.stderr), s.stderr);
 });
 
+Deno.test("reproduce fetches what the units read: the exact subset at smoke, full CIFAR-10 under paper", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "resflow_need_" }); // an empty data folder
+  try {
+    const need = (preset: "smoke" | "paper") =>
+      [...new Set(EXPERIMENTS.flatMap((e) => e.datasets?.(preset, { dataDir: dir }) ?? []))].sort();
+    assertEquals(need("smoke"), ["cifar10-exact", "mnist"]);
+    assertEquals(need("paper"), ["cifar10", "mnist"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("reproduce --no-download in a clone without the shared subset names the command", async () => {
   // A working folder with no ../shared/data and an empty data folder: a user's fresh clone.
   const dir = await Deno.makeTempDir({ prefix: "resflow_nodl_" });
