@@ -25,6 +25,7 @@ import { writeFileAtomic } from "../lib/artifacts/atomic.ts";
 import { makeFigure } from "../lib/artifacts/artifact.ts";
 import { linePlotPng, type LineSeries, PALETTE } from "../lib/artifacts/plot.ts";
 import type { Figure, Preset, Series } from "../lib/artifacts/schema.ts";
+import type { DatasetName } from "../lib/data/mod.ts";
 import { failOnNonFinite } from "./framework/claim_guards.ts";
 import type { Claim, Experiment, UnitContext, UnitResult } from "./framework/experiment.ts";
 import { datasetLabel, trainRun, type TrainRunResult } from "./framework/train_run.ts";
@@ -294,6 +295,9 @@ export const ablationExperiment: Experiment = {
   claimsVersion: 1,
   units(_preset: Preset): string[] {
     return ABLATION_COLUMNS.flatMap((c) => ABLATION_VARIANTS.map((v) => `${c}-${v}`));
+  },
+  datasets(preset: Preset, opts: { dataDir: string | undefined }): DatasetName[] {
+    return ABLATION_COLUMNS.map((c) => columnDataset(c, opts.dataDir, preset));
   },
   budget(unit: string, preset: Preset): string {
     const u = parseAblationUnit(unit);

@@ -1,8 +1,9 @@
 /**
  * `deno task data <name>`: downloads a dataset from its official address into the data folder
  * (`--data-dir`, else `$RESFLOW_DATA_DIR`, else `./data`) and checks it (size, SHA-256 or MD5 where
- * known, and the format parser), with a progress bar. `--list` shows every dataset and where it comes
- * from. Expected failures (a {@link DatasetError}, a network or file-system error, bad options) print
+ * known, and the format parser), with a progress bar; `cifar10-exact` is derived from the official
+ * CIFAR-10 batches (fetched first when missing) and checked by SHA-256. `--list` shows every dataset and
+ * where it comes from. Expected failures (a {@link DatasetError}, a network or file-system error, bad options) print
  * their message alone and exit with status 1 (2 for bad options); no stack trace.
  * @module
  */
@@ -12,6 +13,7 @@ import {
   DatasetError,
   type DatasetName,
   downloadDataset,
+  ensureData,
   isDatasetName,
   loadDataset,
   OFFICIAL_DOWNLOADS,
@@ -75,7 +77,8 @@ export function listText(dataDir: string): string {
     const entry = OFFICIAL_DOWNLOADS[name];
     lines.push(`${name}`);
     // A manual entry's text already names the official source.
-    if (entry.manual) lines.push(`  not downloaded automatically: ${entry.manual}`);
+    if (name === "cifar10-exact") lines.push(`  derived: ${OFFICIAL_SOURCES[name]}`);
+    else if (entry.manual) lines.push(`  not downloaded automatically: ${entry.manual}`);
     else lines.push(`  source: ${OFFICIAL_SOURCES[name]}`);
     for (const f of entry.files) {
       const sums = [
@@ -99,6 +102,30 @@ function mb(bytes: number): number {
   return Math.round(bytes / 1e5) / 10;
 }
 
+/** A progress bar per downloaded file (in MB): pass `onProgress` to the downloader, then call `finish`. */
+export function downloadBars(): {
+  onProgress: (file: string, received: number, total: number | null) => void;
+  finish: (stopped?: boolean) => void;
+} {
+  let bar: ProgressBar | null = null;
+  let barFile = "";
+  return {
+    onProgress: (file, received, total) => {
+      if (bar === null || barFile !== file) {
+        bar?.finish();
+        barFile = file;
+        bar = new ProgressBar({ label: file, unit: "MB", total: total === null ? 0 : mb(total) });
+      }
+      bar.update(mb(received));
+    },
+    // Ends the bar's line so what follows starts on a line of its own.
+    finish: (stopped = false) => {
+      bar?.finish(stopped ? "stopped" : undefined);
+      bar = null;
+    },
+  };
+}
+
 /** Downloads `name` into `dataDir` with a progress bar per file; prints what was done. */
 async function download(
   name: DatasetName,
@@ -106,35 +133,30 @@ async function download(
   baseUrl?: string,
   keepArchive = false,
 ): Promise<void> {
-  if (name === "mnist" || name === "cifar10-exact") {
-    // Nothing to fetch: check that the local copy reads.
+  if (name === "mnist") {
+    // Nothing to fetch: check that the embedded copy reads.
     const ds = await loadDataset(name, { dataDir });
     console.log(`${name}: nothing to download. ${OFFICIAL_SOURCES[name]}`);
     console.log(`Checked: ${ds.description}`);
     return;
   }
-  let bar: ProgressBar | null = null;
-  let barFile = "";
+  const bars = downloadBars();
+  if (name === "cifar10-exact") {
+    // Derived from the official batches (fetched first when missing), checked by SHA-256.
+    const [s] = await ensureData([name], { dataDir, download: true, baseUrl, onProgress: bars.onProgress });
+    bars.finish(s.state === "missing");
+    if (s.state === "missing") throw new DatasetError(s.line);
+    console.log(s.line);
+    return;
+  }
   let report;
   try {
-    report = await downloadDataset(name, dataDir, {
-      baseUrl,
-      keepArchive,
-      onProgress: (file, received, total) => {
-        if (bar === null || barFile !== file) {
-          bar?.finish();
-          barFile = file;
-          bar = new ProgressBar({ label: file, unit: "MB", total: total === null ? 0 : mb(total) });
-        }
-        bar.update(mb(received));
-      },
-    });
+    report = await downloadDataset(name, dataDir, { baseUrl, keepArchive, onProgress: bars.onProgress });
   } catch (err) {
-    // End the bar's line so the error message starts on a line of its own.
-    (bar as ProgressBar | null)?.finish("stopped");
+    bars.finish(true);
     throw err;
   }
-  (bar as ProgressBar | null)?.finish();
+  bars.finish();
   for (const line of report.verified) console.log(line);
   for (const p of report.skipped) console.log(`${p}: already present and valid, not fetched again`);
   console.log(

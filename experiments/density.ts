@@ -15,7 +15,7 @@ import { makeFigure } from "../lib/artifacts/artifact.ts";
 import { linePlotPng } from "../lib/artifacts/plot.ts";
 import { imageGridPng } from "../lib/artifacts/png.ts";
 import type { Figure, Preset, Series } from "../lib/artifacts/schema.ts";
-import { resolveDataDir } from "../lib/data/mod.ts";
+import { type DatasetName, resolveDataDir } from "../lib/data/mod.ts";
 import { failOnNonFinite } from "./framework/claim_guards.ts";
 import type { Claim, Experiment, UnitContext, UnitResult } from "./framework/experiment.ts";
 import { drawSamples, loadTrainedModel } from "./framework/trained_model.ts";
@@ -268,6 +268,11 @@ export const densityExperiment: Experiment = {
       if (hasImagenet(opts.dataDir, 64)) units.push("imagenet64");
     }
     return units;
+  },
+  datasets(preset: Preset, opts: { dataDir: string | undefined }): DatasetName[] {
+    return densityExperiment.units(preset, opts).map((u) =>
+      columnDataset(u as DensityColumn, opts.dataDir, preset)
+    );
   },
   budget(unit: string, preset: Preset): string {
     const column = unit as DensityColumn;

@@ -7,9 +7,13 @@
  *   deno task reproduce --preset smoke --only memory,density
  *   deno task reproduce --preset paper --shard 3/8   # one job of a job array
  *   deno task reproduce --preset paper --merge       # build the report from the shards' artifacts
+ *
+ * Before the units run, the datasets they need are fetched into the data folder when missing (official
+ * files, checked; the exact CIFAR-10 subset derived from them) unless `--no-download` is given.
  * @module
  */
 import { gitCommit } from "../lib/artifacts/artifact.ts";
+import { ensureData } from "../lib/data/ensure.ts";
 import { type Preset, PRESETS } from "../lib/artifacts/schema.ts";
 import { parseOptions } from "../lib/cli/args.ts";
 import { createDevice } from "../lib/engine/devices.ts";
@@ -18,6 +22,7 @@ import denoJson from "../deno.json" with { type: "json" };
 import type { Experiment } from "./framework/experiment.ts";
 import { mergeExperiments, planUnits, presetDir, type RunSettings, runUnits } from "./framework/runner.ts";
 import { writeReport } from "./framework/report.ts";
+import { downloadBars } from "./data.ts";
 import { EXPERIMENTS } from "./registry.ts";
 
 const OPTIONS = {
@@ -34,6 +39,10 @@ const OPTIONS = {
     help: "webgpu, cpu or auto (WebGPU when an adapter exists)",
   },
   results: { type: "string" as const, default: "results", help: "results root folder" },
+  "no-download": {
+    type: "boolean" as const,
+    help: "never fetch a missing dataset (its units then name the command that fetches it)",
+  },
 };
 
 /** Parses `--shard i/n` (1-based i) into a 0-based pair. */
@@ -109,6 +118,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   };
   const t0 = performance.now();
   if (!args.merge) {
+    const bars = downloadBars();
+    const needed = experiments.flatMap((e) => e.datasets?.(preset, { dataDir }) ?? []);
+    const data = await ensureData(needed, {
+      dataDir,
+      download: !args["no-download"],
+      onProgress: bars.onProgress,
+    });
+    bars.finish();
+    for (const s of data) if (s.state !== "embedded") console.log(`Data: ${s.line}`);
     const planned = planUnits(experiments, settings);
     console.log(
       `Reproducing ${

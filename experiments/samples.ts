@@ -13,7 +13,7 @@ import { writeFileAtomic } from "../lib/artifacts/atomic.ts";
 import { makeFigure } from "../lib/artifacts/artifact.ts";
 import { imageGridPng } from "../lib/artifacts/png.ts";
 import type { Figure, Preset } from "../lib/artifacts/schema.ts";
-import { DatasetError, loadDataset } from "../lib/data/mod.ts";
+import { DatasetError, type DatasetName, loadDataset } from "../lib/data/mod.ts";
 import type { Claim, Experiment, UnitContext, UnitResult } from "./framework/experiment.ts";
 import { drawSamples, loadTrainedModel, reconstruct } from "./framework/trained_model.ts";
 import { datasetLabel, missingDataReason, trainRun } from "./framework/train_run.ts";
@@ -236,6 +236,9 @@ export const samplesExperiment: Experiment = {
   claimsVersion: 1,
   units(_preset: Preset): string[] {
     return [...COLUMNS];
+  },
+  datasets(preset: Preset, opts: { dataDir: string | undefined }): DatasetName[] {
+    return COLUMNS.map((c) => columnDataset(c, opts.dataDir, preset));
   },
   budget(unit: string, preset: Preset): string {
     const column = unit as DensityColumn;

@@ -8,6 +8,7 @@
  */
 import type { ClaimVerdict, Figure, Preset, Series } from "../../lib/artifacts/schema.ts";
 import type { ProgressBar } from "../../lib/cli/progress.ts";
+import type { DatasetName } from "../../lib/data/mod.ts";
 import type { Device } from "../../lib/engine/tensor.ts";
 
 /** Everything a unit needs from the runner. */
@@ -77,6 +78,11 @@ export interface Experiment {
   readonly claimsVersion: number;
   /** The units at a preset, in run order (names are plain: letters, digits, "-", "_"). */
   units(preset: Preset, opts: { dataDir: string | undefined }): string[];
+  /**
+   * The registry datasets its units read at a preset (with duplicates allowed), so that `deno task
+   * reproduce` can fetch the missing ones before any unit runs. Omitted: nothing is fetched for it.
+   */
+  datasets?(preset: Preset, opts: { dataDir: string | undefined }): DatasetName[];
   /** Human-readable budget of a unit at a preset (printed before it runs), e.g. "400 steps, batch 64". */
   budget(unit: string, preset: Preset): string;
   /** Runs one unit. */
