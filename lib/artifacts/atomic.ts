@@ -34,6 +34,66 @@ export function tempNameFor(path: string): string {
   return `${prefix}.${basenameOf(path)}.${Deno.pid}.${rand[0].toString(16)}${rand[1].toString(16)}.tmp`;
 }
 
+/** Names {@link tempNameFor} gives: `.<name>.<pid>.<hex>.tmp`; group 1 is the writing process's id. */
+export const ATOMIC_TEMP_PATTERN: RegExp = /^\..+\.(\d+)\.[0-9a-f]+\.tmp$/;
+
+/**
+ * How old another process's temporary file must be to count as abandoned when whether that process
+ * still runs cannot be looked up (no read access to `/proc`): no atomic write or download stalls this long.
+ */
+export const STALE_TEMP_AGE_MS = 10 * 60_000;
+
+/**
+ * True when the temporary file written by process `pid` (last modified at `mtime`) is abandoned:
+ * the process is gone (by `/proc/<pid>`, when `/proc` may be read), or else the file is older than
+ * {@link STALE_TEMP_AGE_MS}. A file of this process is never abandoned.
+ */
+export async function isAbandonedTemp(pid: number, mtime: Date | null): Promise<boolean> {
+  if (pid === Deno.pid) return false;
+  if ((await Deno.permissions.query({ name: "read", path: "/proc" })).state === "granted") {
+    try {
+      await Deno.stat("/proc/self");
+      try {
+        await Deno.stat(`/proc/${pid}`);
+        return false;
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) return true;
+      }
+    } catch { /* no /proc here: fall back to the age */ }
+  }
+  return mtime !== null && Date.now() - mtime.getTime() > STALE_TEMP_AGE_MS;
+}
+
+/**
+ * Removes, from `dir` (not recursively), the temporary files whose names match `pattern` (group 1: the
+ * writing process's id) and that {@link isAbandonedTemp} finds abandoned: what a run killed mid-write
+ * (kill -9, a power cut) left behind. Returns the paths removed; a missing folder removes nothing.
+ */
+export async function removeStaleTemps(
+  dir: string,
+  pattern: RegExp = ATOMIC_TEMP_PATTERN,
+): Promise<string[]> {
+  const removed: string[] = [];
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(dir));
+  } catch {
+    return removed; // not there (yet), or not a folder: nothing of ours to clean
+  }
+  for (const e of entries) {
+    const m = e.isFile ? pattern.exec(e.name) : null;
+    if (!m) continue;
+    const path = `${dir}/${e.name}`;
+    try {
+      if (await isAbandonedTemp(Number(m[1]), (await Deno.stat(path)).mtime)) {
+        await Deno.remove(path);
+        removed.push(path);
+      }
+    } catch { /* removed meanwhile, or not ours to remove */ }
+  }
+  return removed;
+}
+
 function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }

@@ -1,5 +1,13 @@
 import { assertEquals, assertRejects, assertThrows, assertTrue } from "../testing/asserts.ts";
-import { findNonFinite, writeFileAtomic, writeFileAtomicSync, writeJsonAtomic } from "./atomic.ts";
+import {
+  findNonFinite,
+  removeStaleTemps,
+  STALE_TEMP_AGE_MS,
+  tempNameFor,
+  writeFileAtomic,
+  writeFileAtomicSync,
+  writeJsonAtomic,
+} from "./atomic.ts";
 
 function listDir(dir: string): string[] {
   return [...Deno.readDirSync(dir)].map((e) => e.name).sort();
@@ -85,4 +93,29 @@ Deno.test("findNonFinite", async (t) => {
     assertEquals(findNonFinite({ "odd key": -Infinity }), '$["odd key"]');
     assertEquals(findNonFinite({ a: [1, 2], s: "NaN", n: null }), null);
   });
+});
+
+Deno.test("removeStaleTemps", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "atomic_stale_test_" });
+  try {
+    await t.step(
+      "removes the temporaries of dead processes, keeps live ones, ours and other files",
+      async () => {
+        // 4194305 is above Linux's largest pid (2^22), so no process has it.
+        const dead = `${dir}/.checkpoint.safetensors.4194305.1a2b3c.tmp`;
+        const live = `${dir}/.summary.json.1.ff00.tmp`; // pid 1 always runs
+        const ours = tempNameFor(`${dir}/x.json`);
+        const oldLive = `${dir}/.old.json.1.abc.tmp`;
+        const other = `${dir}/notes.4194305.tmp`; // not of our naming (no leading dot)
+        for (const p of [dead, live, ours, oldLive, other]) await Deno.writeTextFile(p, "x");
+        const old = new Date(Date.now() - 2 * STALE_TEMP_AGE_MS);
+        await Deno.utime(oldLive, old, old);
+        assertEquals(await removeStaleTemps(dir), [dead]);
+        assertEquals(listDir(dir), [ours, live, oldLive, other].map((p) => p.slice(dir.length + 1)).sort());
+        assertEquals(await removeStaleTemps(`${dir}/missing`), []);
+      },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
