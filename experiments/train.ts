@@ -15,14 +15,16 @@
 import denoConfig from "../deno.json" with { type: "json" };
 import { createDevice } from "../lib/engine/devices.ts";
 import { Rng } from "../lib/engine/random.ts";
-import { DATASET_NAMES, DatasetError, isDatasetName, loadDataset } from "../lib/data/mod.ts";
+import { DATASET_NAMES, isDatasetName, loadDataset } from "../lib/data/mod.ts";
 import type { Dataset } from "../lib/data/dataset.ts";
 import { type ActivationName, makeConfig, type ResidualFlowConfig } from "../lib/flow/config.ts";
 import { ResidualFlow } from "../lib/flow/model.ts";
 import { Trainer } from "../lib/train/trainer.ts";
 import { writeJsonAtomic } from "../lib/artifacts/atomic.ts";
 import { gitCommit } from "../lib/artifacts/artifact.ts";
-import { type OptionSpec, type ParsedArgs, parseOptions } from "../lib/cli/args.ts";
+import { OptionError, type OptionSpec, type ParsedArgs, parseOptions } from "../lib/cli/args.ts";
+import { runMain } from "../lib/cli/main.ts";
+import { prepareOutputDir } from "../lib/cli/output.ts";
 import { ProgressBar } from "../lib/cli/progress.ts";
 
 const COMMAND = "deno task train";
@@ -93,8 +95,7 @@ const PAPER_DENSITY = new Set(["mnist", "cifar10", "cifar10-exact"]);
 const FLIPPED = new Set(["cifar10", "cifar10-exact", "celeba5bit"]);
 const LARGE = new Set(["imagenet64", "celeba5bit"]);
 
-/** An option error (exit status 2). */
-export class OptionError extends Error {}
+export { OptionError };
 
 function num(args: ParsedArgs, name: string, check: (v: number) => boolean, expected: string): number {
   const raw = args[name];
@@ -252,7 +253,7 @@ async function exists(path: string): Promise<boolean> {
     return true;
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
+    throw new Error(`Cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
 }
 
@@ -261,13 +262,16 @@ export async function train(setup: TrainSetup, options: ParsedArgs): Promise<num
   const t = setup.train;
   const r = setup.run;
   const ckPath = `${r.out}/${CHECKPOINT_FILE}`;
+  const stale = await prepareOutputDir(r.out);
+  if (stale.length) {
+    console.log(`Removed ${stale.length} temporary file(s) of an interrupted run in ${r.out}`);
+  }
   const found = await exists(ckPath);
   if (found && !r.resume) {
     throw new Error(
       `Cannot start training in ${r.out}: ${ckPath} exists; pass --resume to continue it or choose another --out`,
     );
   }
-  await Deno.mkdir(r.out, { recursive: true });
   const trainData: Dataset = await loadDataset(setup.dataset, {
     dataDir: setup.dataDir,
     split: "train",
@@ -377,27 +381,11 @@ export async function train(setup: TrainSetup, options: ParsedArgs): Promise<num
   return result.complete ? 0 : 3;
 }
 
-/** Parses `argv`, trains, and returns the exit status. */
+/** Parses `argv`, trains, and returns the exit status; failures are thrown for {@link runMain}. */
 export async function main(argv: readonly string[]): Promise<number> {
-  let args: ParsedArgs | null;
-  let setup: TrainSetup;
-  try {
-    args = parseOptions(COMMAND, SUMMARY, TRAIN_OPTIONS, argv);
-    if (args === null) return 0;
-    setup = resolveSetup(args);
-  } catch (e) {
-    console.error((e as Error).message);
-    return 2;
-  }
-  try {
-    return await train(setup, args);
-  } catch (e) {
-    if (e instanceof DatasetError || (e instanceof Error && /^Cannot /.test(e.message))) {
-      console.error(e.message);
-      return 1;
-    }
-    throw e;
-  }
+  const args = parseOptions(COMMAND, SUMMARY, TRAIN_OPTIONS, argv);
+  if (args === null) return 0;
+  return await train(resolveSetup(args), args);
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) await runMain(COMMAND, main);

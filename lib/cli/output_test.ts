@@ -1,0 +1,40 @@
+import { assertEquals, assertRejects, assertTrue } from "../testing/asserts.ts";
+import { prepareOutputDir } from "./output.ts";
+
+Deno.test("prepareOutputDir", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "output_test_" });
+  try {
+    await t.step("creates the folder and removes a dead run's temporary files", async () => {
+      await Deno.mkdir(`${dir}/run`);
+      const stale = `${dir}/run/.checkpoint.safetensors.4194305.abc.tmp`; // no process has pid 2^22+1
+      await Deno.writeTextFile(stale, "half a checkpoint");
+      assertEquals(await prepareOutputDir(`${dir}/run`), [stale]);
+      assertEquals(await prepareOutputDir(`${dir}/new/deeper`), []);
+      assertEquals([...Deno.readDirSync(`${dir}/run`)].length, 0, "the write check leaves nothing");
+    });
+
+    await t.step("a folder under a regular file, or the file itself, is one clear error", async () => {
+      await Deno.writeTextFile(`${dir}/file`, "x");
+      await assertRejects(
+        () => prepareOutputDir(`${dir}/file/sub`),
+        new RegExp(`Cannot use --out ${dir}/file/sub: it, or a folder above it, is a regular file`),
+      );
+      await assertRejects(
+        () => prepareOutputDir(`${dir}/file`, "--results"),
+        /Cannot use --results .*regular file/,
+      );
+    });
+
+    await t.step("a folder that cannot be created (in /proc) is one clear error", async () => {
+      let msg = "";
+      try {
+        await prepareOutputDir("/proc/resflow-out");
+      } catch (e) {
+        msg = (e as Error).message;
+      }
+      assertTrue(/^Cannot use --out \/proc\/resflow-out: /.test(msg), msg);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
