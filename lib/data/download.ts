@@ -226,6 +226,12 @@ async function fetchTo(
   try {
     res = await fetch(url, { signal: opts.signal, redirect: "follow" });
   } catch (err) {
+    if (err instanceof Deno.errors.NotCapable) {
+      throw new DatasetError(
+        `Cannot download ${url}: no network permission for it (${err.message}); \`deno task data\` may ` +
+          `reach only the official hosts and this machine (README, "Permissions").`,
+      );
+    }
     throw new DatasetError(`Cannot download ${url}: ${(err as Error).message} (is the network reachable?).`);
   }
   if (!res.ok || !res.body) {
