@@ -282,6 +282,12 @@ export async function train(setup: TrainSetup, options: ParsedArgs): Promise<num
     split: "test",
     limit: r.evalLimit,
   });
+  if (t.batch > trainData.count) {
+    throw new OptionError(
+      `Cannot use --batch ${t.batch}: more than the ${trainData.count} training images of ${setup.dataset}` +
+        `${t.trainLimit !== undefined ? ` (--train-limit ${t.trainLimit})` : ""}`,
+    );
+  }
   const config = makeConfig({ ...setup.model, inputShape: trainData.shape, nvals: trainData.nvals });
   const device = await createDevice(setup.device);
   const model = new ResidualFlow(config, { rng: new Rng(t.seed), device });

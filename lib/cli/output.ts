@@ -24,6 +24,9 @@ function reason(err: unknown): string {
  * "Cannot use <option> <dir>: <why>". Returns the stale temporaries removed.
  */
 export async function prepareOutputDir(dir: string, option = "--out"): Promise<string[]> {
+  if (dir.trim() === "") {
+    throw new Error(`Cannot use ${option} ${JSON.stringify(dir)}: expected a folder path`);
+  }
   const fail = (err: unknown) => new Error(`Cannot use ${option} ${dir}: ${reason(err)}`, { cause: err });
   try {
     const st = await Deno.stat(dir);
