@@ -105,7 +105,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   const suiteVersion = denoJson.version;
   const resultsDir = String(args.results);
   const shard = args.shard ? parseShard(String(args.shard)) : null;
-  await prepareOutputDir(`${resultsDir}/${suiteVersion}/${preset}`, "--results");
+  // Units keep checkpoints in work folders below the preset folder: a killed run's temporaries go too.
+  const stale = await prepareOutputDir(`${resultsDir}/${suiteVersion}/${preset}`, "--results", 4);
+  if (stale.length) console.log(`Removed ${stale.length} temporary file(s) of an interrupted run`);
   const device = await pickDevice(String(args.device));
   const settings: RunSettings = {
     resultsDir,

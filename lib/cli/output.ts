@@ -20,10 +20,11 @@ function reason(err: unknown): string {
 
 /**
  * Creates `dir` (and its parents) and checks a file can be written in it, before any work starts;
- * then removes the temporary files of a dead earlier run (see `removeStaleTemps`). Failures throw
+ * then removes the temporary files of a dead earlier run (see `removeStaleTemps`), in `dir` and in its
+ * folders down to `depth` levels (the per-unit work folders of `reproduce`). Failures throw
  * "Cannot use <option> <dir>: <why>". Returns the stale temporaries removed.
  */
-export async function prepareOutputDir(dir: string, option = "--out"): Promise<string[]> {
+export async function prepareOutputDir(dir: string, option = "--out", depth = 0): Promise<string[]> {
   if (dir.trim() === "") {
     throw new Error(`Cannot use ${option} ${JSON.stringify(dir)}: expected a folder path`);
   }
@@ -46,5 +47,16 @@ export async function prepareOutputDir(dir: string, option = "--out"): Promise<s
   } catch (err) {
     throw fail(err);
   }
-  return await removeStaleTemps(dir);
+  return await cleanTree(dir, depth);
+}
+
+async function cleanTree(dir: string, depth: number): Promise<string[]> {
+  const removed = await removeStaleTemps(dir);
+  if (depth <= 0) return removed;
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (e.isDirectory) removed.push(...await cleanTree(`${dir}/${e.name}`, depth - 1));
+    }
+  } catch { /* unreadable: nothing of ours to clean there */ }
+  return removed;
 }

@@ -13,6 +13,14 @@ Deno.test("prepareOutputDir", async (t) => {
       assertEquals([...Deno.readDirSync(`${dir}/run`)].length, 0, "the write check leaves nothing");
     });
 
+    await t.step("with a depth, the folders below are cleaned too", async () => {
+      await Deno.mkdir(`${dir}/res/units/a`, { recursive: true });
+      const deep = `${dir}/res/units/a/.checkpoint.safetensors.4194305.abc.tmp`;
+      await Deno.writeTextFile(deep, "x");
+      assertEquals(await prepareOutputDir(`${dir}/res`, "--results"), []);
+      assertEquals(await prepareOutputDir(`${dir}/res`, "--results", 2), [deep]);
+    });
+
     await t.step("a folder under a regular file, or the file itself, is one clear error", async () => {
       await Deno.writeTextFile(`${dir}/file`, "x");
       await assertRejects(
