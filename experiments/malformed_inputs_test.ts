@@ -306,6 +306,11 @@ async function buildCorpus(dir: string, checkpoint: Uint8Array): Promise<Case[]>
   );
   opt("--out empty", ["--out", ""], /--out ""/);
   opt("--out in /proc", ["--out", "/proc/resflow-corpus"], /\/proc\/resflow-corpus/);
+  opt(
+    "--data-dir missing, mnist",
+    ["--data-dir", `${dir}/no-such-dir`, "--out", `${dir}/o-nd-mnist`],
+    /--data-dir .*no-such-dir/,
+  );
   opt("--data-dir missing, cifar10", [
     "--dataset",
     "cifar10",
@@ -472,6 +477,30 @@ async function buildCorpus(dir: string, checkpoint: Uint8Array): Promise<Case[]>
   rep("bad shard", ["--shard", "3/2", "--preset", "smoke"], /--shard 3\/2/);
   rep("unknown device", ["--device", "tpu", "--preset", "smoke"], /--device tpu/);
   rep("unknown option", ["--presett", "smoke"], /--presett/);
+  rep(
+    "missing --data-dir",
+    ["--preset", "smoke", "--data-dir", `${dir}/no-such-data`],
+    /--data-dir .*no-such-data/,
+  );
+  await write("rep-svhn/svhn/train_32x32.mat", rand(3000, 9));
+  await write("rep-svhn/svhn/test_32x32.mat", rand(3000, 10));
+  rep("damaged SVHN in --data-dir", [
+    "--preset",
+    "smoke",
+    "--only",
+    "hybrid",
+    "--data-dir",
+    `${dir}/rep-svhn`,
+  ], /svhn\/train_32x32\.mat/);
+  await write(
+    "rep-mnist/mnist/t10k-images-idx3-ubyte",
+    encodeIdx("uint8", [1, 28, 28], new Uint8Array(784)).subarray(0, 50),
+  );
+  rep(
+    "damaged MNIST in --data-dir",
+    ["--preset", "smoke", "--data-dir", `${dir}/rep-mnist`],
+    /rep-mnist\/mnist/,
+  );
   rep("--results under a regular file", [
     "--preset",
     "smoke",

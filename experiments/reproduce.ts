@@ -14,6 +14,7 @@ import { type Preset, PRESETS } from "../lib/artifacts/schema.ts";
 import { OptionError, parseOptions } from "../lib/cli/args.ts";
 import { runMain } from "../lib/cli/main.ts";
 import { prepareOutputDir } from "../lib/cli/output.ts";
+import { checkReproduceData } from "./data_preflight.ts";
 import { createDevice } from "../lib/engine/devices.ts";
 import type { Device } from "../lib/engine/tensor.ts";
 import denoJson from "../deno.json" with { type: "json" };
@@ -105,6 +106,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   const suiteVersion = denoJson.version;
   const resultsDir = String(args.results);
   const shard = args.shard ? parseShard(String(args.shard)) : null;
+  const checked = await checkReproduceData(
+    args["data-dir"] as string | undefined,
+    experiments.map((e) => e.name),
+    preset,
+  );
+  for (const c of checked) console.log(`Data checked: ${c}`);
   // Units keep checkpoints in work folders below the preset folder: a killed run's temporaries go too.
   const stale = await prepareOutputDir(`${resultsDir}/${suiteVersion}/${preset}`, "--results", 4);
   if (stale.length) console.log(`Removed ${stale.length} temporary file(s) of an interrupted run`);

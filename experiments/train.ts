@@ -16,6 +16,7 @@ import denoConfig from "../deno.json" with { type: "json" };
 import { createDevice } from "../lib/engine/devices.ts";
 import { Rng } from "../lib/engine/random.ts";
 import { DATASET_NAMES, isDatasetName, loadDataset } from "../lib/data/mod.ts";
+import { isDir } from "../lib/data/errors.ts";
 import type { Dataset } from "../lib/data/dataset.ts";
 import { type ActivationName, makeConfig, type ResidualFlowConfig } from "../lib/flow/config.ts";
 import { ResidualFlow } from "../lib/flow/model.ts";
@@ -271,6 +272,9 @@ export async function train(setup: TrainSetup, options: ParsedArgs): Promise<num
     throw new Error(
       `Cannot start training in ${r.out}: ${ckPath} exists; pass --resume to continue it or choose another --out`,
     );
+  }
+  if (setup.dataDir !== undefined && !(await isDir(setup.dataDir))) {
+    throw new OptionError(`Cannot use --data-dir ${JSON.stringify(setup.dataDir)}: no such folder`);
   }
   const trainData: Dataset = await loadDataset(setup.dataset, {
     dataDir: setup.dataDir,
