@@ -289,6 +289,9 @@ async function buildCorpus(dir: string, checkpoint: Uint8Array): Promise<Case[]>
   opt("zero batch", ["--batch", "0"], /--batch "0"/);
   opt("NaN learning rate", ["--lr", "NaN"], /--lr "NaN"/);
   opt("negative hidden", ["--hidden", "-1"], /--hidden "-1"/);
+  opt("huge hidden width", ["--hidden", "100000"], /--hidden "100000"/);
+  opt("steps beyond safe integers", ["--steps", "1e20"], /--steps "1e20"/);
+  opt("too many scales", ["--blocks", "1-1-1-1-1-1-1"], /--blocks "1-1-1-1-1-1-1"/);
   opt("coeff above 1", ["--coeff", "1.5"], /--coeff "1\.5"/);
   opt("empty seed", ["--seed", ""], /--seed ""/);
   opt("unknown dataset", ["--dataset", "cifar100"], /--dataset "cifar100"/);
@@ -346,6 +349,34 @@ async function buildCorpus(dir: string, checkpoint: Uint8Array): Promise<Case[]>
     ],
     ["checkpoint tensor data cut", checkpoint.subarray(0, 8 + headerLen + 10), /./],
   ];
+  const rewrite = (edit: (h: Record<string, Record<string, unknown>>) => void) => {
+    const h = JSON.parse(new TextDecoder().decode(checkpoint.subarray(8, 8 + headerLen)));
+    edit(h);
+    const text = new TextEncoder().encode(JSON.stringify(h));
+    const out = new Uint8Array(8 + text.length + checkpoint.length - 8 - headerLen);
+    new DataView(out.buffer).setBigUint64(0, BigInt(text.length), true);
+    out.set(text, 8);
+    out.set(checkpoint.subarray(8 + headerLen), 8 + text.length);
+    return out;
+  };
+  const firstTensor = (h: Record<string, Record<string, unknown>>) =>
+    Object.keys(h).find((k) => k !== "__metadata__")!;
+  ckCases.push(
+    [
+      "checkpoint tensor flattened (same bytes, another shape)",
+      rewrite((h) => {
+        const conv = Object.keys(h).find((k) =>
+          !k.startsWith("adam.") && (h[k].shape as number[] | undefined)?.length === 4
+        )!;
+        h[conv].shape = [(h[conv].shape as number[]).reduce((a, b) => a * b, 1)];
+      }),
+      /./,
+    ],
+    ["checkpoint tensor of an unknown dtype", rewrite((h) => (h[firstTensor(h)].dtype = "Q7")), /./],
+    ["checkpoint without metadata", rewrite((h) => delete h.__metadata__), /./],
+    ["checkpoint config not JSON", rewrite((h) => (h.__metadata__.config = "{not json")), /./],
+    ["checkpoint offsets past the end", rewrite((h) => (h[firstTensor(h)].data_offsets = [0, 1e9])), /./],
+  );
   for (const [name, bytes, what] of ckCases) {
     const run = `${dir}/ck-${cases.length}`;
     const path = await write(`ck-${cases.length}/checkpoint.safetensors`, bytes);

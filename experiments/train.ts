@@ -107,8 +107,28 @@ function num(args: ParsedArgs, name: string, check: (v: number) => boolean, expe
   return v;
 }
 
-const int = (args: ParsedArgs, name: string, min: number) =>
-  num(args, name, (v) => Number.isInteger(v) && v >= min, `an integer >= ${min}`);
+/**
+ * Upper bounds of the size options: far above the paper's settings (batch 64, width 512, 16 blocks per
+ * scale), low enough that a typo cannot ask for more memory than any machine has.
+ */
+export const TRAIN_LIMITS: Readonly<Record<string, number>> = {
+  hidden: 4096,
+  "fc-hidden": 4096,
+  "fc-blocks": 64,
+  batch: 4096,
+  "eval-batch": 4096,
+  "n-exact-terms": 100,
+};
+
+function int(args: ParsedArgs, name: string, min: number): number {
+  const max = TRAIN_LIMITS[name] ?? Number.MAX_SAFE_INTEGER;
+  return num(
+    args,
+    name,
+    (v) => Number.isSafeInteger(v) && v >= min && v <= max,
+    max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`,
+  );
+}
 
 function bool(args: ParsedArgs, name: string, fallback: boolean): boolean {
   const raw = args[name];
@@ -167,9 +187,11 @@ export function resolveSetup(args: ParsedArgs): TrainSetup {
   }
   const blocksText = String(args.blocks);
   const nBlocks = blocksText.split("-").map(Number);
-  if (!/^\d+(-\d+)*$/.test(blocksText) || nBlocks.some((b) => b < 1)) {
+  if (!/^\d+(-\d+)*$/.test(blocksText) || nBlocks.some((b) => b < 1 || b > 64) || nBlocks.length > 6) {
     throw new OptionError(
-      `Cannot use --blocks ${JSON.stringify(blocksText)}: expected counts like 4-4 or 16-16-16`,
+      `Cannot use --blocks ${
+        JSON.stringify(blocksText)
+      }: expected counts like 4-4 or 16-16-16 (1 to 64 blocks per scale, at most 6 scales)`,
     );
   }
   const act = String(args.act);
