@@ -250,4 +250,49 @@ Deno.test("deno task data", async (t) => {
       }
     },
   );
+
+  await t.step("a download killed with SIGKILL leaves a .part that the next run removes", async () => {
+    const ac = new AbortController();
+    let slow = true;
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen: () => {} },
+      () => {
+        if (!slow) return new Response(good as Uint8Array<ArrayBuffer>);
+        let timer: ReturnType<typeof setInterval> | undefined;
+        return new Response(
+          new ReadableStream<Uint8Array>({
+            start: (c) => void (timer = setInterval(() => c.enqueue(new Uint8Array(16384)), 20)),
+            cancel: () => clearInterval(timer),
+          }),
+        );
+      },
+    );
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    try {
+      await withTempDir(async (dir) => {
+        const child = new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", "--quiet", SCRIPT, "celeba5bit", "--data-dir", dir, "--base-url", base],
+          cwd: ROOT,
+          stdout: "null",
+          stderr: "null",
+        }).spawn();
+        const parts = async () => (await listDir(`${dir}/celeba`)).filter((n) => n.endsWith(".part"));
+        const deadline = Date.now() + 30_000;
+        while ((await parts()).length === 0 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        child.kill("SIGKILL");
+        await child.status;
+        assertEquals((await parts()).length, 1, "the killed run leaves its .part");
+        await new Promise((r) => setTimeout(r, 1100)); // older than a just-created file
+        slow = false;
+        const r = await runData(["celeba5bit", "--data-dir", dir, "--base-url", base]);
+        assertEquals(r.code, 0, r.stderr);
+        assertEquals(await listDir(`${dir}/celeba`), [CELEBA]);
+      });
+    } finally {
+      ac.abort();
+      await server.finished;
+    }
+  });
 });

@@ -1,7 +1,8 @@
 /**
  * Least privilege: no task of `deno.json` but `test` runs with `-A` (or another allow-all), and each
  * still works with the permissions it is given: `--help` of every task, `data --list`, one training
- * step and a sample grid from its checkpoint, each through `deno task` as a user runs them.
+ * step (removing a killed run's temporary file first) and a sample grid from its checkpoint, each
+ * through `deno task` as a user runs them.
  * @module
  */
 import denoJson from "../deno.json" with { type: "json" };
@@ -54,6 +55,12 @@ Deno.test("task permissions", async (t) => {
   await t.step("train writes a run under runs/ and sample a PNG from it", async () => {
     const out = `runs/.permissions-test-${Deno.pid}`;
     try {
+      // Half a checkpoint of a run killed with SIGKILL (unlocked, a minute old): removed on start,
+      // with nothing but the task's own permissions.
+      await Deno.mkdir(`${ROOT}${out}`, { recursive: true });
+      const stale = `${ROOT}${out}/.checkpoint.safetensors.4194305.abc.tmp`;
+      await Deno.writeTextFile(stale, "half");
+      await Deno.utime(stale, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
       const tr = await task("train", [
         "--device",
         "cpu",
@@ -77,6 +84,8 @@ Deno.test("task permissions", async (t) => {
         out,
       ]);
       assertEquals(tr.code, 0, tr.stderr);
+      assertTrue(tr.stdout.includes("Removed 1 temporary file(s) of an interrupted run"), tr.stdout);
+      assertTrue(!(await Deno.stat(stale).then(() => true, () => false)), "the stale temporary file remains");
       if (!SHARP_WORKS) return;
       const s = await task("sample", ["--run", out, "--device", "cpu", "--n", "4"]);
       assertEquals(s.code, 0, s.stderr);

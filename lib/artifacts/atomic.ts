@@ -38,30 +38,34 @@ export function tempNameFor(path: string): string {
 export const ATOMIC_TEMP_PATTERN: RegExp = /^\..+\.(\d+)\.[0-9a-f]+\.tmp$/;
 
 /**
- * How old another process's temporary file must be to count as abandoned when whether that process
- * still runs cannot be looked up (no read access to `/proc`): no atomic write or download stalls this long.
+ * A temporary file younger than this is never removed as abandoned: it covers the instant between a
+ * writer creating its file and taking the lock.
  */
-export const STALE_TEMP_AGE_MS = 10 * 60_000;
+export const STALE_TEMP_AGE_MS = 1_000;
 
 /**
- * True when the temporary file written by process `pid` (last modified at `mtime`) is abandoned:
- * the process is gone (by `/proc/<pid>`, when `/proc` may be read), or else the file is older than
- * {@link STALE_TEMP_AGE_MS}. A file of this process is never abandoned.
+ * True when the temporary file `path`, written by process `pid` and last modified at `mtime`, is
+ * abandoned: another process wrote it, it is older than {@link STALE_TEMP_AGE_MS}, and nobody holds
+ * its lock. Writers (`writeFileAtomic`, the downloader) lock their temporary file while writing it,
+ * and the system releases the lock when a process dies, even by kill -9; no permission beyond reading
+ * the folder is needed to tell a live writer from a dead one.
  */
-export async function isAbandonedTemp(pid: number, mtime: Date | null): Promise<boolean> {
+export async function isAbandonedTemp(path: string, pid: number, mtime: Date | null): Promise<boolean> {
   if (pid === Deno.pid) return false;
-  if ((await Deno.permissions.query({ name: "read", path: "/proc" })).state === "granted") {
-    try {
-      await Deno.stat("/proc/self");
-      try {
-        await Deno.stat(`/proc/${pid}`);
-        return false;
-      } catch (e) {
-        if (e instanceof Deno.errors.NotFound) return true;
-      }
-    } catch { /* no /proc here: fall back to the age */ }
+  if (mtime !== null && Date.now() - mtime.getTime() < STALE_TEMP_AGE_MS) return false;
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch {
+    return false; // gone already, or not ours to read
   }
-  return mtime !== null && Date.now() - mtime.getTime() > STALE_TEMP_AGE_MS;
+  try {
+    return await file.tryLock(true);
+  } catch {
+    return false;
+  } finally {
+    file.close();
+  }
 }
 
 /**
@@ -85,7 +89,7 @@ export async function removeStaleTemps(
     if (!m) continue;
     const path = `${dir}/${e.name}`;
     try {
-      if (await isAbandonedTemp(Number(m[1]), (await Deno.stat(path)).mtime)) {
+      if (await isAbandonedTemp(path, Number(m[1]), (await Deno.stat(path)).mtime)) {
         await Deno.remove(path);
         removed.push(path);
       }
@@ -120,6 +124,7 @@ export async function writeFileAtomic(
   let file: Deno.FsFile | undefined;
   try {
     file = await Deno.open(tmp, { write: true, createNew: true, mode: options.mode ?? 0o644 });
+    await file.lock(true); // held until renamed and closed: tells removeStaleTemps this write is alive
     if (typeof data === "string") await writeAll(file, new TextEncoder().encode(data));
     else if (data instanceof Uint8Array) await writeAll(file, data);
     else {
@@ -131,9 +136,10 @@ export async function writeFileAtomic(
       }
     }
     if (options.sync ?? true) await file.syncData();
+    // Renamed while still open and locked: removeStaleTemps never finds this file unlocked.
+    await Deno.rename(tmp, path);
     file.close();
     file = undefined;
-    await Deno.rename(tmp, path);
   } catch (e) {
     try {
       file?.close();
@@ -163,13 +169,14 @@ export function writeFileAtomicSync(
   let file: Deno.FsFile | undefined;
   try {
     file = Deno.openSync(tmp, { write: true, createNew: true, mode: options.mode ?? 0o644 });
+    file.lockSync(true); // held until renamed and closed: tells removeStaleTemps this write is alive
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
     let off = 0;
     while (off < bytes.length) off += file.writeSync(bytes.subarray(off));
     if (options.sync ?? true) file.syncDataSync();
+    Deno.renameSync(tmp, path); // while still open and locked, as writeFileAtomic
     file.close();
     file = undefined;
-    Deno.renameSync(tmp, path);
   } catch (e) {
     try {
       file?.close();

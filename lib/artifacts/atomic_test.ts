@@ -99,22 +99,49 @@ Deno.test("removeStaleTemps", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "atomic_stale_test_" });
   try {
     await t.step(
-      "removes the temporaries of dead processes, keeps live ones, ours and other files",
+      "removes unlocked temporaries of other processes; keeps locked, fresh, ours, others",
       async () => {
-        // 4194305 is above Linux's largest pid (2^22), so no process has it.
-        const dead = `${dir}/.checkpoint.safetensors.4194305.1a2b3c.tmp`;
-        const live = `${dir}/.summary.json.1.ff00.tmp`; // pid 1 always runs
-        const ours = tempNameFor(`${dir}/x.json`);
-        const oldLive = `${dir}/.old.json.1.abc.tmp`;
-        const other = `${dir}/notes.4194305.tmp`; // not of our naming (no leading dot)
-        for (const p of [dead, live, ours, oldLive, other]) await Deno.writeTextFile(p, "x");
         const old = new Date(Date.now() - 2 * STALE_TEMP_AGE_MS);
-        await Deno.utime(oldLive, old, old);
-        assertEquals(await removeStaleTemps(dir), [dead]);
-        assertEquals(listDir(dir), [ours, live, oldLive, other].map((p) => p.slice(dir.length + 1)).sort());
+        const dead = `${dir}/.checkpoint.safetensors.4194305.1a2b3c.tmp`; // its writer was killed
+        const live = `${dir}/.summary.json.4194306.ff00.tmp`; // its writer holds the lock
+        const fresh = `${dir}/.fresh.json.4194307.abc.tmp`; // just closed, about to be renamed
+        const ours = tempNameFor(`${dir}/x.json`);
+        const other = `${dir}/notes.4194305.tmp`; // not of our naming (no leading dot)
+        for (const p of [dead, live, fresh, ours, other]) await Deno.writeTextFile(p, "x");
+        for (const p of [dead, live, ours, other]) await Deno.utime(p, old, old);
+        const writer = await Deno.open(live, { write: true });
+        await writer.lock(true);
+        try {
+          assertEquals(await removeStaleTemps(dir), [dead]);
+        } finally {
+          writer.close();
+        }
+        assertEquals(listDir(dir), [ours, live, fresh, other].map((p) => p.slice(dir.length + 1)).sort());
         assertEquals(await removeStaleTemps(`${dir}/missing`), []);
       },
     );
+
+    await t.step("a write in progress holds its temporary file's lock", async () => {
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      async function* slow() {
+        yield new Uint8Array([1]);
+        await gate;
+        yield new Uint8Array([2]);
+      }
+      const writing = writeFileAtomic(`${dir}/slow.bin`, slow());
+      await new Promise((r) => setTimeout(r, 50));
+      const tmp = listDir(dir).find((n) => n.startsWith(".slow.bin."))!;
+      const f = await Deno.open(`${dir}/${tmp}`, { read: true });
+      try {
+        assertEquals(await f.tryLock(true), false);
+      } finally {
+        f.close();
+      }
+      release();
+      await writing;
+      assertEquals(Array.from(await Deno.readFile(`${dir}/slow.bin`)), [1, 2]);
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -6,8 +6,10 @@ Deno.test("prepareOutputDir", async (t) => {
   try {
     await t.step("creates the folder and removes a dead run's temporary files", async () => {
       await Deno.mkdir(`${dir}/run`);
-      const stale = `${dir}/run/.checkpoint.safetensors.4194305.abc.tmp`; // no process has pid 2^22+1
+      const stale = `${dir}/run/.checkpoint.safetensors.4194305.abc.tmp`; // its writer is gone: unlocked, a minute old
       await Deno.writeTextFile(stale, "half a checkpoint");
+      const old = new Date(Date.now() - 60_000);
+      await Deno.utime(stale, old, old);
       assertEquals(await prepareOutputDir(`${dir}/run`), [stale]);
       assertEquals(await prepareOutputDir(`${dir}/new/deeper`), []);
       assertEquals([...Deno.readDirSync(`${dir}/run`)].length, 0, "the write check leaves nothing");
@@ -17,6 +19,7 @@ Deno.test("prepareOutputDir", async (t) => {
       await Deno.mkdir(`${dir}/res/units/a`, { recursive: true });
       const deep = `${dir}/res/units/a/.checkpoint.safetensors.4194305.abc.tmp`;
       await Deno.writeTextFile(deep, "x");
+      await Deno.utime(deep, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
       assertEquals(await prepareOutputDir(`${dir}/res`, "--results"), []);
       assertEquals(await prepareOutputDir(`${dir}/res`, "--results", 2), [deep]);
     });

@@ -12,7 +12,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { removeStaleTemps } from "../artifacts/atomic.ts";
+import { removeStaleTemps, writeFileAtomic } from "../artifacts/atomic.ts";
 import { CELEBA_FILE, celebaFromArray } from "./celeba.ts";
 import { CIFAR10_FILES, parseCifarBinary } from "./cifar10.ts";
 import { DatasetError, fileSize, fmtBytes } from "./errors.ts";
@@ -90,7 +90,7 @@ export const SVHN_MAX_FILE_BYTES = 256 * 2 ** 20;
 export const CELEBA_MAX_FILE_BYTES = 2_600_000_000;
 /** Upper bound of the unpacked CIFAR-10 archive (six 30,730,000-byte batches and two small files). */
 export const CIFAR10_TAR_MAX_BYTES = 200_000_000;
-/** Names of the downloader's temporary files: `<dest>.<pid>.<8 hex>.part`, `<dest>.<pid>.part`. */
+/** Names of the downloader's temporary files: `<dest>.<pid>.<8 hex>.part` (and `<dest>.<pid>.part`, of earlier versions). */
 export const PART_PATTERN: RegExp = /^.+\.(\d+)(?:\.[0-9a-f]{8})?\.part$/;
 
 /** The official files of every dataset, with what is known of their checksums. */
@@ -204,20 +204,26 @@ export async function downloadFile(
   await removeStaleTemps(dir, PART_PATTERN);
   const tmp = `${dest}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.part`;
   const url = downloadUrl(file, opts.baseUrl);
+  // Open and locked from creation until renamed, however long the transfer and the checks take: another
+  // run never takes it for a killed run's leftover (the system drops the lock when a process dies).
+  const out = await Deno.open(tmp, { write: true, read: true, createNew: true });
   try {
-    const { sha256, md5, size } = await fetchTo(url, tmp, file, opts);
+    await out.lock(true);
+    const { sha256, md5, size } = await fetchTo(url, out, file, opts);
     const how = await verify(file, tmp, dest, { sha256, md5, size });
     await Deno.rename(tmp, dest);
     return how;
   } catch (err) {
     await Deno.remove(tmp).catch(() => {});
     throw err;
+  } finally {
+    out.close();
   }
 }
 
 async function fetchTo(
   url: string,
-  tmp: string,
+  out: Deno.FsFile,
   file: DownloadFile,
   opts: DownloadOptions,
 ): Promise<{ sha256: string; md5: string; size: number }> {
@@ -252,7 +258,6 @@ async function fetchTo(
   }
   const sha = createHash("sha256");
   const md5 = createHash("md5");
-  const out = await Deno.open(tmp, { write: true, create: true, truncate: true });
   let received = 0;
   try {
     for await (const chunk of res.body) {
@@ -274,8 +279,6 @@ async function fetchTo(
     throw new DatasetError(
       `Cannot download ${url}: the transfer failed after ${fmtBytes(received)} (${(err as Error).message}).`,
     );
-  } finally {
-    out.close();
   }
   if (total !== null && received !== total) {
     throw new DatasetError(
@@ -357,18 +360,12 @@ export async function extractCifar10(archive: string, dataDir: string): Promise<
   }
   for (const e of found) if (e.name.endsWith(".bin")) parseCifarBinary(e.data, `${archive}:${e.name}`);
   await Deno.mkdir(`${dataDir}/cifar-10-batches-bin`, { recursive: true });
-  await removeStaleTemps(`${dataDir}/cifar-10-batches-bin`, PART_PATTERN);
+  await removeStaleTemps(`${dataDir}/cifar-10-batches-bin`, PART_PATTERN); // left by earlier versions
+  await removeStaleTemps(`${dataDir}/cifar-10-batches-bin`);
   const written: string[] = [];
   for (const e of found) {
     const dest = `${dataDir}/${e.name}`;
-    const tmp = `${dest}.${Deno.pid}.part`; // of PART_PATTERN's naming
-    try {
-      await Deno.writeFile(tmp, e.data);
-      await Deno.rename(tmp, dest);
-    } catch (err) {
-      await Deno.remove(tmp).catch(() => {});
-      throw err;
-    }
+    await writeFileAtomic(dest, e.data);
     written.push(dest);
   }
   return written;

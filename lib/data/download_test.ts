@@ -289,13 +289,22 @@ Deno.test("download", async (t) => {
     async () => {
       await withServer({ "a.bin": good }, async (base) => {
         await withTempDir(async (dir) => {
-          // 4194305 is above Linux's largest pid; pid 1 always runs.
           const dead = ["a.bin.4194305.0badf00d.part", "b.bin.4194305.part"];
-          for (const n of [...dead, "a.bin.1.0badf00d.part", "c.part"]) {
+          const live = "a.bin.4194306.0badf00d.part";
+          const old = new Date(Date.now() - 60_000);
+          for (const n of [...dead, live, "c.part"]) {
             await Deno.writeTextFile(`${dir}/${n}`, "x");
+            await Deno.utime(`${dir}/${n}`, old, old);
           }
-          await downloadFile(spec("a.bin", good), dir, { baseUrl: base });
-          assertEquals(await listDir(dir), ["a.bin", "a.bin.1.0badf00d.part", "c.part"]);
+          // A download in progress in another process holds its .part's lock.
+          const other = await Deno.open(`${dir}/${live}`, { write: true });
+          await other.lock(true);
+          try {
+            await downloadFile(spec("a.bin", good), dir, { baseUrl: base });
+          } finally {
+            other.close();
+          }
+          assertEquals(await listDir(dir), ["a.bin", live, "c.part"]);
         });
       });
     },
