@@ -20,6 +20,9 @@ export const EXIT_OPTIONS = 2;
 /** Exit status of every other failure. */
 export const EXIT_FAILURE = 1;
 
+/** How long an interrupted command may take to stop and clean up before it is ended (status 130). */
+export const INTERRUPT_GRACE_MS = 3_000;
+
 function debugWanted(): boolean {
   try {
     const v = Deno.env.get(DEBUG_ENV);
@@ -76,8 +79,8 @@ export function reportFailure(command: string, err: unknown): number {
 /**
  * Runs `main(Deno.args)` and exits with its status; any error thrown, or rejected unhandled later,
  * is reported by {@link reportFailure}. With `interruptible`, Ctrl-C (SIGINT) and SIGTERM abort
- * `signal` instead of ending the process, so the command can stop and remove its temporary files; a
- * second Ctrl-C then exits at once (status 130).
+ * `signal` instead of ending the process, so the command can stop and remove its temporary files; it
+ * is ended (status 130) after {@link INTERRUPT_GRACE_MS} or at a second Ctrl-C.
  */
 export async function runMain(
   command: string,
@@ -97,6 +100,11 @@ export async function runMain(
   const onSignal = () => {
     if (ac.signal.aborted) Deno.exit(130);
     ac.abort(new Error(`Cannot finish ${command}: interrupted`));
+    // Work that does not watch the signal (a long format check) must not keep the command alive.
+    Deno.unrefTimer(setTimeout(() => {
+      console.error(`Cannot finish ${command}: interrupted`);
+      Deno.exit(130);
+    }, INTERRUPT_GRACE_MS));
   };
   for (const sig of interruptible ? ["SIGINT", "SIGTERM"] as const : []) {
     try {
