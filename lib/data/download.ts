@@ -168,7 +168,12 @@ export interface DownloadOptions {
   readonly onProgress?: (file: string, received: number, total: number | null) => void;
   /** Aborts the transfers. */
   readonly signal?: AbortSignal;
+  /** A transfer with no response or no data for this long fails (default {@link IDLE_TIMEOUT_MS}). */
+  readonly idleTimeoutMs?: number;
 }
+
+/** How long a transfer may wait for the server's response or its next bytes before it fails. */
+export const IDLE_TIMEOUT_MS = 30_000;
 
 /** What {@link downloadDataset} did. */
 export interface DownloadReport {
@@ -227,10 +232,37 @@ async function fetchTo(
   file: DownloadFile,
   opts: DownloadOptions,
 ): Promise<{ sha256: string; md5: string; size: number }> {
+  // Aborted by the caller's signal, or when the server sends nothing for idleMs (reset by every chunk).
+  const idleMs = opts.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+  const ctl = new AbortController();
+  const idle = () => new Error(`no response or data for ${idleMs / 1000} s`);
+  let timer = setTimeout(() => ctl.abort(idle()), idleMs);
+  const onAbort = () => ctl.abort(opts.signal?.reason);
+  if (opts.signal?.aborted) onAbort();
+  opts.signal?.addEventListener("abort", onAbort);
+  try {
+    return await transfer(url, out, file, opts, ctl.signal, () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => ctl.abort(idle()), idleMs);
+    });
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+async function transfer(
+  url: string,
+  out: Deno.FsFile,
+  file: DownloadFile,
+  opts: DownloadOptions,
+  signal: AbortSignal,
+  alive: () => void,
+): Promise<{ sha256: string; md5: string; size: number }> {
   const label = file.dest;
   let res: Response;
   try {
-    res = await fetch(url, { signal: opts.signal, redirect: "follow" });
+    res = await fetch(url, { signal, redirect: "follow" });
   } catch (err) {
     if (err instanceof Deno.errors.NotCapable) {
       throw new DatasetError(
@@ -267,6 +299,7 @@ async function fetchTo(
             `the transfer was stopped at ${fmtBytes(received)} and the partial file removed.`,
         );
       }
+      alive();
       sha.update(chunk);
       md5.update(chunk);
       let w = 0;

@@ -328,4 +328,50 @@ Deno.test("download", async (t) => {
       );
     });
   });
+
+  await t.step("a server that stops answering fails the transfer after the idle timeout", async () => {
+    const ac = new AbortController();
+    let answer!: (r: Response) => void;
+    const never = new Promise<Response>((r) => (answer = r));
+    const streams: ReadableStreamDefaultController<Uint8Array>[] = [];
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen: () => {} },
+      (req) => {
+        if (req.url.endsWith("/silent.bin")) return never;
+        // Two chunks, then silence.
+        return new Response(
+          new ReadableStream<Uint8Array>({
+            start(c) {
+              streams.push(c);
+              c.enqueue(new Uint8Array(100));
+              c.enqueue(new Uint8Array(100));
+            },
+          }),
+        );
+      },
+    );
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    try {
+      await withTempDir(async (dir) => {
+        await expectDatasetError(
+          () => downloadFile(spec("silent.bin", good), dir, { baseUrl: base, idleTimeoutMs: 300 }),
+          /Cannot download .*silent\.bin: no response or data for 0\.3 s \(is the network reachable\?\)/,
+        );
+        await expectDatasetError(
+          () => downloadFile(spec("stalls.bin", good), dir, { baseUrl: base, idleTimeoutMs: 300 }),
+          /stalls\.bin: the transfer failed after 200 bytes \(no response or data for 0\.3 s\)/,
+        );
+        assertEquals(await listDir(dir), []);
+      });
+    } finally {
+      answer(new Response("late"));
+      for (const c of streams) {
+        try {
+          c.close();
+        } catch { /* already cancelled by the client */ }
+      }
+      ac.abort();
+      await server.finished;
+    }
+  });
 });
