@@ -236,9 +236,10 @@ Deno.test("deno task data", async (t) => {
           assertEquals(out.code, 1, stderr);
           const lines = stderr.split("\n").filter((l) => l.trim() !== "" && !/celeba\/celeba_full/.test(l));
           assertTrue(
-            /^Cannot download .*celeba_full_64x64_5bit\.npy: the transfer failed/.test(
-              stderr.split("\n").findLast((l) => l.trim() !== "") ?? "",
-            ),
+            /^Cannot download .*celeba_full_64x64_5bit\.npy: interrupted after [\d,]+ bytes; the partial file was removed\.$/
+              .test(
+                stderr.split("\n").findLast((l) => l.trim() !== "") ?? "",
+              ),
             stderr,
           );
           assertTrue(lines.length <= 1 && !hasStackTrace(stderr), stderr);

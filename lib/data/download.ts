@@ -264,6 +264,7 @@ async function transfer(
   try {
     res = await fetch(url, { signal, redirect: "follow" });
   } catch (err) {
+    if (opts.signal?.aborted) throw interrupted(url, 0);
     if (err instanceof Deno.errors.NotCapable) {
       throw new DatasetError(
         `Cannot download ${url}: no network permission for it (${err.message}); \`deno task data\` may ` +
@@ -309,6 +310,7 @@ async function transfer(
     }
   } catch (err) {
     if (err instanceof TooLarge) throw new DatasetError(err.message);
+    if (opts.signal?.aborted) throw interrupted(url, received);
     throw new DatasetError(
       `Cannot download ${url}: the transfer failed after ${fmtBytes(received)} (${(err as Error).message}).`,
     );
@@ -322,6 +324,12 @@ async function transfer(
 }
 
 class TooLarge extends Error {}
+
+function interrupted(url: string, received: number): DatasetError {
+  return new DatasetError(
+    `Cannot download ${url}: interrupted after ${fmtBytes(received)}; the partial file was removed.`,
+  );
+}
 
 async function verify(
   file: DownloadFile,
