@@ -24,6 +24,14 @@ const MAX_RSS_KB = 2_000_000;
 const POOL = 4;
 const TIME = "/usr/bin/time";
 const HAS_TIME = await Deno.stat(TIME).then(() => true, () => false);
+/** Whether WebGPU has an adapter here (cases on the default device need one). */
+const HAS_WEBGPU = await (async () => {
+  try {
+    return (await navigator.gpu?.requestAdapter()) != null;
+  } catch {
+    return false;
+  }
+})();
 
 /** One malformed input: the task, its arguments, and what its one line must name. */
 interface Case {
@@ -391,6 +399,23 @@ async function buildCorpus(dir: string, checkpoint: Uint8Array): Promise<Case[]>
       task: "sample",
       args: ["--checkpoint", path, "--device", "cpu", "--n", "2", "--out", `${dir}/s-${cases.length}.png`],
       names: new RegExp(`${escape(path)}.*(${what.source})`),
+    });
+  }
+  if (HAS_WEBGPU) {
+    // The default device: WebGPU starts before the checkpoint is read, and must print nothing itself.
+    const path = await write("ck-webgpu/checkpoint.safetensors", checkpoint.subarray(0, 50));
+    const args = TINY.filter((_, k) => k > 1); // without --device cpu
+    cases.push({
+      name: "train --resume on WebGPU: truncated checkpoint",
+      task: "train",
+      args: [...args, ...LIMITS, "--out", `${dir}/ck-webgpu`, "--resume"],
+      names: new RegExp(escape(path)),
+    });
+    cases.push({
+      name: "sample on WebGPU: truncated checkpoint",
+      task: "sample",
+      args: ["--checkpoint", path, "--n", "2"],
+      names: new RegExp(escape(path)),
     });
   }
   {

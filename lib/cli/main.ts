@@ -77,6 +77,18 @@ export function reportFailure(command: string, err: unknown): number {
 }
 
 /**
+ * Mesa's window-system probe, run when WebGPU starts, prints "error: XDG_RUNTIME_DIR is invalid or not
+ * set in the environment." twice on a machine without a login session (a batch job, a container),
+ * though compute needs no window system. Giving the variable a folder (`/tmp`) when it is unset keeps
+ * stderr to the command's own lines. Without --allow-env for it, nothing changes.
+ */
+export function quietWindowSystemProbe(): void {
+  try {
+    if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
+  } catch { /* no permission for the variable */ }
+}
+
+/**
  * Runs `main(Deno.args)` and exits with its status; any error thrown, or rejected unhandled later,
  * is reported by {@link reportFailure}. With `interruptible`, Ctrl-C (SIGINT) and SIGTERM abort
  * `signal` instead of ending the process, so the command can stop and remove its temporary files; it
@@ -87,6 +99,7 @@ export async function runMain(
   main: (argv: readonly string[], signal: AbortSignal) => Promise<number>,
   interruptible = false,
 ): Promise<never> {
+  quietWindowSystemProbe();
   const ac = new AbortController();
   const onFatal = (err: unknown) => Deno.exit(reportFailure(command, err));
   globalThis.addEventListener("unhandledrejection", (e) => {
