@@ -20,7 +20,8 @@ import {
   OFFICIAL_SOURCES,
   resolveDataDir,
 } from "../lib/data/mod.ts";
-import { type OptionSpec, parseOptions } from "../lib/cli/args.ts";
+import { OptionError, type OptionSpec, parseOptions } from "../lib/cli/args.ts";
+import { runMain } from "../lib/cli/main.ts";
 import { ProgressBar } from "../lib/cli/progress.ts";
 
 const COMMAND = "deno task data";
@@ -132,6 +133,7 @@ async function download(
   dataDir: string,
   baseUrl?: string,
   keepArchive = false,
+  signal?: AbortSignal,
 ): Promise<void> {
   if (name === "mnist") {
     // Nothing to fetch: check that the embedded copy reads.
@@ -151,7 +153,12 @@ async function download(
   }
   let report;
   try {
-    report = await downloadDataset(name, dataDir, { baseUrl, keepArchive, onProgress: bars.onProgress });
+    report = await downloadDataset(name, dataDir, {
+      baseUrl,
+      keepArchive,
+      signal,
+      onProgress: bars.onProgress,
+    });
   } catch (err) {
     bars.finish(true);
     throw err;
@@ -164,25 +171,14 @@ async function download(
   );
 }
 
-/** True for failures whose message is the whole story (no stack trace wanted). */
-function isExpected(err: unknown): boolean {
-  if (err instanceof DatasetError) return true;
-  // File-system and network errors raised by Deno (NotFound, PermissionDenied, ConnectionRefused, ...).
-  return Object.values(Deno.errors).some((E) => err instanceof E);
-}
-
-/** Runs the command on `argv`; returns the exit status. */
-export async function main(argv: readonly string[]): Promise<number> {
-  let args;
-  let positionals: string[];
-  try {
-    const split = splitPositionals(argv, DATA_OPTIONS);
-    positionals = split.positionals;
-    args = parseOptions(COMMAND + " <name>", SUMMARY, DATA_OPTIONS, split.rest);
-  } catch (err) {
-    console.error((err as Error).message);
-    return 2;
-  }
+/**
+ * Runs the command on `argv`; returns the exit status. Failures are thrown for {@link runMain}, which
+ * prints their one line; `signal` (Ctrl-C) stops a transfer and removes its temporary file.
+ */
+export async function main(argv: readonly string[], signal?: AbortSignal): Promise<number> {
+  const split = splitPositionals(argv, DATA_OPTIONS);
+  const positionals = split.positionals;
+  const args = parseOptions(COMMAND + " <name>", SUMMARY, DATA_OPTIONS, split.rest);
   if (args === null) return 0;
   const dataDir = resolveDataDir(args["data-dir"] as string | undefined);
   if (args.list) {
@@ -190,37 +186,28 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) {
-    console.error(
+    throw new OptionError(
       `Cannot run ${COMMAND}: ${
         positionals.length === 0
           ? "no dataset named"
           : `${positionals.length} names given (${positionals.join(" ")})`
       }, expected one of ${DATASET_NAMES.join(", ")} (or --list, --help).`,
     );
-    return 2;
   }
   const name = positionals[0];
   if (!isDatasetName(name)) {
-    console.error(
+    throw new OptionError(
       `Cannot download ${JSON.stringify(name)}: unknown dataset, expected one of ${
         DATASET_NAMES.join(", ")
       }.`,
     );
-    return 2;
   }
-  try {
-    await download(
-      name,
-      dataDir,
-      args["base-url"] as string | undefined,
-      Boolean(args["keep-archive"]),
-    );
-    return 0;
-  } catch (err) {
-    if (!isExpected(err)) throw err;
-    console.error((err as Error).message);
-    return 1;
+  const baseUrl = args["base-url"] as string | undefined;
+  if (baseUrl !== undefined && !URL.canParse(baseUrl)) {
+    throw new OptionError(`Cannot use --base-url ${JSON.stringify(baseUrl)}: expected an http(s) address`);
   }
+  await download(name, dataDir, baseUrl, Boolean(args["keep-archive"]), signal);
+  return 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) await runMain(COMMAND, main, true);

@@ -15,7 +15,10 @@
 import { gitCommit } from "../lib/artifacts/artifact.ts";
 import { ensureData } from "../lib/data/ensure.ts";
 import { type Preset, PRESETS } from "../lib/artifacts/schema.ts";
-import { parseOptions } from "../lib/cli/args.ts";
+import { OptionError, parseOptions } from "../lib/cli/args.ts";
+import { runMain } from "../lib/cli/main.ts";
+import { prepareOutputDir } from "../lib/cli/output.ts";
+import { checkReproduceData } from "./data_preflight.ts";
 import { createDevice } from "../lib/engine/devices.ts";
 import type { Device } from "../lib/engine/tensor.ts";
 import denoJson from "../deno.json" with { type: "json" };
@@ -51,7 +54,7 @@ export function parseShard(s: string): [number, number] {
   const i = m ? Number(m[1]) : NaN;
   const n = m ? Number(m[2]) : NaN;
   if (!m || n < 1 || i < 1 || i > n) {
-    throw new Error(`Cannot use --shard ${s}: expected i/n with 1 <= i <= n`);
+    throw new OptionError(`Cannot use --shard ${s}: expected i/n with 1 <= i <= n`);
   }
   return [i - 1, n];
 }
@@ -62,7 +65,7 @@ export function selectExperiments(all: readonly Experiment[], only: string | und
   const names = only.split(",").map((s) => s.trim()).filter((s) => s);
   const unknown = names.filter((n) => !all.some((e) => e.name === n));
   if (unknown.length) {
-    throw new Error(
+    throw new OptionError(
       `Cannot run --only ${unknown.join(",")}: unknown experiment; valid: ${
         all.map((e) => e.name).join(", ")
       }`,
@@ -73,7 +76,7 @@ export function selectExperiments(all: readonly Experiment[], only: string | und
 
 async function pickDevice(kind: string): Promise<Device> {
   if (kind !== "cpu" && kind !== "webgpu" && kind !== "auto") {
-    throw new Error(`Cannot use --device ${kind}: expected webgpu, cpu or auto`);
+    throw new OptionError(`Cannot use --device ${kind}: expected webgpu, cpu or auto`);
   }
   return await createDevice(kind, {
     onFallback: (why) => console.error(`WebGPU unavailable (${why}); using the CPU backend.`),
@@ -91,7 +94,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (args === null) return 0;
   const preset = String(args.preset) as Preset;
   if (!PRESETS.includes(preset)) {
-    throw new Error(`Cannot use --preset ${preset}: expected one of ${PRESETS.join(", ")}`);
+    throw new OptionError(`Cannot use --preset ${preset}: expected one of ${PRESETS.join(", ")}`);
   }
   const experiments = selectExperiments(EXPERIMENTS, args.only as string | undefined);
   if (experiments.length === 0) {
@@ -99,12 +102,26 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const seed = Number(args.seed);
-  if (!Number.isInteger(seed)) throw new Error(`Cannot use --seed ${args.seed}: expected an integer`);
+  if (!Number.isInteger(seed) || seed < 0 || String(args.seed).trim() === "") {
+    throw new OptionError(`Cannot use --seed ${JSON.stringify(args.seed)}: expected an integer >= 0`);
+  }
+  if (!["webgpu", "cpu", "auto"].includes(String(args.device))) {
+    throw new OptionError(`Cannot use --device ${args.device}: expected webgpu, cpu or auto`);
+  }
   const dataDir = (args["data-dir"] as string | undefined) ?? Deno.env.get("RESFLOW_DATA_DIR");
   const suiteVersion = denoJson.version;
   const resultsDir = String(args.results);
-  const device = await pickDevice(String(args.device));
   const shard = args.shard ? parseShard(String(args.shard)) : null;
+  const checked = await checkReproduceData(
+    args["data-dir"] as string | undefined,
+    experiments.map((e) => e.name),
+    preset,
+  );
+  for (const c of checked) console.log(`Data checked: ${c}`);
+  // Units keep checkpoints in work folders below the preset folder: a killed run's temporaries go too.
+  const stale = await prepareOutputDir(`${resultsDir}/${suiteVersion}/${preset}`, "--results", 4);
+  if (stale.length) console.log(`Removed ${stale.length} temporary file(s) of an interrupted run`);
+  const device = await pickDevice(String(args.device));
   const settings: RunSettings = {
     resultsDir,
     suiteVersion,
@@ -164,11 +181,4 @@ export async function main(argv: readonly string[]): Promise<number> {
   return merged.every((m) => m.artifact?.complete) ? 0 : 1;
 }
 
-if (import.meta.main) {
-  try {
-    Deno.exit(await main(Deno.args));
-  } catch (e) {
-    console.error((e as Error).message);
-    Deno.exit(2);
-  }
-}
+if (import.meta.main) await runMain("deno task reproduce", main);
