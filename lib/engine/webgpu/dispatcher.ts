@@ -128,6 +128,24 @@ export class Dispatcher {
    * previous submission has finished executing, so this is mostly time waiting for the GPU.
    */
   submitMs = 0;
+  /** Readbacks ({@link Dispatcher.read} calls) since creation. */
+  readbacks = 0;
+  /** Bytes read back since creation. */
+  readbackBytes = 0;
+  /** Bytes of the temporary mappable buffers created for readbacks since creation. */
+  stagingBytes = 0;
+  /** Host-to-device uploads ({@link Dispatcher.upload} calls with data) since creation. */
+  uploads = 0;
+  /** Bytes uploaded since creation. */
+  uploadBytes = 0;
+  /** Bind groups created for dispatches since creation (the texture GEMM's own not counted). */
+  bindGroups = 0;
+  /**
+   * Milliseconds spent awaiting the device since creation: mapping readback buffers and waiting for
+   * `onSubmittedWorkDone` in {@link Dispatcher.sync}. With {@link submitMs}, the device side of the wall
+   * time; the rest is host (JavaScript) time.
+   */
+  waitMs = 0;
 
   /** A dispatcher on `device` (see {@link DispatcherOptions}). */
   constructor(device: GPUDevice, limits: DispatchLimits, opts: DispatcherOptions) {
@@ -239,6 +257,8 @@ export class Dispatcher {
       ? data as Float32Array<ArrayBuffer>
       : new Float32Array(data);
     this.#device.queue.writeBuffer(s.buffer, 0, plain);
+    this.uploads++;
+    this.uploadBytes += plain.byteLength;
   }
 
   /** A 1-D grid of `count` invocations (workgroups of WG1), folded into (x, y) beyond the limit. */
@@ -334,6 +354,7 @@ export class Dispatcher {
       entries.push({ binding: 1 + j, resource: { buffer: s.buffer, offset: 0, size: bindBytes(s.size) } });
     });
     const bindGroup = this.#device.createBindGroup({ layout: k.layout, entries });
+    this.bindGroups++;
     const pass = this.#querySet
       ? this.#openProfiledPass(`${k.label} n=${storages[0].size} [${grid.join(",")}]`)
       : this.#openPass();
@@ -502,7 +523,9 @@ export class Dispatcher {
   /** Submits everything and waits until the queue is idle; throws recorded errors. */
   async sync(): Promise<void> {
     this.submit();
+    const t0 = performance.now();
     await this.#device.queue.onSubmittedWorkDone();
+    this.waitMs += performance.now() - t0;
     await this.checkErrors("sync the WebGPU backend");
   }
 
@@ -518,10 +541,15 @@ export class Dispatcher {
       size: Math.ceil(bytes / 4) * 4,
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
+    this.readbacks++;
+    this.readbackBytes += bytes;
+    this.stagingBytes += staging.size;
     try {
       this.submit((enc) => enc.copyBufferToBuffer(s.buffer, 0, staging, 0, bytes));
+      const t0 = performance.now();
       try {
         await staging.mapAsync(GPUMapMode.READ);
+        this.waitMs += performance.now() - t0;
       } catch (e) {
         await this.checkErrors(`read a storage of ${s.size} values`);
         throw e;

@@ -67,6 +67,23 @@ export interface WebGpuStats extends PoolStats {
   readonly pipelines: number;
   /** Milliseconds spent inside `queue.submit` (on lavapipe: mostly waiting for the previous submission). */
   readonly submitMs: number;
+  /** Readbacks (reads of a storage into host memory). */
+  readonly readbacks: number;
+  /** Bytes read back. */
+  readonly readbackBytes: number;
+  /** Bytes of temporary mappable buffers created for readbacks (device allocations besides the pool's). */
+  readonly stagingBytes: number;
+  /** Host-to-device uploads and their bytes. */
+  readonly uploads: number;
+  /** Bytes uploaded. */
+  readonly uploadBytes: number;
+  /** Bind groups created for the buffer kernels' dispatches. */
+  readonly bindGroups: number;
+  /**
+   * Milliseconds awaiting the device (readback mapping, `sync`). Wall time minus `submitMs` and `waitMs`
+   * is host (JavaScript) time.
+   */
+  readonly waitMs: number;
   /** Element-wise ops deferred into fused kernels. */
   readonly fusedOps: number;
   /** Fused kernels dispatched (each counted in `dispatches` too). */
@@ -148,6 +165,13 @@ class WebGpuBackendImpl implements WebGpuBackend {
       submits: this.#d.submits,
       pipelines: this.#d.pipelines.size,
       submitMs: this.#d.submitMs,
+      readbacks: this.#d.readbacks,
+      readbackBytes: this.#d.readbackBytes,
+      stagingBytes: this.#d.stagingBytes,
+      uploads: this.#d.uploads,
+      uploadBytes: this.#d.uploadBytes,
+      bindGroups: this.#d.bindGroups,
+      waitMs: this.#d.waitMs,
       fusedOps: this.#d.fuser?.deferred ?? 0,
       fusedKernels: this.#d.fuser?.kernels ?? 0,
     };
