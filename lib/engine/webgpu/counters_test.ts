@@ -57,6 +57,35 @@ Deno.test({ name: "webgpu counters", ignore }, async (t) => {
     be.free(x);
     be.destroy();
   });
+  await t.step("a repeated dispatch on the same storages reuses its bind group", async () => {
+    const be = await createWebGpuBackend({ fuse: false });
+    const x = be.fromArray([1, 2, 3]);
+    const s0 = be.stats();
+    const a = be.unary("neg", x);
+    await be.sync(); // submitted, so freeing returns its buffer to the pool at once
+    be.free(a); // the next neg gets the same buffer
+    const b = be.unary("neg", x);
+    const d = delta(s0, be.stats());
+    assertEquals([d.dispatches, d.bindGroups, d.bindGroupHits], [2, 1, 1]);
+    assertEquals(Array.from(await be.read(b)), [-1, -2, -3]);
+    be.setBindGroupReuse(false);
+    be.free(be.unary("neg", b));
+    assertEquals(delta(s0, be.stats()).bindGroups, 2);
+    be.free(b);
+    be.free(x);
+    be.destroy();
+  });
+  await t.step("without the cache every dispatch creates a bind group", async () => {
+    const be = await createWebGpuBackend({ fuse: false, bindGroupCache: false });
+    const x = be.fromArray([1, 2, 3]);
+    const s0 = be.stats();
+    be.free(be.unary("neg", x));
+    be.free(be.unary("neg", x));
+    const d = delta(s0, be.stats());
+    assertEquals([d.bindGroups, d.bindGroupHits], [2, 0]);
+    be.free(x);
+    be.destroy();
+  });
   await t.step("new pool buffers count their bytes, reused ones do not", async () => {
     const be = await createWebGpuBackend({ fuse: false });
     const s0 = be.stats();

@@ -49,6 +49,11 @@ export interface WebGpuBackendOptions {
    */
   readonly fastGemm?: boolean;
   /**
+   * Cache bind groups of buffer kernels, with a dynamic uniform offset (default true); false creates one
+   * per dispatch. Results are the same either way.
+   */
+  readonly bindGroupCache?: boolean;
+  /**
    * Lower limits than the device's, for tests of the folding and binding checks (never raises them):
    * `maxComputeWorkgroupsPerDimension`, `maxStorageBufferBindingSize`.
    */
@@ -79,6 +84,8 @@ export interface WebGpuStats extends PoolStats {
   readonly uploadBytes: number;
   /** Bind groups created for the buffer kernels' dispatches. */
   readonly bindGroups: number;
+  /** Dispatches that reused a cached bind group. */
+  readonly bindGroupHits: number;
   /**
    * Milliseconds awaiting the device (readback mapping, `sync`). Wall time minus `submitMs` and `waitMs`
    * is host (JavaScript) time.
@@ -98,6 +105,8 @@ export interface WebGpuBackend extends Backend {
   readonly limits: DispatchLimits;
   /** Pool and dispatch counters. */
   stats(): WebGpuStats;
+  /** Turns bind-group reuse off or on at run time (for measuring its effect; results are the same). */
+  setBindGroupReuse(on: boolean): void;
   /**
    * GPU milliseconds per kind of dispatch since creation (or the last reset), largest first; empty
    * unless the backend was created with `profile: true`.
@@ -171,10 +180,15 @@ class WebGpuBackendImpl implements WebGpuBackend {
       uploads: this.#d.uploads,
       uploadBytes: this.#d.uploadBytes,
       bindGroups: this.#d.bindGroups,
+      bindGroupHits: this.#d.bindGroupHits,
       waitMs: this.#d.waitMs,
       fusedOps: this.#d.fuser?.deferred ?? 0,
       fusedKernels: this.#d.fuser?.kernels ?? 0,
     };
+  }
+
+  setBindGroupReuse(on: boolean): void {
+    this.#d.reuseBindGroups = on;
   }
 
   kernelProfile(reset = false): Promise<KernelTiming[]> {
@@ -182,10 +196,12 @@ class WebGpuBackendImpl implements WebGpuBackend {
   }
 
   trimPool(): number {
+    this.#d.clearBindGroups();
     return this.#d.pool.trim();
   }
 
   destroy(): void {
+    this.#d.clearBindGroups();
     this.#d.pool.trim();
     releaseFastGemmResources(this.device);
     this.device.destroy();
@@ -336,5 +352,6 @@ export async function createWebGpuBackend(opts: WebGpuBackendOptions = {}): Prom
     profile,
     fuse: opts.fuse ?? true,
     fastGemm: opts.fastGemm ?? true,
+    bindGroupCache: opts.bindGroupCache ?? true,
   });
 }
