@@ -30,6 +30,7 @@ import { Trainer } from "../lib/train/trainer.ts";
 import { evaluateBitsPerDim } from "../lib/train/evaluate.ts";
 import type { WebGpuBackend, WebGpuStats } from "../lib/engine/webgpu/webgpu_backend.ts";
 import { gradWalk, gradWalkOptions } from "../lib/engine/autograd.ts";
+import { powerBatchOptions } from "../lib/flow/power_batch.ts";
 import {
   AUTHORS_TRAIN_ARGS,
   DEFAULT_PYTORCH_DIR,
@@ -147,6 +148,9 @@ export function mainThreadCpuMs(): number | null {
 export const LEVERS: Record<string, (on: boolean, device: Device) => void> = {
   "restrict-walk": (on) => {
     gradWalkOptions.restrict = on;
+  },
+  "batched-power": (on) => {
+    powerBatchOptions.enabled = on;
   },
   "bind-group-cache": (on, device) => {
     (device.backend as Partial<WebGpuBackend>).setBindGroupReuse?.(on);
