@@ -15,11 +15,14 @@ export const DEFAULT_PYTORCH_DIR = "../shared/peers/residual-flows";
 /** The Python that has Debian's python3-torch and python3-numpy. */
 export const DEFAULT_PYTHON = "/usr/bin/python3";
 
+/** The authors' learning-rate warm-up (`--warmup-iters`), passed explicitly and used on our side too. */
+export const AUTHORS_WARMUP_ITERS = 1000;
+
 /**
  * The authors' `train_img.py` flags for the configuration of `benchConfig()` in bench_train.ts (MNIST,
  * batch 64, 4-4 blocks of width 64, kernels 3-1-3, LipSwish (their "swish": x·σ(βx)/1.1), ActNorm, FC end of width 128, Poisson
  * roulette with 2 exact terms, Neumann gradients + backward-in-forward, spectral-norm tolerance 1e-3,
- * coeff 0.98, Adam lr 1e-3, no weight decay).
+ * coeff 0.98, Adam lr 1e-3 warmed up over {@link AUTHORS_WARMUP_ITERS} iterations, no weight decay).
  */
 export const AUTHORS_TRAIN_ARGS: readonly string[] = [
   "--data",
@@ -56,6 +59,8 @@ export const AUTHORS_TRAIN_ARGS: readonly string[] = [
   "64",
   "--lr",
   "1e-3",
+  "--warmup-iters",
+  String(AUTHORS_WARMUP_ITERS),
   "--wd",
   "0",
   "--seed",

@@ -33,6 +33,7 @@ import { gradWalk, gradWalkOptions } from "../lib/engine/autograd.ts";
 import { powerBatchOptions } from "../lib/flow/power_batch.ts";
 import {
   AUTHORS_TRAIN_ARGS,
+  AUTHORS_WARMUP_ITERS,
   DEFAULT_PYTORCH_DIR,
   findPytorchBaseline,
   mnistDataroot,
@@ -276,7 +277,8 @@ if (import.meta.main) {
     data: await train,
     batchSize: 64,
     seed: 1234,
-    adam: { lr: 1e-3 },
+    // The authors' train_img.py warms the learning rate up linearly over 1000 iterations (--warmup-iters).
+    adam: { lr: 1e-3, warmupIters: AUTHORS_WARMUP_ITERS },
     logEvery: 1_000_000,
   });
   const nParams = model.parameters().reduce((n, p) => n + p.value.size, 0);
