@@ -182,6 +182,11 @@ export function stepFigures(
   };
 }
 
+/** A deep copy of `x` with every non-finite number replaced by null (JSON cannot hold NaN). */
+export function finiteOrNull<T>(x: T): T {
+  return JSON.parse(JSON.stringify(x, (_, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v)));
+}
+
 const OPTIONS = {
   device: { type: "string" as const, default: "webgpu", help: "webgpu or cpu" },
   rounds: { type: "string" as const, default: "2", help: "ABAB rounds (ours then theirs, each round)" },
@@ -498,7 +503,9 @@ if (import.meta.main) {
         (p.bytesAllocated.mean / 2 ** 20).toFixed(1)
       } MiB allocated; host ${p.hostMs.mean.toFixed(0)} ± ${p.hostMs.se.toFixed(0)} ms, device ${
         p.deviceMs.mean.toFixed(0)
-      } ± ${p.deviceMs.se.toFixed(0)} ms`,
+      } ± ${p.deviceMs.se.toFixed(0)} ms; JS thread CPU ${
+        p.mainThreadCpuMs ? `${p.mainThreadCpuMs.mean.toFixed(0)} ± ${p.mainThreadCpuMs.se.toFixed(0)}` : "?"
+      } ms`,
     );
   }
   if (theirsSummary && ratio) {
@@ -514,6 +521,7 @@ if (import.meta.main) {
       f3(median(evalTimes))
     } s/batch; sample ${f3(median(sampleTimes))} s/batch (no baseline for these)`,
   );
-  await writeJsonAtomic(String(args.out), result);
+  // A standard error of one value (a single sampling batch) is NaN: written as null.
+  await writeJsonAtomic(String(args.out), finiteOrNull(result));
   console.log(`wrote ${args.out}`);
 }

@@ -5,7 +5,7 @@
  */
 import { assertClose, assertEquals, assertTrue } from "../lib/testing/asserts.ts";
 import type { WebGpuStats } from "../lib/engine/webgpu/webgpu_backend.ts";
-import { median, ratioOfMeans, stepFigures, summarize } from "./bench_train.ts";
+import { finiteOrNull, median, ratioOfMeans, stepFigures, summarize } from "./bench_train.ts";
 
 /** Float64 arithmetic on a few values. */
 const TOL = { atol: 1e-12, rtol: 1e-12 };
@@ -16,6 +16,12 @@ Deno.test("bench_train statistics", async (t) => {
     assertEquals([s.n, s.mean, s.median], [4, 2.5, 2.5]);
     assertClose([s.se], [Math.sqrt(5 / 3 / 4)], TOL);
     assertTrue(Number.isNaN(summarize([1]).se), "one value has no standard error");
+  });
+  await t.step("finiteOrNull: NaN and infinities become null, the rest is kept", () => {
+    assertEquals(
+      finiteOrNull({ a: NaN, b: [1, Infinity], c: "x" }),
+      { a: null, b: [1, null], c: "x" } as never,
+    );
   });
   await t.step("median of an empty list is NaN", () => assertTrue(Number.isNaN(median([])), "NaN"));
   await t.step("ratioOfMeans: delta-method error from both relative errors", () => {
