@@ -43,6 +43,8 @@ import {
 import { BufferState, type Module, Parameter } from "./module.ts";
 import { type BatchMember, type BatchSpec, groupKey, PowerBatch, powerBatchOptions } from "./power_batch.ts";
 
+export type { BatchSpec } from "./power_batch.ts";
+
 /** Default Lipschitz bound per layer. */
 export const DEFAULT_COEFF = 0.98;
 /** Default power-iteration tolerances (`--sn-tol`). */
