@@ -15,6 +15,25 @@ import { add } from "./ops/elementwise.ts";
 import { reshape } from "./ops/shape.ts";
 import { type Tensor, tidy, withGradMode } from "./tensor.ts";
 
+/** Counters of the backward walks of {@link gradMaybe} (cheap, always on). */
+export interface GradWalkCounters {
+  /** grad/gradMaybe calls since start. */
+  calls: number;
+  /** Graph nodes examined by their walks (those on a path to a requested input and their boundary). */
+  nodesVisited: number;
+  /** Nodes examined by the latest call. */
+  lastNodesVisited: number;
+}
+
+/** The running {@link GradWalkCounters} of this process. */
+export const gradWalk: GradWalkCounters = { calls: 0, nodesVisited: 0, lastNodesVisited: 0 };
+
+/**
+ * Switches of the backward walk, for measuring each one's effect (benchmarks): `restrict` (default true)
+ * stops the walk at nodes created before the oldest requested input. Results are the same either way.
+ */
+export const gradWalkOptions: { restrict: boolean } = { restrict: true };
+
 /** Options of {@link grad}. */
 export interface GradOptions {
   /** Gradients of the outputs (default: ones, which requires scalar outputs). */
@@ -80,36 +99,40 @@ export function gradMaybe(
     targets.set(t.node, list);
   });
 
-  // Which nodes lead to a target, and how many needed children each has.
+  // Which nodes lead to a target. A node created before every target (seq below the smallest target's)
+  // cannot depend on one, so the walk stops there instead of visiting the whole graph upstream of the
+  // inputs (each vector-Jacobian product inside a block would otherwise walk the model before it).
+  let minSeq = gradWalkOptions.restrict ? Infinity : -Infinity;
+  if (gradWalkOptions.restrict) { for (const n of targets.keys()) minSeq = Math.min(minSeq, n.seq); }
   const needed = new Map<Node, boolean>();
-  const visit = (n: Node): boolean => {
-    const known = needed.get(n);
-    if (known !== undefined) return known;
-    needed.set(n, false); // graphs are acyclic; guards deep revisits
-    let need = targets.has(n);
-    for (const p of n.parents) if (p && visit(p)) need = true;
-    needed.set(n, need);
-    return need;
-  };
   // Iterative post-order to avoid deep recursion on long chains.
   const stack: [Node, number][] = [];
-  for (const o of outs) if (o.node) stack.push([o.node, 0]);
+  const push = (n: Node) => {
+    if (needed.has(n)) return;
+    if (n.seq < minSeq) needed.set(n, false);
+    else {
+      needed.set(n, false); // provisional; graphs are acyclic, so no revisit reads it before it is final
+      stack.push([n, 0]);
+    }
+  };
+  for (const o of outs) if (o.node) push(o.node);
   while (stack.length) {
     const top = stack[stack.length - 1];
     const [n, i] = top;
-    if (needed.has(n) && i === 0) {
-      stack.pop();
-      continue;
-    }
     if (i < n.parents.length) {
       top[1]++;
       const p = n.parents[i];
-      if (p && !needed.has(p)) stack.push([p, 0]);
+      if (p) push(p);
       continue;
     }
     stack.pop();
-    visit(n);
+    let need = targets.has(n);
+    for (const p of n.parents) if (p && needed.get(p)) need = true;
+    needed.set(n, need);
   }
+  gradWalk.calls++;
+  gradWalk.nodesVisited += needed.size;
+  gradWalk.lastNodesVisited = needed.size;
 
   const pending = new Map<Node, number>();
   for (const [n, need] of needed) {

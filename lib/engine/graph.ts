@@ -7,6 +7,8 @@
  */
 import type { Tensor } from "./tensor.ts";
 
+let nextSeq = 0;
+
 /**
  * A backward rule: given the gradient of the op's output, returns one gradient per input
  * (null where `needs[i]` is false or the input gets no gradient). It must be written in
@@ -20,6 +22,11 @@ export class Node {
   readonly name: string;
   /** Output shape of the op. */
   readonly shape: readonly number[];
+  /**
+   * Creation order: larger than every parent's (parents exist when a node is made and never change), so
+   * a node whose `seq` is below an input's cannot depend on that input; backward walks stop there.
+   */
+  readonly seq: number = nextSeq++;
   /** Per input: its node, or null when that input needs no gradient. */
   parents: (Node | null)[];
   #saved: Tensor[];

@@ -42,6 +42,9 @@ import {
   resolveOrder,
 } from "./mixed_norm.ts";
 import { BufferState, type Module, Parameter } from "./module.ts";
+import { type BatchMember, type BatchSpec, groupKey, PowerBatch, powerBatchOptions } from "./power_batch.ts";
+
+export type { BatchSpec } from "./power_batch.ts";
 
 /** Default Lipschitz bound per layer. */
 export const DEFAULT_COEFF = 0.98;
@@ -218,6 +221,14 @@ export abstract class InducedNormLayer implements Module, OrderTrainable {
 
   /** The operator at the recorded resolution; throws when it is not known yet. */
   protected abstract operator(): PowerOperator;
+
+  /**
+   * How this layer's power iteration can be stacked with others' (see power_batch.ts), or null. Only
+   * spectral (2, 2) layers batch.
+   */
+  batchSpec(): BatchSpec | null {
+    return null;
+  }
 
   /** True once u and v exist (first use done, or restored from a checkpoint). */
   get initialized(): boolean {
@@ -476,6 +487,29 @@ export class PowerSession {
     if (this.converged || this.iterations >= this.cap) this.done = true;
   }
 
+  /** Ends the session with a state computed elsewhere (a batched iteration); takes ownership of u, v. */
+  adopt(u: Tensor, v: Tensor, iterations: number, converged: boolean): void {
+    this.#replace(u, v);
+    this.iterations = iterations;
+    this.converged = converged;
+    this.done = true;
+  }
+
+  /** The detached weight the session iterates with. */
+  get weight(): Tensor {
+    return this.#w;
+  }
+
+  /** The current u. */
+  get u(): Tensor {
+    return this.#u;
+  }
+
+  /** The current v. */
+  get v(): Tensor {
+    return this.#v;
+  }
+
   /** Stores the final vectors in the layer's buffers. */
   finish(): LipschitzUpdate {
     if (this.#owned) {
@@ -514,21 +548,62 @@ export async function updateLipschitzAll(
   const sessions = layers.map((l) => l.session(opts));
   for (const s of sessions) if (s.fixed !== null && !s.done) s.runFixed();
   let active = sessions.filter((s) => !s.done);
-  while (active.length > 0) {
-    const flags = active.map((s) => s.runChunk());
-    const joined = noGrad(() => concat(flags, 0));
-    flags.forEach((f) => f.dispose());
-    let host: ArrayLike<number>;
-    if (joined.device.backend.name === "meta") host = new Float64Array(joined.size).fill(1);
-    else host = await joined.read();
-    joined.dispose();
-    let off = 0;
+  // Adaptive spectral layers with the same operator iterate stacked (one set of dispatches per group).
+  let batches: PowerBatch[] = [];
+  if (powerBatchOptions.enabled) {
+    const groups = new Map<string, BatchMember[]>();
     for (const s of active) {
-      const k = Math.min(s.layer.checkEvery, s.cap - s.iterations);
-      s.accept(Array.from(host).slice(off, off + k));
-      off += k;
+      const spec = s.layer.batchSpec();
+      if (spec === null) continue;
+      const m: BatchMember = {
+        spec,
+        weight: s.weight,
+        u: s.u,
+        v: s.v,
+        atol: s.layer.atol,
+        rtol: s.layer.rtol,
+        maxIterations: s.cap,
+        checkEvery: s.layer.checkEvery,
+        finish: (u, v, iterations, converged) => s.adopt(u, v, iterations, converged),
+      };
+      const key = groupKey(m);
+      groups.set(key, [...(groups.get(key) ?? []), m]);
     }
-    active = active.filter((s) => !s.done);
+    const batchedWeights = new Set<Tensor>();
+    for (const members of groups.values()) {
+      if (members.length < 2) continue;
+      batches.push(new PowerBatch(members));
+      for (const m of members) batchedWeights.add(m.weight);
+    }
+    active = active.filter((s) => !batchedWeights.has(s.weight));
+  }
+  try {
+    while (active.length > 0 || batches.length > 0) {
+      const flags = [...batches.map((b) => b.runChunk()), ...active.map((s) => s.runChunk())];
+      const joined = noGrad(() => concat(flags, 0));
+      flags.forEach((f) => f.dispose());
+      let host: ArrayLike<number>;
+      if (joined.device.backend.name === "meta") host = new Float64Array(joined.size).fill(1);
+      else host = await joined.read();
+      joined.dispose();
+      const all = Array.from(host);
+      let off = 0;
+      for (const b of batches) {
+        const k = b.chunk * b.members.length;
+        b.accept(all.slice(off, off + k));
+        off += k;
+      }
+      for (const s of active) {
+        const k = Math.min(s.layer.checkEvery, s.cap - s.iterations);
+        s.accept(all.slice(off, off + k));
+        off += k;
+      }
+      for (const b of batches) if (b.done) b.dispose();
+      batches = batches.filter((b) => !b.done);
+      active = active.filter((s) => !s.done);
+    }
+  } finally {
+    for (const b of batches) b.dispose();
   }
   return sessions.map((s) => s.finish());
 }
@@ -601,6 +676,33 @@ export class SpectralNormConv2d extends InducedNormLayer {
   /** True for a 1×1 kernel (iterates on the C_out × C_in matrix). */
   get isPointwise(): boolean {
     return this.kernelSize === 1;
+  }
+
+  /** Stacks with layers of the same weight shape (and, for k×k kernels, resolution, stride, padding). */
+  override batchSpec(): BatchSpec | null {
+    if (!this.isSpectral) return null;
+    const c = this.inChannels;
+    const o = this.outChannels;
+    if (this.isPointwise) return { kind: "matrix", key: `matrix:${o}x${c}`, o, c };
+    const hw = this.inputHW;
+    if (hw === null) return null;
+    const geo = { stride: this.stride, pad: this.padding };
+    const out = conv2dOutputShape({
+      x: [1, c, hw[0], hw[1]],
+      w: [o, c, this.kernelSize, this.kernelSize],
+      ...geo,
+    });
+    return {
+      kind: "conv",
+      key: `conv:${o}x${c}x${this.kernelSize}@${hw[0]}x${hw[1]}/${this.stride}/${this.padding}`,
+      o,
+      c,
+      k: this.kernelSize,
+      hw: [hw[0], hw[1]],
+      outHW: [out[2], out[3]],
+      stride: this.stride,
+      pad: this.padding,
+    };
   }
 
   /** The convolution at the recorded resolution (or the channel matrix for 1×1 kernels). */
@@ -703,6 +805,14 @@ export class SpectralNormLinear extends InducedNormLayer {
     this.inFeatures = i;
     this.outFeatures = o;
     this.initializeVectors();
+  }
+
+  /** Stacks with linear layers of the same shape. */
+  override batchSpec(): BatchSpec | null {
+    if (!this.isSpectral) return null;
+    const c = this.inFeatures;
+    const o = this.outFeatures;
+    return { kind: "matrix", key: `matrix:${o}x${c}`, o, c };
   }
 
   /** The weight matrix. */

@@ -52,6 +52,11 @@ export interface DispatcherOptions {
   /** Defer flat element-wise ops and fuse runs of them into one kernel (default true; see fusion.ts). */
   readonly fuse?: boolean;
   /**
+   * Reuse bind groups: kernels whose bindings are all buffers get an explicit layout with a dynamic
+   * uniform offset, and their bind groups are cached by kernel and storage buffers (default true).
+   */
+  readonly bindGroupCache?: boolean;
+  /**
    * Let large matmuls and convolutions use the texture GEMM of fast_gemm.ts through
    * {@link Dispatcher.recordExternal} (default true; read by matmul_ops.ts and conv_ops.ts).
    */
@@ -84,6 +89,9 @@ const PROFILE_QUERIES = 2048;
 
 const UNIFORM_CAPACITY = 1 << 16;
 
+/** Cached bind groups kept at most (the cache is emptied when full; a training step uses a few thousand). */
+const MAX_CACHED_BIND_GROUPS = 50_000;
+
 /** Bytes bound for a storage: whole vec4s, at least one. */
 export function bindBytes(size: number): number {
   return Math.max(16, Math.ceil(size / 4) * 16);
@@ -99,6 +107,11 @@ export class Dispatcher {
   readonly fuser: ElementwiseFuser | null;
   /** Whether large products may use the texture GEMM (see {@link DispatcherOptions.fastGemm}). */
   readonly fastGemm: boolean;
+  /** Whether bind groups are cached (see {@link DispatcherOptions.bindGroupCache}). */
+  readonly bindGroupCache: boolean;
+  readonly #groups = new Map<string, GPUBindGroup>();
+  readonly #bufferIds = new WeakMap<GPUBuffer, number>();
+  #nextBufferId = 0;
   readonly #device: GPUDevice;
   readonly #limits: DispatchLimits;
   readonly #submitEvery: number;
@@ -128,10 +141,36 @@ export class Dispatcher {
    * previous submission has finished executing, so this is mostly time waiting for the GPU.
    */
   submitMs = 0;
+  /** Readbacks ({@link Dispatcher.read} calls) since creation. */
+  readbacks = 0;
+  /** Bytes read back since creation. */
+  readbackBytes = 0;
+  /** Bytes of the temporary mappable buffers created for readbacks since creation. */
+  stagingBytes = 0;
+  /** Host-to-device uploads ({@link Dispatcher.upload} calls with data) since creation. */
+  uploads = 0;
+  /** Bytes uploaded since creation. */
+  uploadBytes = 0;
+  /** Bind groups created for dispatches since creation (the texture GEMM's own not counted). */
+  bindGroups = 0;
+  /** Dispatches that reused a cached bind group since creation. */
+  bindGroupHits = 0;
+  /**
+   * Live switch of the bind-group cache for measuring its effect: when false, kernels compiled for it get a
+   * fresh bind group per dispatch (the same results).
+   */
+  reuseBindGroups = true;
+  /**
+   * Milliseconds spent awaiting the device since creation: mapping readback buffers and waiting for
+   * `onSubmittedWorkDone` in {@link Dispatcher.sync}. With {@link submitMs}, the device side of the wall
+   * time; the rest is host (JavaScript) time.
+   */
+  waitMs = 0;
 
   /** A dispatcher on `device` (see {@link DispatcherOptions}). */
   constructor(device: GPUDevice, limits: DispatchLimits, opts: DispatcherOptions) {
-    const { submitEvery, profile = false, fuse = true, fastGemm = true } = opts;
+    const { submitEvery, profile = false, fuse = true, fastGemm = true, bindGroupCache = true } = opts;
+    this.bindGroupCache = bindGroupCache;
     if (!Number.isInteger(submitEvery) || submitEvery < 1) {
       throw new Error(
         `Cannot create the WebGPU dispatcher: submitEvery ${submitEvery} is not a positive integer`,
@@ -181,7 +220,10 @@ export class Dispatcher {
     const hit = this.#kernels.get(key);
     if (hit) return hit;
     const src = generate();
-    const k = { ...this.pipelines.get(src.code, key), fields: src.fields, label: key };
+    const compiled = this.bindGroupCache
+      ? this.pipelines.getDynamic(src.code, key)
+      : this.pipelines.get(src.code, key);
+    const k = { ...compiled, fields: src.fields, label: key };
     this.#kernels.set(key, k);
     return k;
   }
@@ -239,6 +281,8 @@ export class Dispatcher {
       ? data as Float32Array<ArrayBuffer>
       : new Float32Array(data);
     this.#device.queue.writeBuffer(s.buffer, 0, plain);
+    this.uploads++;
+    this.uploadBytes += plain.byteLength;
   }
 
   /** A 1-D grid of `count` invocations (workgroups of WG1), folded into (x, y) beyond the limit. */
@@ -329,16 +373,26 @@ export class Dispatcher {
     if (grid.some((g) => g === 0)) return;
     if (this.#querySet && 2 * (this.#queryKeys.length + 1) > PROFILE_QUERIES) this.submit();
     const [offset, size] = this.#writeParams(k, values);
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.#uniform, offset, size } }];
-    storages.forEach((s, j) => {
-      entries.push({ binding: 1 + j, resource: { buffer: s.buffer, offset: 0, size: bindBytes(s.size) } });
-    });
-    const bindGroup = this.#device.createBindGroup({ layout: k.layout, entries });
+    let bindGroup: GPUBindGroup;
+    if (k.dynamicUniform) {
+      let key = k.label;
+      for (const s of storages) key += `|${this.#bufferId(s.buffer)}:${s.size}`;
+      const hit = this.reuseBindGroups ? this.#groups.get(key) : undefined;
+      if (hit) {
+        bindGroup = hit;
+        this.bindGroupHits++;
+      } else {
+        bindGroup = this.#createBindGroup(k, 0, size, storages);
+        if (this.#groups.size >= MAX_CACHED_BIND_GROUPS) this.#groups.clear();
+        this.#groups.set(key, bindGroup);
+      }
+    } else bindGroup = this.#createBindGroup(k, offset, size, storages);
     const pass = this.#querySet
       ? this.#openProfiledPass(`${k.label} n=${storages[0].size} [${grid.join(",")}]`)
       : this.#openPass();
     pass.setPipeline(k.pipeline);
-    pass.setBindGroup(0, bindGroup);
+    if (k.dynamicUniform) pass.setBindGroup(0, bindGroup, [offset]);
+    else pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
     if (this.#querySet) {
       pass.end();
@@ -347,6 +401,26 @@ export class Dispatcher {
     for (const s of storages) s.lastUse = this.#batch;
     this.dispatches++;
     if (++this.#pending >= this.#submitEvery) this.submit();
+  }
+
+  #bufferId(b: GPUBuffer): number {
+    let id = this.#bufferIds.get(b);
+    if (id === undefined) this.#bufferIds.set(b, id = this.#nextBufferId++);
+    return id;
+  }
+
+  #createBindGroup(k: Kernel, offset: number, size: number, storages: readonly GpuStorage[]): GPUBindGroup {
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.#uniform, offset, size } }];
+    storages.forEach((s, j) => {
+      entries.push({ binding: 1 + j, resource: { buffer: s.buffer, offset: 0, size: bindBytes(s.size) } });
+    });
+    this.bindGroups++;
+    return this.#device.createBindGroup({ layout: k.layout, entries });
+  }
+
+  /** Forgets every cached bind group (call before destroying pooled buffers). */
+  clearBindGroups(): void {
+    this.#groups.clear();
   }
 
   /**
@@ -502,7 +576,9 @@ export class Dispatcher {
   /** Submits everything and waits until the queue is idle; throws recorded errors. */
   async sync(): Promise<void> {
     this.submit();
+    const t0 = performance.now();
     await this.#device.queue.onSubmittedWorkDone();
+    this.waitMs += performance.now() - t0;
     await this.checkErrors("sync the WebGPU backend");
   }
 
@@ -518,10 +594,15 @@ export class Dispatcher {
       size: Math.ceil(bytes / 4) * 4,
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
+    this.readbacks++;
+    this.readbackBytes += bytes;
+    this.stagingBytes += staging.size;
     try {
       this.submit((enc) => enc.copyBufferToBuffer(s.buffer, 0, staging, 0, bytes));
+      const t0 = performance.now();
       try {
         await staging.mapAsync(GPUMapMode.READ);
+        this.waitMs += performance.now() - t0;
       } catch (e) {
         await this.checkErrors(`read a storage of ${s.size} values`);
         throw e;

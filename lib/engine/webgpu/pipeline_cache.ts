@@ -11,10 +11,44 @@
 
 /** A compiled pipeline and its bind-group layout (group 0). */
 export interface CachedPipeline {
-  /** The compute pipeline (layout "auto"). */
+  /** The compute pipeline (layout "auto", or explicit with a dynamic uniform offset). */
   readonly pipeline: GPUComputePipeline;
   /** Its bind group 0 layout. */
   readonly layout: GPUBindGroupLayout;
+  /**
+   * True when binding 0 is a uniform buffer with a dynamic offset (see {@link PipelineCache.getDynamic}):
+   * bind groups then name buffers only and can be reused with another offset.
+   */
+  readonly dynamicUniform?: boolean;
+}
+
+/**
+ * The explicit group-0 layout entries of `code` when every binding is `@group(0) @binding(n) var<...>`
+ * with binding 0 `uniform` and the others `storage, read` or `storage, read_write`, numbered 0..n-1;
+ * null otherwise (textures, other groups, gaps).
+ */
+export function dynamicUniformLayout(code: string): GPUBindGroupLayoutEntry[] | null {
+  const all = code.match(/@binding\(/g)?.length ?? 0;
+  const found = [...code.matchAll(/@group\(0\)\s*@binding\((\d+)\)\s*var<([^>]*)>/g)];
+  if (found.length === 0 || found.length !== all) return null;
+  const entries: GPUBindGroupLayoutEntry[] = [];
+  for (const [, n, kind] of found) {
+    const binding = Number(n);
+    const k = kind.replace(/\s+/g, "");
+    let type: GPUBufferBindingType;
+    if (k === "uniform" && binding === 0) type = "uniform";
+    else if (k === "storage,read" && binding > 0) type = "read-only-storage";
+    else if (k === "storage,read_write" && binding > 0) type = "storage";
+    else return null;
+    entries.push({
+      binding,
+      visibility: GPUShaderStage.COMPUTE,
+      buffer: type === "uniform" ? { type, hasDynamicOffset: true } : { type },
+    });
+  }
+  entries.sort((a, b) => a.binding - b.binding);
+  if (entries.some((e, i) => e.binding !== i)) return null;
+  return entries;
 }
 
 /** Lines of `code` around 1-based line `line`, numbered, with a caret under column `col`. */
@@ -120,6 +154,41 @@ export class PipelineCache {
     const entry = { pipeline, layout };
     this.#map.set(key, entry);
     return entry;
+  }
+
+  /**
+   * Like {@link PipelineCache.get}, with an explicit layout whose uniform binding 0 has a dynamic offset
+   * when {@link dynamicUniformLayout} accepts the source (else the "auto" layout, `dynamicUniform` unset).
+   */
+  getDynamic(code: string, label: string, entryPoint = "main"): CachedPipeline {
+    const entries = dynamicUniformLayout(code);
+    if (entries === null) return this.get(code, label, entryPoint);
+    const key = `dyn\u0000${entryPoint}\u0000${code}`;
+    const hit = this.#map.get(key);
+    if (hit) return hit;
+    const device = this.#device;
+    device.pushErrorScope("validation");
+    const module = device.createShaderModule({ code, label });
+    const layout = device.createBindGroupLayout({ entries, label });
+    const pipeline = device.createComputePipeline({
+      layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint },
+      label,
+    });
+    this.#watch(device.popErrorScope(), module, label, code);
+    const entry = { pipeline, layout, dynamicUniform: true };
+    this.#map.set(key, entry);
+    return entry;
+  }
+
+  #watch(scope: Promise<GPUError | null>, module: GPUShaderModule, label: string, code: string): void {
+    const check = scope.then(async (err) => {
+      if (err && this.#firstError === null) {
+        this.#firstError = await describeFailure(module, label, code, err.message);
+      }
+    });
+    this.#pending.add(check);
+    check.finally(() => this.#pending.delete(check));
   }
 
   /** Waits for outstanding compile checks; throws the first compile error seen, if any. */

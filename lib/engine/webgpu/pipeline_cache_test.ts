@@ -3,7 +3,12 @@
  * @module
  */
 import { assertEquals, assertRejects, assertTrue } from "../../testing/asserts.ts";
-import { compileComputePipeline, formatCompilationMessages, PipelineCache } from "./pipeline_cache.ts";
+import {
+  compileComputePipeline,
+  dynamicUniformLayout,
+  formatCompilationMessages,
+  PipelineCache,
+} from "./pipeline_cache.ts";
 
 const adapter = await navigator.gpu?.requestAdapter();
 const ignore = !adapter;
@@ -79,4 +84,28 @@ Deno.test({ name: "PipelineCache caches by source and reports compile errors lat
     }
   }, /Cannot compile WGSL kernel "broken"/);
   checkMessage(message);
+});
+
+Deno.test("dynamicUniformLayout", async (t) => {
+  await t.step("uniform 0 with a dynamic offset, then read-only and read-write storages", () => {
+    const code = `struct P { n: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read_write> o: array<f32>;
+@group(0) @binding(2) var<storage, read> a: array<f32>;`;
+    const e = dynamicUniformLayout(code)!;
+    assertEquals(e.map((x) => [x.binding, x.buffer?.type, x.buffer?.hasDynamicOffset ?? false]), [
+      [0, "uniform", true],
+      [1, "storage", false],
+      [2, "read-only-storage", false],
+    ]);
+  });
+  await t.step("null for textures, gaps or a storage at binding 0", () => {
+    const tex = `@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var A: texture_2d<f32>;`;
+    assertEquals(dynamicUniformLayout(tex), null);
+    const gap = `@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(2) var<storage, read> a: array<f32>;`;
+    assertEquals(dynamicUniformLayout(gap), null);
+    assertEquals(dynamicUniformLayout(`@group(0) @binding(0) var<storage, read_write> o: array<f32>;`), null);
+  });
 });

@@ -49,6 +49,11 @@ export interface WebGpuBackendOptions {
    */
   readonly fastGemm?: boolean;
   /**
+   * Cache bind groups of buffer kernels, with a dynamic uniform offset (default true); false creates one
+   * per dispatch. Results are the same either way.
+   */
+  readonly bindGroupCache?: boolean;
+  /**
    * Lower limits than the device's, for tests of the folding and binding checks (never raises them):
    * `maxComputeWorkgroupsPerDimension`, `maxStorageBufferBindingSize`.
    */
@@ -67,6 +72,25 @@ export interface WebGpuStats extends PoolStats {
   readonly pipelines: number;
   /** Milliseconds spent inside `queue.submit` (on lavapipe: mostly waiting for the previous submission). */
   readonly submitMs: number;
+  /** Readbacks (reads of a storage into host memory). */
+  readonly readbacks: number;
+  /** Bytes read back. */
+  readonly readbackBytes: number;
+  /** Bytes of temporary mappable buffers created for readbacks (device allocations besides the pool's). */
+  readonly stagingBytes: number;
+  /** Host-to-device uploads and their bytes. */
+  readonly uploads: number;
+  /** Bytes uploaded. */
+  readonly uploadBytes: number;
+  /** Bind groups created for the buffer kernels' dispatches. */
+  readonly bindGroups: number;
+  /** Dispatches that reused a cached bind group. */
+  readonly bindGroupHits: number;
+  /**
+   * Milliseconds awaiting the device (readback mapping, `sync`). Wall time minus `submitMs` and `waitMs`
+   * is host (JavaScript) time.
+   */
+  readonly waitMs: number;
   /** Element-wise ops deferred into fused kernels. */
   readonly fusedOps: number;
   /** Fused kernels dispatched (each counted in `dispatches` too). */
@@ -81,6 +105,8 @@ export interface WebGpuBackend extends Backend {
   readonly limits: DispatchLimits;
   /** Pool and dispatch counters. */
   stats(): WebGpuStats;
+  /** Turns bind-group reuse off or on at run time (for measuring its effect; results are the same). */
+  setBindGroupReuse(on: boolean): void;
   /**
    * GPU milliseconds per kind of dispatch since creation (or the last reset), largest first; empty
    * unless the backend was created with `profile: true`.
@@ -148,9 +174,21 @@ class WebGpuBackendImpl implements WebGpuBackend {
       submits: this.#d.submits,
       pipelines: this.#d.pipelines.size,
       submitMs: this.#d.submitMs,
+      readbacks: this.#d.readbacks,
+      readbackBytes: this.#d.readbackBytes,
+      stagingBytes: this.#d.stagingBytes,
+      uploads: this.#d.uploads,
+      uploadBytes: this.#d.uploadBytes,
+      bindGroups: this.#d.bindGroups,
+      bindGroupHits: this.#d.bindGroupHits,
+      waitMs: this.#d.waitMs,
       fusedOps: this.#d.fuser?.deferred ?? 0,
       fusedKernels: this.#d.fuser?.kernels ?? 0,
     };
+  }
+
+  setBindGroupReuse(on: boolean): void {
+    this.#d.reuseBindGroups = on;
   }
 
   kernelProfile(reset = false): Promise<KernelTiming[]> {
@@ -158,10 +196,12 @@ class WebGpuBackendImpl implements WebGpuBackend {
   }
 
   trimPool(): number {
+    this.#d.clearBindGroups();
     return this.#d.pool.trim();
   }
 
   destroy(): void {
+    this.#d.clearBindGroups();
     this.#d.pool.trim();
     releaseFastGemmResources(this.device);
     this.device.destroy();
@@ -312,5 +352,6 @@ export async function createWebGpuBackend(opts: WebGpuBackendOptions = {}): Prom
     profile,
     fuse: opts.fuse ?? true,
     fastGemm: opts.fastGemm ?? true,
+    bindGroupCache: opts.bindGroupCache ?? true,
   });
 }

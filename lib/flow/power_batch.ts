@@ -1,0 +1,233 @@
+/**
+ * Batched power iteration: the adaptive spectral-norm (p = q = 2) updates of several layers with the same
+ * operator (the same weight shape, and for k×k convolutions the same resolution, stride and padding) run
+ * as one stacked iteration, so a group of L layers costs the dispatches of one layer instead of L.
+ *
+ * - Matrices (linear layers, 1×1 convolutions): W stacked [L, o, c]; A v and Aᵀ u are batched matmuls.
+ * - k×k convolutions: a block-diagonal weight [L·o, L·c, k, k] (layer l's weight in block (l, l), zeros
+ *   elsewhere) on the layers' vectors as the channels of one image: conv2d and convTranspose2d of that
+ *   weight apply each layer's operator to its own vector. It multiplies the FLOPs by L, which does not
+ *   matter for these single-image products (the step is bound by dispatches, not arithmetic).
+ * - Each layer keeps the official stopping rule: u and v normalised per layer, the same convergence test
+ *   per layer and per iteration (flags read back once per chunk for all groups), and the state of each
+ *   layer's first converged iteration is kept. Layers already converged keep being computed in the stack
+ *   (no extra dispatch) and their kept state is not touched.
+ *
+ * Results equal the unbatched iteration up to float rounding (products summed in another order).
+ * @module
+ */
+import { concat, pad, reshape, slice } from "../engine/ops/shape.ts";
+import { add, div, lt, maximum, mul, pow, sub } from "../engine/ops/elementwise.ts";
+import { matmul } from "../engine/ops/linalg.ts";
+import { conv2d, convTranspose2d } from "../engine/ops/conv.ts";
+import { max, sum } from "../engine/ops/reduce.ts";
+import { noGrad, type Tensor, tidy } from "../engine/tensor.ts";
+
+/** How a layer's power operator can be batched with others of the same {@link BatchSpec.key}. */
+export type BatchSpec =
+  | { readonly kind: "matrix"; readonly key: string; readonly o: number; readonly c: number }
+  | {
+    readonly kind: "conv";
+    readonly key: string;
+    readonly o: number;
+    readonly c: number;
+    readonly k: number;
+    readonly hw: readonly [number, number];
+    readonly outHW: readonly [number, number];
+    readonly stride: number;
+    readonly pad: number;
+  };
+
+/** What the batched iteration needs of a layer's update session. */
+export interface BatchMember {
+  /** The layer's batch description. */
+  readonly spec: BatchSpec;
+  /** Its raw weight (detached). */
+  readonly weight: Tensor;
+  /** Its current u (flat, length uSize) and v (flat, length vSize). */
+  readonly u: Tensor;
+  /** Current v. */
+  readonly v: Tensor;
+  /** Adaptive tolerances, cap and chunk length (equal within a group: part of the grouping). */
+  readonly atol: number;
+  /** Relative tolerance. */
+  readonly rtol: number;
+  /** Iteration cap. */
+  readonly maxIterations: number;
+  /** Iterations per readback. */
+  readonly checkEvery: number;
+  /** Receives the final state: kept u, v (owned by the receiver), iterations run, converged. */
+  finish(u: Tensor, v: Tensor, iterations: number, converged: boolean): void;
+}
+
+/** Switch of the batched path, for measuring its effect (benchmarks); default on. */
+export const powerBatchOptions: { enabled: boolean } = { enabled: true };
+
+/** The grouping key of a member: its operator plus its stopping settings. */
+export function groupKey(m: BatchMember): string {
+  return `${m.spec.key}|${m.atol}|${m.rtol}|${m.maxIterations}|${m.checkEvery}`;
+}
+
+/** Row-wise l2 normalisation of [L, n] (the official normalize with eps 1e-12 per row). */
+function normalizeRows(x: Tensor): Tensor {
+  return div(x, maximum(pow(sum(mul(x, x), 1, true), 0.5), 1e-12));
+}
+
+/** Per row of [L, n]: ‖a − b‖₂/√n < atol + rtol·max(a). Shape [L]. */
+function rowConverged(a: Tensor, b: Tensor, atol: number, rtol: number): Tensor {
+  const d = sub(a, b);
+  const rms = pow(div(sum(mul(d, d), 1), a.shape[1]), 0.5);
+  return lt(rms, add(atol, mul(max(a, 1), rtol)));
+}
+
+/** Several layers' power iterations run as one stacked iteration. */
+export class PowerBatch {
+  /** The members, in stacking order. */
+  readonly members: readonly BatchMember[];
+  readonly #spec: BatchSpec;
+  readonly #w: Tensor;
+  #u: Tensor;
+  #v: Tensor;
+  #pending: [Tensor, Tensor][] = [];
+  readonly #iterations: number[];
+  readonly #done: boolean[];
+  /** Chunk length of the last {@link PowerBatch.runChunk}. */
+  chunk = 0;
+
+  /** Stacks the members' weights and vectors (all with the same {@link groupKey}). */
+  constructor(members: readonly BatchMember[]) {
+    if (members.length === 0) throw new Error("Cannot batch power iterations: no layers");
+    const key = groupKey(members[0]);
+    for (const m of members) {
+      if (groupKey(m) !== key) {
+        throw new Error(`Cannot batch power iterations of ${groupKey(m)} with ${key}: different operators`);
+      }
+    }
+    this.members = members;
+    this.#spec = members[0].spec;
+    const spec = this.#spec;
+    const n = members.length;
+    this.#iterations = members.map(() => 0);
+    this.#done = members.map(() => false);
+    [this.#w, this.#u, this.#v] = noGrad(() =>
+      tidy(() => {
+        let w: Tensor;
+        if (spec.kind === "matrix") {
+          w = concat(members.map((m) => reshape(m.weight, [1, spec.o, spec.c])), 0);
+        } else {
+          w = concat(
+            members.map((m, l) => pad(m.weight, [0, l * spec.c, 0, 0], [0, (n - 1 - l) * spec.c, 0, 0])),
+            0,
+          );
+        }
+        const u = concat(members.map((m) => reshape(m.u, [1, -1])), 0);
+        const v = concat(members.map((m) => reshape(m.v, [1, -1])), 0);
+        return [w, u, v];
+      })
+    );
+  }
+
+  /** True when every member has stopped. */
+  get done(): boolean {
+    return this.#done.every((d) => d);
+  }
+
+  #apply(v: Tensor): Tensor {
+    const s = this.#spec;
+    const n = this.members.length;
+    if (s.kind === "matrix") return reshape(matmul(this.#w, reshape(v, [n, s.c, 1])), [n, s.o]);
+    const y = conv2d(reshape(v, [1, n * s.c, s.hw[0], s.hw[1]]), this.#w, null, {
+      stride: s.stride,
+      pad: s.pad,
+    });
+    return reshape(y, [n, -1]);
+  }
+
+  #adjoint(u: Tensor): Tensor {
+    const s = this.#spec;
+    const n = this.members.length;
+    if (s.kind === "matrix") return reshape(matmul(this.#w, reshape(u, [n, s.o, 1]), true), [n, s.c]);
+    const x = convTranspose2d(
+      reshape(u, [1, n * s.o, s.outHW[0], s.outHW[1]]),
+      this.#w,
+      [s.hw[0], s.hw[1]],
+      { stride: s.stride, pad: s.pad },
+    );
+    return reshape(x, [n, -1]);
+  }
+
+  /**
+   * Runs up to `checkEvery` stacked iterations (fewer near the cap) and returns their convergence flags,
+   * [chunk·L] in iteration-major order (flag of member l at iteration i at i·L + l).
+   */
+  runChunk(): Tensor {
+    const m0 = this.members[0];
+    const left = Math.max(
+      ...this.members.map((_, l) => (this.#done[l] ? 0 : m0.maxIterations - this.#iterations[l])),
+    );
+    const k = Math.min(m0.checkEvery, left);
+    this.chunk = k;
+    return noGrad(() => {
+      const flags: Tensor[] = [];
+      let u = this.#u;
+      let v = this.#v;
+      for (let i = 0; i < k; i++) {
+        const [nu, nv] = tidy(() => {
+          const nu = normalizeRows(this.#apply(v));
+          return [nu, normalizeRows(this.#adjoint(nu))];
+        });
+        flags.push(
+          tidy(() => mul(rowConverged(nu, u, m0.atol, m0.rtol), rowConverged(nv, v, m0.atol, m0.rtol))),
+        );
+        this.#pending.push([nu, nv]);
+        u = nu;
+        v = nv;
+      }
+      const all = concat(flags, 0);
+      flags.forEach((f) => f.dispose());
+      return all;
+    });
+  }
+
+  /** Takes the last chunk's flags; members that stop hand their kept state to their session. */
+  accept(flags: ArrayLike<number>): void {
+    const n = this.members.length;
+    const k = this.#pending.length;
+    this.members.forEach((m, l) => {
+      if (this.#done[l]) return;
+      let pick = -1;
+      for (let i = 0; i < k; i++) {
+        if (flags[i * n + l] > 0.5) {
+          pick = i;
+          break;
+        }
+      }
+      const converged = pick >= 0;
+      const ran = converged ? pick + 1 : k;
+      this.#iterations[l] += ran;
+      if (!converged && this.#iterations[l] < m.maxIterations) return;
+      this.#done[l] = true;
+      const [pu, pv] = this.#pending[ran - 1];
+      const row = (t: Tensor) => reshape(slice(t, [l, 0], [1, t.shape[1]]), [-1]);
+      const [u, v] = noGrad(() => tidy(() => [row(pu), row(pv)]));
+      m.finish(u, v, this.#iterations[l], converged);
+    });
+    const last = this.#pending[k - 1];
+    this.#pending.forEach(([u, v], i) => {
+      if (i !== k - 1) {
+        u.dispose();
+        v.dispose();
+      }
+    });
+    this.#pending = [];
+    this.#u.dispose();
+    this.#v.dispose();
+    [this.#u, this.#v] = last;
+  }
+
+  /** Frees the stacked weight and vectors. */
+  dispose(): void {
+    for (const t of [this.#w, this.#u, this.#v, ...this.#pending.flat()]) t.dispose();
+    this.#pending = [];
+  }
+}
