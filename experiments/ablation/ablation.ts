@@ -22,7 +22,7 @@
  * @module
  */
 import { writeFileAtomic } from "../../lib/artifacts/atomic.ts";
-import { makeFigure } from "../../lib/artifacts/artifact.ts";
+import { makeFigure } from "../published.ts";
 import { linePlotPng, type LineSeries, PALETTE } from "../../lib/artifacts/plot.ts";
 import type { Figure, Preset, Series } from "../../lib/artifacts/schema.ts";
 import { failOnNonFinite } from "../framework/claim_guards.ts";

@@ -11,7 +11,7 @@
  * @module
  */
 import { writeFileAtomic } from "../../lib/artifacts/atomic.ts";
-import { makeFigure } from "../../lib/artifacts/artifact.ts";
+import { makeFigure } from "../published.ts";
 import { linePlotPng } from "../../lib/artifacts/plot.ts";
 import { imageGridPng } from "../../lib/artifacts/png.ts";
 import type { Figure, Preset, Series } from "../../lib/artifacts/schema.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 import { writeFileAtomic, writeJsonAtomic } from "../../lib/artifacts/atomic.ts";
-import { formatPublished } from "../../lib/artifacts/published.ts";
+import { formatPublished } from "./published.ts";
 import type { Figure, Preset } from "../../lib/artifacts/schema.ts";
 import type { MergedExperiment } from "./runner.ts";
 

@@ -3,7 +3,8 @@
  * unit artifacts validate, shards partition the units, `--resume` skips finished units, a failing unit
  * is recorded as incomplete without stopping the others, and the report shows every cell.
  */
-import { makeFigure, readArtifact } from "../../lib/artifacts/artifact.ts";
+import { readArtifact } from "../../lib/artifacts/artifact.ts";
+import { makeFigure } from "../published.ts";
 import type { Figure } from "../../lib/artifacts/schema.ts";
 import { createDevice } from "../../lib/engine/devices.ts";
 import { Rng } from "../../lib/engine/random.ts";

@@ -11,7 +11,7 @@
  * when every training unit is; after a sharded run, `--resume` reruns it with all points.
  * @module
  */
-import { makeFigure } from "../../lib/artifacts/artifact.ts";
+import { makeFigure } from "../published.ts";
 import { readArtifactIfPresent } from "../../lib/artifacts/artifact.ts";
 import type { Figure, Preset, Series } from "../../lib/artifacts/schema.ts";
 import type { Claim, Experiment, UnitContext, UnitResult } from "../framework/experiment.ts";

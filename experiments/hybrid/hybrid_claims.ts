@@ -7,7 +7,7 @@
  * difference in standard errors so a reader sees whether it is resolved at this scale.
  * @module
  */
-import { publishedValue } from "../../lib/artifacts/published.ts";
+import { publishedValue } from "../published.ts";
 import type { Figure } from "../../lib/artifacts/schema.ts";
 import { failOnNonFinite } from "../framework/claim_guards.ts";
 import type { Claim } from "../framework/experiment.ts";

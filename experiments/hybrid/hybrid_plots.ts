@@ -6,7 +6,7 @@
  */
 import { writeFileAtomic } from "../../lib/artifacts/atomic.ts";
 import { barChartPng, scatterPlotPng, type ScatterSeries } from "../../lib/artifacts/plot.ts";
-import { publishedValue } from "../../lib/artifacts/published.ts";
+import { publishedValue } from "../published.ts";
 import type { Figure } from "../../lib/artifacts/schema.ts";
 import { findCell } from "./hybrid_claims.ts";
 import { HYBRID_LAMBDAS, HYBRID_ROWS, HYBRID_TABLE, type HybridDataset } from "./hybrid_plan.ts";

@@ -7,7 +7,7 @@
  */
 import { readArtifact } from "../../lib/artifacts/artifact.ts";
 import { pngInfo } from "../../lib/artifacts/png.ts";
-import { publishedValue } from "../../lib/artifacts/published.ts";
+import { publishedValue } from "../published.ts";
 import type { Figure } from "../../lib/artifacts/schema.ts";
 import { createDevice } from "../../lib/engine/devices.ts";
 import {

@@ -12,8 +12,7 @@
  */
 import { barChartPng } from "../../lib/artifacts/plot.ts";
 import { writeFileAtomic } from "../../lib/artifacts/atomic.ts";
-import { makeFigure } from "../../lib/artifacts/artifact.ts";
-import { publishedValue } from "../../lib/artifacts/published.ts";
+import { makeFigure, publishedValue } from "../published.ts";
 import type { Figure, Preset } from "../../lib/artifacts/schema.ts";
 import { createDevice } from "../../lib/engine/devices.ts";
 import type { Device } from "../../lib/engine/tensor.ts";

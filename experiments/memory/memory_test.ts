@@ -5,7 +5,7 @@
  * synthetic cells with a known verdict).
  */
 import type { Figure } from "../../lib/artifacts/schema.ts";
-import { publishedValue } from "../../lib/artifacts/published.ts";
+import { publishedValue } from "../published.ts";
 import { createDevice } from "../../lib/engine/devices.ts";
 import { assertEquals, assertTrue } from "../../lib/testing/asserts.ts";
 import { checkUnitResult, removeTestContext, testContext } from "../framework/test_util.ts";

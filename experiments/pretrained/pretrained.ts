@@ -11,10 +11,10 @@
  * One unit, "checkpoints", which handles every file found.
  * @module
  */
-import { makeFigure, readArtifact } from "../../lib/artifacts/artifact.ts";
+import { readArtifact } from "../../lib/artifacts/artifact.ts";
 import { writeFileAtomic } from "../../lib/artifacts/atomic.ts";
 import { imageGridPng } from "../../lib/artifacts/png.ts";
-import { publishedValue } from "../../lib/artifacts/published.ts";
+import { makeFigure, publishedValue } from "../published.ts";
 import type { Figure, Preset } from "../../lib/artifacts/schema.ts";
 import { DatasetError, loadDataset } from "../../lib/data/mod.ts";
 import { resolveDataDir } from "../../lib/data/registry.ts";

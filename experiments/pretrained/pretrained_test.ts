@@ -5,7 +5,7 @@
  */
 import { assertEquals, assertTrue } from "../../lib/testing/asserts.ts";
 import { createDevice } from "../../lib/engine/devices.ts";
-import { publishedValue } from "../../lib/artifacts/published.ts";
+import { publishedValue } from "../published.ts";
 import { checkUnitResult, removeTestContext, testContext } from "../framework/test_util.ts";
 import {
   PRETRAINED_RELEASES_URL,

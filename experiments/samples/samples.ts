@@ -10,7 +10,7 @@
  * @module
  */
 import { writeFileAtomic } from "../../lib/artifacts/atomic.ts";
-import { makeFigure } from "../../lib/artifacts/artifact.ts";
+import { makeFigure } from "../published.ts";
 import { imageGridPng } from "../../lib/artifacts/png.ts";
 import type { Figure, Preset } from "../../lib/artifacts/schema.ts";
 import { DatasetError, loadDataset } from "../../lib/data/mod.ts";

@@ -6,7 +6,6 @@
  * @module
  */
 import { writeJsonAtomic } from "./atomic.ts";
-import { isPublishedTable, publishedValue } from "./published.ts";
 import {
   type Artifact,
   ARTIFACT_SCHEMA,
@@ -110,20 +109,15 @@ export async function buildArtifact(input: ArtifactInput): Promise<Artifact> {
   return artifact;
 }
 
-/** The fields of a figure an experiment measures; {@link makeFigure} adds the published value. */
+/** The fields of a figure; `published` defaults to `null` (no published value beside it). */
 export type FigureInput = Omit<Figure, "published"> & { readonly published?: PublishedRef };
 
 /**
- * A figure with its published value looked up in `published.ts` when `table` is one of the paper's
- * tables (a wrong row or column name then throws), or `null` for the project's own figures.
+ * A figure with its published value: the one given, or `null` when none is (the experiments look the
+ * paper's values up in `experiments/published.ts` and pass them here).
  */
 export function makeFigure(input: FigureInput): Figure {
-  const published = input.published !== undefined
-    ? input.published
-    : isPublishedTable(input.table)
-    ? publishedValue(input.table, input.row, input.column)
-    : null;
-  return { ...input, published };
+  return { ...input, published: input.published !== undefined ? input.published : null };
 }
 
 /**

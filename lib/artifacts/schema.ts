@@ -20,7 +20,7 @@ export type PublishedRef = number | readonly [number, number] | null;
 
 /** One measured number of a table or figure, with its uncertainty and the paper's value beside it. */
 export interface Figure {
-  /** The table or figure it belongs to, e.g. "density_bpd" (the keys of `published.ts` for paper tables). */
+  /** The table or figure it belongs to, e.g. "density_bpd" (a paper table name). */
   readonly table: string;
   /** The row (method), e.g. "Residual Flow". */
   readonly row: string;

@@ -1,8 +1,14 @@
-import { assertEquals, assertThrows, assertTrue } from "../testing/asserts.ts";
-import { formatPublished, PUBLISHED, PUBLISHED_TABLE_NAMES, publishedValue } from "./published.ts";
+import { assertEquals, assertThrows, assertTrue } from "../lib/testing/asserts.ts";
+import {
+  formatPublished,
+  makeFigure,
+  PUBLISHED,
+  PUBLISHED_TABLE_NAMES,
+  publishedValue,
+} from "./published.ts";
 
-const TESTDATA_COPY = new URL("../../testdata/paper_tables.json", import.meta.url);
-const SHARED_ORIGINAL = new URL("../../../shared/paper/tables.json", import.meta.url);
+const TESTDATA_COPY = new URL("../testdata/paper_tables.json", import.meta.url);
+const SHARED_ORIGINAL = new URL("../../shared/paper/tables.json", import.meta.url);
 
 async function readJsonIfPresent(url: URL): Promise<unknown | undefined> {
   try {
@@ -64,5 +70,24 @@ Deno.test("published tables", async (t) => {
     assertEquals(formatPublished(1.0, 2), "1.00");
     assertEquals(formatPublished([3.66, 4.78]), "3.66–4.78");
     assertEquals(formatPublished(null), "—");
+  });
+  await t.step("makeFigure looks a paper table's cell up and refuses a misspelt one", () => {
+    const cell = { table: "density_bpd", row: "Residual Flow", column: "mnist", value: 1, stderr: 0 };
+    assertEquals(makeFigure({ ...cell, unit: "bits/dim", scale: "x", n: 1 }).published, 0.97);
+    assertEquals(makeFigure({ ...cell, table: "own", unit: "bits/dim", scale: "x", n: 1 }).published, null);
+    assertThrows(
+      () =>
+        makeFigure({
+          table: "density_bpd",
+          row: "ResFlow",
+          column: "mnist",
+          value: 1,
+          stderr: 0,
+          unit: "bits/dim",
+          scale: "x",
+          n: 1,
+        }),
+      /Cannot find row "ResFlow"/,
+    );
   });
 });
