@@ -24,7 +24,8 @@
 import { writeFileAtomic } from "../../lib/artifacts/atomic.ts";
 import { makeFigure } from "../published.ts";
 import { linePlotPng, type LineSeries, PALETTE } from "../../lib/artifacts/plot.ts";
-import type { Figure, Preset, Series } from "../../lib/artifacts/schema.ts";
+import type { Figure, Series } from "../../lib/artifacts/schema.ts";
+import type { Preset } from "../framework/presets.ts";
 import { failOnNonFinite } from "../framework/claim_guards.ts";
 import type { Claim, Experiment, UnitContext, UnitResult } from "../framework/experiment.ts";
 import { datasetLabel, trainRun, type TrainRunResult } from "../framework/train_run.ts";

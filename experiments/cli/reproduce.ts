@@ -10,7 +10,7 @@
  * @module
  */
 import { gitCommit } from "../../lib/artifacts/artifact.ts";
-import { type Preset, PRESETS } from "../../lib/artifacts/schema.ts";
+import { type Preset, PRESETS } from "../framework/presets.ts";
 import { parseOptions } from "../../lib/cli/args.ts";
 import { createDevice } from "../../lib/engine/devices.ts";
 import type { Device } from "../../lib/engine/tensor.ts";

@@ -16,7 +16,7 @@
  *   iterations, EMA 0.999, 350 epochs, 20 exact evaluation terms, the full test sets).
  * @module
  */
-import type { Preset } from "../../lib/artifacts/schema.ts";
+import type { Preset } from "../framework/presets.ts";
 import type { DatasetName } from "../../lib/data/mod.ts";
 import { resolveDataDir } from "../../lib/data/mod.ts";
 import {

@@ -15,7 +15,8 @@
 import { writeFileAtomic } from "../../lib/artifacts/atomic.ts";
 import { makeFigure } from "../published.ts";
 import { linePlotPng, type LineSeries } from "../../lib/artifacts/plot.ts";
-import type { Figure, Preset, Series } from "../../lib/artifacts/schema.ts";
+import type { Figure, Series } from "../../lib/artifacts/schema.ts";
+import type { Preset } from "../framework/presets.ts";
 import { createDevice } from "../../lib/engine/devices.ts";
 import {
   ACTIVATION_CASES,

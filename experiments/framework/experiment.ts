@@ -6,7 +6,8 @@
  * returned by `plan` changes.
  * @module
  */
-import type { ClaimVerdict, Figure, Preset, Series } from "../../lib/artifacts/schema.ts";
+import type { ClaimVerdict, Figure, Series } from "../../lib/artifacts/schema.ts";
+import type { Preset } from "./presets.ts";
 import type { ProgressBar } from "../../lib/cli/progress.ts";
 import type { Device } from "../../lib/engine/tensor.ts";
 

@@ -7,7 +7,8 @@
  * @module
  */
 import { buildArtifact, readArtifactIfPresent, writeArtifact } from "../../lib/artifacts/artifact.ts";
-import type { Artifact, Figure, Preset, Series } from "../../lib/artifacts/schema.ts";
+import type { Artifact, Figure, Series } from "../../lib/artifacts/schema.ts";
+import type { Preset } from "./presets.ts";
 import { ProgressBar } from "../../lib/cli/progress.ts";
 import type { Device } from "../../lib/engine/tensor.ts";
 import type { Claim, Experiment, UnitContext } from "./experiment.ts";

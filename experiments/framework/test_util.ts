@@ -7,7 +7,7 @@
 import { buildArtifact, validateArtifact } from "../../lib/artifacts/artifact.ts";
 import { formatError } from "../../lib/artifacts/validate.ts";
 import { pngInfo } from "../../lib/artifacts/png.ts";
-import type { Preset } from "../../lib/artifacts/schema.ts";
+import type { Preset } from "./presets.ts";
 import { ProgressBar } from "../../lib/cli/progress.ts";
 import type { Device } from "../../lib/engine/tensor.ts";
 import { assertTrue } from "../../lib/testing/asserts.ts";

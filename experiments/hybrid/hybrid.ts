@@ -13,7 +13,8 @@
  */
 import { makeFigure } from "../published.ts";
 import { readArtifactIfPresent } from "../../lib/artifacts/artifact.ts";
-import type { Figure, Preset, Series } from "../../lib/artifacts/schema.ts";
+import type { Figure, Series } from "../../lib/artifacts/schema.ts";
+import type { Preset } from "../framework/presets.ts";
 import type { Claim, Experiment, UnitContext, UnitResult } from "../framework/experiment.ts";
 import { unitArtifactName } from "../framework/runner.ts";
 import { ACCURACY_DROP_TABLE, accuracyDrop, hybridClaims, publishedDrop } from "./hybrid_claims.ts";

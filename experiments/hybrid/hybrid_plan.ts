@@ -4,7 +4,7 @@
  * Every row and every λ of a dataset gets the same budget.
  * @module
  */
-import type { Preset } from "../../lib/artifacts/schema.ts";
+import type { Preset } from "../framework/presets.ts";
 import { resolveDataDir } from "../../lib/data/registry.ts";
 import { makeConfig, PAPER_CONFIGS, type ResidualFlowConfig } from "../../lib/flow/config.ts";
 import { isFileSync } from "../../lib/artifacts/files.ts";

@@ -13,7 +13,8 @@
 import { barChartPng } from "../../lib/artifacts/plot.ts";
 import { writeFileAtomic } from "../../lib/artifacts/atomic.ts";
 import { makeFigure, publishedValue } from "../published.ts";
-import type { Figure, Preset } from "../../lib/artifacts/schema.ts";
+import type { Figure } from "../../lib/artifacts/schema.ts";
+import type { Preset } from "../framework/presets.ts";
 import { createDevice } from "../../lib/engine/devices.ts";
 import type { Device } from "../../lib/engine/tensor.ts";
 import {

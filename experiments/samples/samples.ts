@@ -12,7 +12,8 @@
 import { writeFileAtomic } from "../../lib/artifacts/atomic.ts";
 import { makeFigure } from "../published.ts";
 import { imageGridPng } from "../../lib/artifacts/png.ts";
-import type { Figure, Preset } from "../../lib/artifacts/schema.ts";
+import type { Figure } from "../../lib/artifacts/schema.ts";
+import type { Preset } from "../framework/presets.ts";
 import { DatasetError, loadDataset } from "../../lib/data/mod.ts";
 import type { Claim, Experiment, UnitContext, UnitResult } from "../framework/experiment.ts";
 import { drawSamples, loadTrainedModel, reconstruct } from "../framework/trained_model.ts";

@@ -12,8 +12,6 @@ import {
   ARTIFACT_SCHEMA_VERSION,
   type ClaimVerdict,
   type Figure,
-  type Preset,
-  PRESETS,
   type PublishedRef,
   type Series,
 } from "./schema.ts";
@@ -29,8 +27,8 @@ export interface ArtifactInput {
   readonly adapter: string;
   /** The backend(s) used, e.g. "webgpu". */
   readonly backend: string;
-  /** The preset the run used. */
-  readonly preset: Preset;
+  /** The preset (scale) the run used, a plain name such as "smoke". */
+  readonly preset: string;
   /** The full resolved configuration. */
   readonly config: Readonly<Record<string, unknown>>;
   /** Every seed used. */
@@ -171,14 +169,11 @@ export function artifactPath(resultsDir: string, suiteVersion: string, preset: s
 export async function writeArtifact(
   resultsDir: string,
   suiteVersion: string,
-  preset: Preset,
+  preset: string,
   name: string,
   artifact: Artifact,
 ): Promise<string> {
   const path = artifactPath(resultsDir, suiteVersion, preset, name);
-  if (!(PRESETS as readonly string[]).includes(preset)) {
-    throw new Error(`Cannot write artifact ${path}: preset "${preset}" is not one of ${PRESETS.join(", ")}`);
-  }
   if (artifact.suiteVersion !== suiteVersion) {
     throw new Error(
       `Cannot write artifact ${path}: it was built by suite version ${artifact.suiteVersion}, not ${suiteVersion}`,
