@@ -43,6 +43,7 @@ import {
   specScale,
   VARIANT_ROWS,
 } from "../density/density_presets.ts";
+import { finiteFigure } from "../framework/figures.ts";
 
 /** The published table. */
 export const ABLATION_TABLE = "ablation_bpd";
@@ -316,11 +317,6 @@ export const ablationExperiment: Experiment = {
   },
 };
 
-function cell(figures: readonly Figure[], table: string, row: string, column: string): Figure | null {
-  const f = figures.find((x) => x.table === table && x.row === row && x.column === column);
-  return f && typeof f.value === "number" && Number.isFinite(f.value) ? f : null;
-}
-
 const show = (f: Figure | null) => (f ? `${f.value!.toFixed(3)} ± ${(f.stderr ?? 0).toFixed(3)}` : "missing");
 
 /** Whether a − b exceeds twice their combined standard error. */
@@ -335,7 +331,7 @@ export function ablationClaims(figures: readonly Figure[]): Claim[] {
     VARIANT_ROWS[v as ModelVariant]
   );
   for (const column of ABLATION_COLUMNS) {
-    const [a, b, c] = [lip, elu, ires].map((row) => cell(figures, ABLATION_TABLE, row, column));
+    const [a, b, c] = [lip, elu, ires].map((row) => finiteFigure(figures, ABLATION_TABLE, row, column));
     const pairs: [string, Figure | null, string, Figure | null, string][] = [
       [elu, b, ires, c, "the unbiased estimator with coeff 0.98 vs the biased 5-term series with coeff 0.9"],
       [lip, a, elu, b, "LipSwish vs ELU"],
@@ -352,8 +348,8 @@ export function ablationClaims(figures: readonly Figure[]): Claim[] {
     }
   }
   for (const column of ABLATION_COLUMNS) {
-    const biased = cell(figures, BIAS_TABLE, ires, column);
-    const unbiased = cell(figures, BIAS_TABLE, elu, column);
+    const biased = finiteFigure(figures, BIAS_TABLE, ires, column);
+    const unbiased = finiteFigure(figures, BIAS_TABLE, elu, column);
     const known = biased !== null && unbiased !== null;
     claims.push(failOnNonFinite({
       table: BIAS_TABLE,

@@ -32,6 +32,7 @@ import {
   QUICK_NOTE,
   specScale,
 } from "./density_presets.ts";
+import { findFigure } from "../framework/figures.ts";
 
 /** The published table. */
 export const DENSITY_TABLE = "density_bpd";
@@ -296,20 +297,16 @@ export const densityExperiment: Experiment = {
   },
 };
 
-function find(figures: readonly Figure[], table: string, row: string, column: string): Figure | undefined {
-  return figures.find((f) => f.table === table && f.row === row && f.column === column);
-}
-
 const fmt = (f: Figure) => `${f.value!.toFixed(3)} ± ${(f.stderr ?? 0).toFixed(3)}`;
 
 /** The density claims: the test bits/dim falls with training; under `paper`, ours within 0.02 of the paper. */
 export function densityClaims(figures: readonly Figure[]): Claim[] {
   const claims: Claim[] = [];
   for (const column of COLUMNS) {
-    const main = find(figures, DENSITY_TABLE, DENSITY_ROW, column);
+    const main = findFigure(figures, DENSITY_TABLE, DENSITY_ROW, column);
     if (!main) continue;
-    const first = find(figures, DENSITY_TRAINING_TABLE, FIRST_EVAL_ROW, column);
-    const last = find(figures, DENSITY_TRAINING_TABLE, LAST_EVAL_ROW, column);
+    const first = findFigure(figures, DENSITY_TRAINING_TABLE, FIRST_EVAL_ROW, column);
+    const last = findFigure(figures, DENSITY_TRAINING_TABLE, LAST_EVAL_ROW, column);
     const known = first?.value != null && last?.value != null;
     claims.push(failOnNonFinite({
       table: DENSITY_TABLE,

@@ -29,6 +29,7 @@ import {
 } from "./activation_saturation.ts";
 import { buildSeriesBlock, runSeries, type SeriesBlockKind, type SeriesResult } from "./estimator_series.ts";
 import type { Claim, Experiment, UnitContext, UnitResult } from "../framework/experiment.ts";
+import { findFigure } from "../framework/figures.ts";
 
 /** Largest truncation and expected cost of the figure (n = 1..10). */
 export const MAX_TERMS = 10;
@@ -488,10 +489,6 @@ export const estimatorFiguresExperiment: Experiment = {
   },
 };
 
-function find(figures: readonly Figure[], table: string, row: string, column: string): Figure | undefined {
-  return figures.find((f) => f.table === table && f.row === row && f.column === column);
-}
-
 function zScore(f: Figure | undefined): number | null {
   if (!f || f.value === null || f.stderr === null || f.stderr === undefined || !(f.stderr > 0)) return null;
   return f.value / f.stderr;
@@ -506,7 +503,7 @@ export function estimatorClaims(figures: readonly Figure[]): Claim[] {
   const claims: Claim[] = [];
   for (const kind of Object.values(BLOCKS)) {
     const table = biasTable(kind);
-    const small = SMALL_N.map((n) => zScore(find(figures, table, TRUNCATED_ROW, costColumn(n))));
+    const small = SMALL_N.map((n) => zScore(findFigure(figures, table, TRUNCATED_ROW, costColumn(n))));
     claims.push({
       table,
       statement: `the truncated series is biased on the ${kind} block: |bias| > ${SE_THRESHOLD} se at n = ${
@@ -517,7 +514,7 @@ export function estimatorClaims(figures: readonly Figure[]): Claim[] {
         .join(", "),
     });
     const costs = Array.from({ length: MAX_TERMS - 1 }, (_, i) => i + 2);
-    const roul = costs.map((n) => zScore(find(figures, table, ROULETTE_ROW, costColumn(n))));
+    const roul = costs.map((n) => zScore(findFigure(figures, table, ROULETTE_ROW, costColumn(n))));
     claims.push({
       table,
       statement:

@@ -12,6 +12,7 @@ import type { Figure } from "../../lib/artifacts/schema.ts";
 import { failOnNonFinite } from "../framework/claim_guards.ts";
 import type { Claim } from "../framework/experiment.ts";
 import { HYBRID_DATASETS, HYBRID_ROWS, HYBRID_TABLE, type HybridDataset } from "./hybrid_plan.ts";
+import { finiteFigure } from "../framework/figures.ts";
 
 /** The project's table of accuracy falls from λ = 0 to λ = 1 (drawn by the summary unit). */
 export const ACCURACY_DROP_TABLE = "hybrid_accuracy_drop";
@@ -31,8 +32,8 @@ export function findCell(
   column: string,
   table = HYBRID_TABLE,
 ): Cell | null {
-  const f = figures.find((x) => x.table === table && x.row === row && x.column === column);
-  if (!f || typeof f.value !== "number" || !Number.isFinite(f.value)) return null;
+  const f = finiteFigure(figures, table, row, column);
+  if (!f) return null;
   return { value: f.value, stderr: typeof f.stderr === "number" && Number.isFinite(f.stderr) ? f.stderr : 0 };
 }
 

@@ -34,6 +34,7 @@ import {
   type StepMemory,
   variantConfig,
 } from "./memory_measure.ts";
+import { finiteFigure } from "../framework/figures.ts";
 
 /** The published table the figures belong to. */
 export const MEMORY_TABLE = "memory_gb";
@@ -398,8 +399,7 @@ export const memoryExperiment: Experiment = {
 };
 
 function cell(figures: readonly Figure[], table: string, row: string, column: string): number | null {
-  const f = figures.find((x) => x.table === table && x.row === row && x.column === column);
-  return f && typeof f.value === "number" && Number.isFinite(f.value) ? f.value : null;
+  return finiteFigure(figures, table, row, column)?.value ?? null;
 }
 
 /** The paper's qualitative claims about memory, checked on the measured cells. */

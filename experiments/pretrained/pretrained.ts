@@ -27,6 +27,7 @@ import { unitArtifactName } from "../framework/runner.ts";
 import { drawSamples, reconstruct } from "../framework/trained_model.ts";
 import { datasetLabel, missingDataReason } from "../framework/train_run.ts";
 import { DENSITY_ROW, DENSITY_TABLE } from "../density/density.ts";
+import { findFigure, hasValue } from "../framework/figures.ts";
 
 /** The project's table of this experiment. */
 export const PRETRAINED_TABLE = "pretrained";
@@ -98,9 +99,7 @@ function tableColumn(dataset: string): string | null {
 async function ownCell(outDir: string, column: string): Promise<Figure | null> {
   try {
     const a = await readArtifact(`${outDir}/${unitArtifactName("density", column)}.json`);
-    return a.figures.find((f) =>
-      f.table === DENSITY_TABLE && f.row === DENSITY_ROW && f.column === column && f.value !== null
-    ) ?? null;
+    return findFigure(a.figures, DENSITY_TABLE, DENSITY_ROW, column, hasValue) ?? null;
   } catch {
     return null;
   }

@@ -26,6 +26,7 @@ import {
   measuredText,
   specScale,
 } from "../density/density_presets.ts";
+import { findFigure, hasValue } from "../framework/figures.ts";
 
 /** The project's table of this experiment. */
 export const SAMPLES_TABLE = "samples";
@@ -267,10 +268,7 @@ export const samplesExperiment: Experiment = {
 export function samplesClaims(figures: readonly Figure[]): Claim[] {
   const claims: Claim[] = [];
   for (const column of COLUMNS) {
-    const get = (row: string) =>
-      figures.find((f) =>
-        f.table === SAMPLES_TABLE && f.row === row && f.column === column && f.value !== null
-      );
+    const get = (row: string) => findFigure(figures, SAMPLES_TABLE, row, column, hasValue);
     const rec = get(SAMPLES_ROWS.reconMax);
     const its = [get(SAMPLES_ROWS.reconIters), get(SAMPLES_ROWS.sampleIters)];
     const stuck = get(SAMPLES_ROWS.unconverged);
