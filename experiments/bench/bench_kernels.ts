@@ -26,6 +26,7 @@ import {
   PEER_NAMES,
   type PeerRun,
 } from "./bench_peers.ts";
+import { median } from "../framework/stats.ts";
 
 /** sgemm ceiling of these CPUs (numpy/OpenBLAS, quiet machine), GFLOP/s. */
 export const SGEMM_CEILING_GFLOPS = 196;
@@ -185,13 +186,6 @@ export function relativeError(out: ArrayLike<number>, ref: ArrayLike<number>): n
     scale = Math.max(scale, Math.abs(ref[i]));
   }
   return scale === 0 ? err : err / scale;
-}
-
-/** Median of a non-empty list. */
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
 /** Wraps one of our devices as a {@link PeerRun}, so it is timed by the same loop as the peers. */

@@ -23,6 +23,7 @@ import { makeConfig } from "../../lib/flow/config.ts";
 import { ResidualFlow } from "../../lib/flow/model.ts";
 import { Trainer } from "../../lib/train/trainer.ts";
 import { evaluateBitsPerDim } from "../../lib/train/evaluate.ts";
+import { median } from "../framework/stats.ts";
 
 /** The PyTorch reference measured on these machines (issue 6): seconds. */
 export const PYTORCH_REFERENCE = {
@@ -56,11 +57,6 @@ export function benchConfig() {
       memEff: true,
     },
   });
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 const OPTIONS = {

@@ -27,6 +27,7 @@ import {
 } from "../../lib/flow/config.ts";
 import type { TrainRunResult, TrainRunSpec } from "../framework/train_run.ts";
 import { isFileSync } from "../../lib/artifacts/files.ts";
+import { TRAIN_COUNTS } from "../framework/train_counts.ts";
 
 /** A column of the density or ablation table. */
 export type DensityColumn = "mnist" | "cifar10" | "cifar10_small" | "imagenet32" | "imagenet64";
@@ -47,15 +48,6 @@ export const IRESNET_TERMS = 5;
 export const IRESNET_COEFF = 0.9;
 /** The Residual Flow's per-layer Lipschitz coefficient. */
 export const RESFLOW_COEFF = 0.98;
-
-/** Training images of the full datasets (for the paper preset's epochs). */
-const TRAIN_COUNTS: Readonly<Record<string, number>> = {
-  mnist: 60000,
-  cifar10: 50000,
-  "cifar10-exact": 4000,
-  imagenet32: 1281167,
-  imagenet64: 1281167,
-};
 
 /** Epochs of the paper preset (SPEC 1.1/1.2: MNIST and CIFAR-10 converge in about 300-350 epochs). */
 export const PAPER_EPOCHS = 350;

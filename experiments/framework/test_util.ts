@@ -12,6 +12,7 @@ import { ProgressBar } from "../../lib/cli/progress.ts";
 import type { Device } from "../../lib/engine/tensor.ts";
 import { assertTrue } from "../../lib/testing/asserts.ts";
 import type { UnitContext, UnitResult } from "./experiment.ts";
+import { isFile } from "../../lib/artifacts/files.ts";
 
 /** Where the real CIFAR-10 exact subset sits beside a checkout (absent in a user's clone). */
 const SHARED_DATA = new URL("../../../shared/data/", import.meta.url);
@@ -26,28 +27,26 @@ let smokeData: Promise<string> | null = null;
  */
 export function smokeDataDir(): Promise<string> {
   smokeData ??= (async () => {
-    try {
-      await Deno.stat(new URL("cifar10-exact/train_exact_4000.bin", SHARED_DATA));
+    if (await isFile(new URL("cifar10-exact/train_exact_4000.bin", SHARED_DATA).pathname)) {
       return SHARED_DATA.pathname.replace(/\/$/, "");
-    } catch {
-      const root = await Deno.makeTempDir({ prefix: "resflow-smoke-data-" });
-      await Deno.mkdir(`${root}/cifar10-exact`);
-      let state = 12345;
-      for (
-        const [file, records] of [["train_exact_4000.bin", 4000], ["test_exact_1000.bin", 1000]] as const
-      ) {
-        const bytes = new Uint8Array(records * 3073);
-        for (let i = 0; i < records; i++) {
-          bytes[i * 3073] = i % 10;
-          for (let j = 1; j < 3073; j++) {
-            state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-            bytes[i * 3073 + j] = state >>> 24;
-          }
-        }
-        await Deno.writeFile(`${root}/cifar10-exact/${file}`, bytes);
-      }
-      return root;
     }
+    const root = await Deno.makeTempDir({ prefix: "resflow-smoke-data-" });
+    await Deno.mkdir(`${root}/cifar10-exact`);
+    let state = 12345;
+    for (
+      const [file, records] of [["train_exact_4000.bin", 4000], ["test_exact_1000.bin", 1000]] as const
+    ) {
+      const bytes = new Uint8Array(records * 3073);
+      for (let i = 0; i < records; i++) {
+        bytes[i * 3073] = i % 10;
+        for (let j = 1; j < 3073; j++) {
+          state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+          bytes[i * 3073 + j] = state >>> 24;
+        }
+      }
+      await Deno.writeFile(`${root}/cifar10-exact/${file}`, bytes);
+    }
+    return root;
   })();
   return smokeData;
 }

@@ -27,6 +27,8 @@ import { ResidualFlow } from "../../lib/flow/model.ts";
 import type { EvalRecord, FailureReport } from "../../lib/train/train_types.ts";
 import { Trainer } from "../../lib/train/trainer.ts";
 import type { UnitContext } from "./experiment.ts";
+import { upperMedian } from "./stats.ts";
+import { pathExists } from "../../lib/artifacts/files.ts";
 
 /** Version of the run folder's layout and of `result.json`; part of the hash. */
 export const TRAIN_RUN_FORMAT = 1;
@@ -263,27 +265,11 @@ async function readResult(path: string): Promise<TrainRunResult | null> {
   return r as TrainRunResult;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
 /** A copy of `value` with NaN and ±Infinity written as their names (JSON cannot hold them). */
 function jsonSafe<T>(value: T): T {
   return JSON.parse(
     JSON.stringify(value, (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v)),
   );
-}
-
-function median(xs: readonly number[]): number {
-  if (!xs.length) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 async function loadSplits(
@@ -324,7 +310,7 @@ export async function trainRun(
   // deletes the folder's result anyway, so there an unreadable one only means "not this session's".
   const previous = ctx.resume ? await readResult(resultPath) : await readResult(resultPath).catch(() => null);
   if (previous && previous.hash === hash && (ctx.resume || previous.session === RUN_SESSION)) {
-    if (await exists(ckPath)) {
+    if (await pathExists(ckPath)) {
       ctx.log(`${label}: reusing the finished run ${hash.slice(0, 12)} (${previous.steps} steps)`);
       return { ok: true, result: previous, dir, cached: true };
     }
@@ -365,7 +351,7 @@ export async function trainRun(
   };
   const { model, trainer } = build();
   let resumedFrom = 0;
-  if (await exists(ckPath)) {
+  if (await pathExists(ckPath)) {
     // A checkpoint that cannot be loaded (corrupt, non-finite, another configuration) is an error
     // naming the file, never a silent retrain that would throw away (or hide) the earlier run.
     try {
@@ -440,7 +426,7 @@ export async function trainRun(
       failures: run.history.failures.map((f: FailureReport) => f.message),
       trainSeconds: run.wallSeconds,
       finalEvalSeconds: (performance.now() - t0) / 1000,
-      stepSecondsMedian: median(stepSeconds),
+      stepSecondsMedian: upperMedian(stepSeconds),
       resumedFrom,
       checkpoint: RUN_CHECKPOINT,
       checkpointPath: ckPath,

@@ -8,6 +8,7 @@ import type { Preset } from "../framework/presets.ts";
 import { resolveDataDir } from "../../lib/data/registry.ts";
 import { makeConfig, PAPER_CONFIGS, type ResidualFlowConfig } from "../../lib/flow/config.ts";
 import { isFileSync } from "../../lib/artifacts/files.ts";
+import { TRAIN_COUNTS } from "../framework/train_counts.ts";
 
 /** The published table the figures belong to. */
 export const HYBRID_TABLE = "hybrid";
@@ -194,9 +195,6 @@ export function hybridPlan(preset: Preset): HybridPlan {
 export function planSteps(plan: HybridPlan, trainCount: number): number {
   return plan.steps ?? plan.epochs * Math.floor(trainCount / plan.batch);
 }
-
-/** Training-set sizes used to print budgets before the data is loaded. */
-export const TRAIN_COUNTS: Readonly<Record<HybridDataset["key"], number>> = { mnist: 60000, svhn: 73257 };
 
 /** The flow of one row on one dataset under a plan (no FC end blocks: SPEC 1.8). */
 export function hybridModelConfig(ds: HybridDataset, row: HybridRow, plan: HybridPlan): ResidualFlowConfig {

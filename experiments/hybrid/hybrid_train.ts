@@ -35,6 +35,7 @@ import {
   planSteps,
   type TrainingUnit,
 } from "./hybrid_plan.ts";
+import { median } from "../framework/stats.ts";
 
 /** z of a two-sided 95 % normal interval. */
 export const Z95 = 1.959963984540054;
@@ -194,13 +195,6 @@ function freeAll(b: Built): void {
   b.model.dispose();
   for (const p of b.head.parameters()) p.value.dispose();
   for (const s of b.head.buffers()) s.value?.dispose();
-}
-
-function median(xs: readonly number[]): number {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /** The checkpoint of a unit in its work folder. */
