@@ -24,7 +24,7 @@ import { writeJsonAtomic } from "../../lib/artifacts/atomic.ts";
 import { gitCommit } from "../../lib/artifacts/artifact.ts";
 import { type OptionSpec, type ParsedArgs, parseOptions } from "../../lib/cli/args.ts";
 import { ProgressBar } from "../../lib/cli/progress.ts";
-import { pathExists } from "../../lib/artifacts/files.ts";
+import { driveTraining } from "../../lib/train/driver.ts";
 
 const COMMAND = "deno task train";
 const SUMMARY = "Train a Residual Flow density model; checkpoints and a JSON summary go to --out.\n" +
@@ -252,126 +252,138 @@ export function jsonSafe(value: unknown): unknown {
 }
 
 /** Runs the training described by `setup`; returns the exit status (0 complete, 3 incomplete). */
-export async function train(setup: TrainSetup, options: ParsedArgs): Promise<number> {
+export function train(setup: TrainSetup, options: ParsedArgs): Promise<number> {
   const t = setup.train;
   const r = setup.run;
   const ckPath = `${r.out}/${CHECKPOINT_FILE}`;
-  const found = await pathExists(ckPath);
-  if (found && !r.resume) {
-    throw new Error(
-      `Cannot start training in ${r.out}: ${ckPath} exists; pass --resume to continue it or choose another --out`,
-    );
-  }
-  await Deno.mkdir(r.out, { recursive: true });
-  const trainData: Dataset = await loadDataset(setup.dataset, {
-    dataDir: setup.dataDir,
-    split: "train",
-    limit: t.trainLimit,
-  });
-  const testData: Dataset = await loadDataset(setup.dataset, {
-    dataDir: setup.dataDir,
-    split: "test",
-    limit: r.evalLimit,
-  });
-  const config = makeConfig({ ...setup.model, inputShape: trainData.shape, nvals: trainData.nvals });
-  const device = await createDevice(setup.device, {
-    onFallback: (why) => console.error(`WebGPU unavailable (${why}); using the CPU backend.`),
-  });
-  const model = new ResidualFlow(config, { rng: new Rng(t.seed), device });
-  const trainer = new Trainer({
-    model,
-    device,
-    data: trainData,
-    batchSize: t.batch,
-    seed: t.seed,
-    adam: { lr: t.lr, warmupIters: t.warmup, weightDecay: t.weightDecay },
-    emaDecay: t.emaDecay,
-    flip: t.flip,
-    logEvery: r.logEvery,
-    maxConsecutiveFailures: t.maxFailures,
-    datasetName: setup.dataset,
-  });
-  console.log(`Data: ${trainData.description}`);
-  console.log(`Test: ${testData.description}`);
-  console.log(
-    `Model: ${
-      model.parameters().reduce((a, p) => a + p.value.size, 0)
-    } parameters on ${device.backend.description}`,
-  );
-  if (found) {
-    const meta = await trainer.loadCheckpoint(ckPath);
-    console.log(`Resumed ${ckPath} at step ${meta.step} of ${t.steps}`);
-  } else if (r.resume) console.log(`No checkpoint ${ckPath} yet: starting at step 0`);
-  const start = trainer.step;
-  const bar = new ProgressBar({
-    total: Math.max(0, t.steps - start),
-    label: `train ${setup.dataset}${start ? ` from step ${start}` : ""}`,
-    unit: "step",
-  });
-  let evalBar: ProgressBar | null = null;
-  const result = await trainer.run({
-    steps: t.steps,
-    evalData: testData,
-    evalEvery: r.evalEvery,
-    evalBatchSize: r.evalBatch,
+  return driveTraining({
     checkpointPath: ckPath,
-    checkpointEvery: r.checkpointEvery,
-    checkpointInfo: { suiteVersion: denoConfig.version, extra: { options } },
-    onStep: (s) => {
-      const info = s.accepted
-        ? `loss ${s.loss.toFixed(3)} bpd · |g| ${s.gradNorm.toFixed(2)} · lr ${s.lr.toExponential(1)}`
-        : `step ${s.step} rejected (${s.failure?.quantity})`;
-      bar.update(trainer.step - start, info);
-      if (s.failure) console.error(s.failure.message);
-    },
-    onEvalProgress: (done, total) => {
-      evalBar ??= new ProgressBar({ total, label: `eval at step ${trainer.step}`, unit: "img" });
-      evalBar.update(done);
-    },
-    onEval: (e) => {
-      (evalBar as ProgressBar | null)?.finish(
-        `${e.bitsPerDim.toFixed(4)} ± ${e.standardError.toFixed(4)} bits/dim`,
+    existing: r.resume ? "resume" : "refuse",
+    refuseWhere: r.out,
+    steps: t.steps,
+    build: async () => {
+      await Deno.mkdir(r.out, { recursive: true });
+      const trainData: Dataset = await loadDataset(setup.dataset, {
+        dataDir: setup.dataDir,
+        split: "train",
+        limit: t.trainLimit,
+      });
+      const testData: Dataset = await loadDataset(setup.dataset, {
+        dataDir: setup.dataDir,
+        split: "test",
+        limit: r.evalLimit,
+      });
+      const config = makeConfig({ ...setup.model, inputShape: trainData.shape, nvals: trainData.nvals });
+      const device = await createDevice(setup.device, {
+        onFallback: (why) => console.error(`WebGPU unavailable (${why}); using the CPU backend.`),
+      });
+      const model = new ResidualFlow(config, { rng: new Rng(t.seed), device });
+      const trainer = new Trainer({
+        model,
+        device,
+        data: trainData,
+        batchSize: t.batch,
+        seed: t.seed,
+        adam: { lr: t.lr, warmupIters: t.warmup, weightDecay: t.weightDecay },
+        emaDecay: t.emaDecay,
+        flip: t.flip,
+        logEvery: r.logEvery,
+        maxConsecutiveFailures: t.maxFailures,
+        datasetName: setup.dataset,
+      });
+      console.log(`Data: ${trainData.description}`);
+      console.log(`Test: ${testData.description}`);
+      console.log(
+        `Model: ${
+          model.parameters().reduce((a, p) => a + p.value.size, 0)
+        } parameters on ${device.backend.description}`,
       );
-      evalBar = null;
+      return {
+        trainer,
+        trainData,
+        testData,
+        config,
+        device,
+        bar: null as ProgressBar | null,
+        dispose: () => trainer.dispose(),
+      };
+    },
+    run: (b, start) => {
+      const trainer = b.trainer;
+      if (start.resumed) console.log(`Resumed ${ckPath} at step ${start.resumedFrom} of ${t.steps}`);
+      else if (r.resume) console.log(`No checkpoint ${ckPath} yet: starting at step 0`);
+      const first = trainer.step;
+      const bar = new ProgressBar({
+        total: Math.max(0, t.steps - first),
+        label: `train ${setup.dataset}${first ? ` from step ${first}` : ""}`,
+        unit: "step",
+      });
+      b.bar = bar;
+      let evalBar: ProgressBar | null = null;
+      return {
+        evalData: b.testData,
+        evalEvery: r.evalEvery,
+        evalBatchSize: r.evalBatch,
+        checkpointEvery: r.checkpointEvery,
+        checkpointInfo: { suiteVersion: denoConfig.version, extra: { options } },
+        onStep: (s) => {
+          const info = s.accepted
+            ? `loss ${s.loss.toFixed(3)} bpd · |g| ${s.gradNorm.toFixed(2)} · lr ${s.lr.toExponential(1)}`
+            : `step ${s.step} rejected (${s.failure?.quantity})`;
+          bar.update(trainer.step - first, info);
+          if (s.failure) console.error(s.failure.message);
+        },
+        onEvalProgress: (done, total) => {
+          evalBar ??= new ProgressBar({ total, label: `eval at step ${trainer.step}`, unit: "img" });
+          evalBar.update(done);
+        },
+        onEval: (e) => {
+          (evalBar as ProgressBar | null)?.finish(
+            `${e.bitsPerDim.toFixed(4)} ± ${e.standardError.toFixed(4)} bits/dim`,
+          );
+          evalBar = null;
+        },
+      };
+    },
+    finish: async (b, result) => {
+      b.bar?.finish();
+      const summary = {
+        command: COMMAND,
+        suiteVersion: denoConfig.version,
+        gitCommit: await gitCommit(),
+        date: new Date().toISOString(),
+        denoVersion: Deno.version.deno,
+        adapter: b.device.backend.description,
+        device: b.device.name,
+        dataset: { name: setup.dataset, train: b.trainData.description, test: b.testData.description },
+        options,
+        config: b.config,
+        seed: t.seed,
+        complete: result.complete,
+        incompleteReason: result.incompleteReason,
+        steps: result.steps,
+        optimizerSteps: result.optimizerSteps,
+        wallSeconds: result.wallSeconds,
+        testBitsPerDim: result.finalEval,
+        checkpoint: CHECKPOINT_FILE,
+        evals: result.history.evals,
+        logs: result.history.logs,
+        failures: result.history.failures,
+      };
+      await writeJsonAtomic(`${r.out}/${SUMMARY_FILE}`, jsonSafe(summary));
+      const fe = result.finalEval;
+      console.log(
+        `${result.complete ? "Done" : `Stopped early (${result.incompleteReason})`}: ${result.steps} steps${
+          fe
+            ? `, test ${fe.bitsPerDim.toFixed(4)} ± ${
+              fe.standardError.toFixed(4)
+            } bits/dim (EMA, ${fe.count} images)`
+            : ""
+        }. Wrote ${r.out}/${SUMMARY_FILE} and ${ckPath}`,
+      );
+      return result.complete ? 0 : 3;
     },
   });
-  bar.finish();
-  const summary = {
-    command: COMMAND,
-    suiteVersion: denoConfig.version,
-    gitCommit: await gitCommit(),
-    date: new Date().toISOString(),
-    denoVersion: Deno.version.deno,
-    adapter: device.backend.description,
-    device: device.name,
-    dataset: { name: setup.dataset, train: trainData.description, test: testData.description },
-    options,
-    config,
-    seed: t.seed,
-    complete: result.complete,
-    incompleteReason: result.incompleteReason,
-    steps: result.steps,
-    optimizerSteps: result.optimizerSteps,
-    wallSeconds: result.wallSeconds,
-    testBitsPerDim: result.finalEval,
-    checkpoint: CHECKPOINT_FILE,
-    evals: result.history.evals,
-    logs: result.history.logs,
-    failures: result.history.failures,
-  };
-  await writeJsonAtomic(`${r.out}/${SUMMARY_FILE}`, jsonSafe(summary));
-  const fe = result.finalEval;
-  console.log(
-    `${result.complete ? "Done" : `Stopped early (${result.incompleteReason})`}: ${result.steps} steps${
-      fe
-        ? `, test ${fe.bitsPerDim.toFixed(4)} ± ${
-          fe.standardError.toFixed(4)
-        } bits/dim (EMA, ${fe.count} images)`
-        : ""
-    }. Wrote ${r.out}/${SUMMARY_FILE} and ${ckPath}`,
-  );
-  trainer.dispose();
-  return result.complete ? 0 : 3;
 }
 
 /** Parses `argv`, trains, and returns the exit status. */

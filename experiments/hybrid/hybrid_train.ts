@@ -15,7 +15,6 @@
  * Checkpoints go to the unit's work folder; with `resume` a killed run continues from its checkpoint.
  * @module
  */
-import { isFile } from "../../lib/artifacts/files.ts";
 import { Batcher, type BatchSource, type Dataset, loadDataset } from "../../lib/data/mod.ts";
 import { add, mul } from "../../lib/engine/ops/elementwise.ts";
 import { crossEntropy } from "../../lib/engine/ops/nn.ts";
@@ -28,6 +27,8 @@ import { type EvalResult, evalRng, evaluateBitsPerDim } from "../../lib/train/ev
 import { densityLoss, type LossFn, type StepResult, Trainer } from "../../lib/train/trainer.ts";
 import type { History } from "../../lib/train/train_types.ts";
 import type { UnitContext } from "../framework/experiment.ts";
+import { driveTraining } from "../../lib/train/driver.ts";
+import type { ProgressBar } from "../../lib/cli/progress.ts";
 import {
   type HybridLambda,
   hybridModelConfig,
@@ -188,6 +189,12 @@ interface Built {
   readonly model: ResidualFlow;
   readonly head: ClassifierHead;
   readonly trainer: Trainer;
+  /** Seconds of every training step of this process. */
+  readonly stepSeconds: number[];
+  /** The training progress bar, once the run starts. */
+  bar: ProgressBar | null;
+  /** Frees the model, the head and the trainer. */
+  dispose(): void;
 }
 
 function freeAll(b: Built): void {
@@ -213,100 +220,95 @@ export async function runHybridTraining(
   const device = ctx.device;
   const config = hybridModelConfig(unit.dataset, unit.row, plan);
   const steps = planSteps(plan, train.count);
-  const build = (): Built => {
-    const model = new ResidualFlow(config, { rng: new Rng(ctx.seed).fork(1), device });
-    const head = new ClassifierHead({
-      scaleChannels: model.scaleShapes.map((s) => s.end[0]),
-      hidden: plan.headWidth,
-      classes: 10,
-      rng: new Rng(ctx.seed).fork(2),
-      device,
-    });
-    const trainer = new Trainer({
-      model,
-      device,
-      data: train,
-      batchSize: plan.batch,
-      seed: ctx.seed,
-      adam: { lr: plan.lr, warmupIters: plan.warmup },
-      emaDecay: plan.emaDecay,
-      cropPad: unit.dataset.cropPad,
-      loss: hybridLoss(unit.lambda.key, head),
-      skipLogdet: unit.lambda.key === "l0",
-      extra: head,
-      logEvery: Math.max(1, Math.floor(steps / 60)),
-      datasetName: unit.dataset.key,
-    });
-    return { model, head, trainer };
-  };
   const ckpt = checkpointPath(ctx.workDir);
-  if (!ctx.resume && await isFile(ckpt)) await Deno.remove(ckpt);
-  const built = build();
-  let resumedFrom = 0;
-  if (ctx.resume && await isFile(ckpt)) {
+  return await driveTraining({
+    checkpointPath: ckpt,
     // A checkpoint that cannot be loaded is an error naming it, never a silent retrain.
-    try {
-      await built.trainer.loadCheckpoint(ckpt);
-      resumedFrom = built.trainer.step;
-      ctx.log(`resumed from its checkpoint at step ${resumedFrom}`);
-    } catch (e) {
-      freeAll(built);
-      const msg = (e as Error).message.split("\n")[0];
-      throw new Error(
-        `${
-          msg.includes(ckpt) ? msg : `Cannot load checkpoint ${ckpt}: ${msg}`
-        } (delete it to train this unit again)`,
-      );
-    }
-  }
-  const { model, head, trainer } = built;
-  try {
-    const bar = ctx.progress(`train ${unit.row.row}, ${unit.lambda.label}`, steps, "steps");
-    bar.update(trainer.step);
-    const stepSeconds: number[] = [];
-    const run = await trainer.run({
-      steps,
-      checkpointPath: ckpt,
-      checkpointEvery: plan.checkpointEvery,
-      onStep: (r: StepResult) => {
-        stepSeconds.push(r.seconds);
-        bar.tick(1, r.accepted ? `loss ${r.loss.toPrecision(4)}` : "step rejected (non-finite)");
-      },
-    });
-    bar.finish();
-    const t0 = performance.now();
-    const evalBar = ctx.progress("evaluate", 1 + (unit.lambda.key === "l0" ? 0 : 1), "passes");
-    const evaluated = await trainer.ema.withShadow(async () => {
-      await model.updateLipschitz();
-      const accuracy = await evaluateAccuracy(model, head, test, device, {
-        seed: ctx.seed,
-        batchSize: plan.evalBatch,
-        limit: plan.accImages,
+    existing: ctx.resume ? "resume" : "restart",
+    loadErrorHint: "(delete it to train this unit again)",
+    steps,
+    build: () => {
+      const model = new ResidualFlow(config, { rng: new Rng(ctx.seed).fork(1), device });
+      const head = new ClassifierHead({
+        scaleChannels: model.scaleShapes.map((s) => s.end[0]),
+        hidden: plan.headWidth,
+        classes: 10,
+        rng: new Rng(ctx.seed).fork(2),
+        device,
       });
-      evalBar.tick(1, `accuracy ${accuracy.value.toFixed(4)}`);
-      const bpd = unit.lambda.key === "l0" ? null : await evaluateBitsPerDim(model, test, device, {
+      const trainer = new Trainer({
+        model,
+        device,
+        data: train,
+        batchSize: plan.batch,
         seed: ctx.seed,
-        batchSize: plan.evalBatch,
-        limit: plan.bpdImages ?? undefined,
+        adam: { lr: plan.lr, warmupIters: plan.warmup },
+        emaDecay: plan.emaDecay,
+        cropPad: unit.dataset.cropPad,
+        loss: hybridLoss(unit.lambda.key, head),
+        skipLogdet: unit.lambda.key === "l0",
+        extra: head,
+        logEvery: Math.max(1, Math.floor(steps / 60)),
+        datasetName: unit.dataset.key,
       });
-      if (bpd) evalBar.tick(1, `bits/dim ${bpd.bitsPerDim.toFixed(3)}`);
-      return { accuracy, bpd };
-    });
-    evalBar.finish();
-    const count = (ps: { value: Tensor }[]) => ps.reduce((n, p) => n + p.value.size, 0);
-    return {
-      ...evaluated,
-      steps: run.steps,
-      complete: run.complete,
-      incompleteReason: run.incompleteReason,
-      history: run.history,
-      secondsPerStep: median(stepSeconds.slice(2)),
-      trainSeconds: run.wallSeconds,
-      evalSeconds: (performance.now() - t0) / 1000,
-      parameters: { flow: count(model.parameters()), head: count(head.parameters()) },
-      resumedFrom,
-    };
-  } finally {
-    freeAll(built);
-  }
+      const built: Built = {
+        model,
+        head,
+        trainer,
+        stepSeconds: [],
+        bar: null,
+        dispose: () => freeAll(built),
+      };
+      return built;
+    },
+    run: (b, start) => {
+      if (start.resumed) ctx.log(`resumed from its checkpoint at step ${start.resumedFrom}`);
+      const bar = ctx.progress(`train ${unit.row.row}, ${unit.lambda.label}`, steps, "steps");
+      b.bar = bar;
+      bar.update(b.trainer.step);
+      return {
+        checkpointEvery: plan.checkpointEvery,
+        onStep: (r: StepResult) => {
+          b.stepSeconds.push(r.seconds);
+          bar.tick(1, r.accepted ? `loss ${r.loss.toPrecision(4)}` : "step rejected (non-finite)");
+        },
+      };
+    },
+    finish: async (b, run, start) => {
+      b.bar?.finish();
+      const { model, head, trainer } = b;
+      const t0 = performance.now();
+      const evalBar = ctx.progress("evaluate", 1 + (unit.lambda.key === "l0" ? 0 : 1), "passes");
+      const evaluated = await trainer.ema.withShadow(async () => {
+        await model.updateLipschitz();
+        const accuracy = await evaluateAccuracy(model, head, test, device, {
+          seed: ctx.seed,
+          batchSize: plan.evalBatch,
+          limit: plan.accImages,
+        });
+        evalBar.tick(1, `accuracy ${accuracy.value.toFixed(4)}`);
+        const bpd = unit.lambda.key === "l0" ? null : await evaluateBitsPerDim(model, test, device, {
+          seed: ctx.seed,
+          batchSize: plan.evalBatch,
+          limit: plan.bpdImages ?? undefined,
+        });
+        if (bpd) evalBar.tick(1, `bits/dim ${bpd.bitsPerDim.toFixed(3)}`);
+        return { accuracy, bpd };
+      });
+      evalBar.finish();
+      const count = (ps: { value: Tensor }[]) => ps.reduce((n, p) => n + p.value.size, 0);
+      return {
+        ...evaluated,
+        steps: run.steps,
+        complete: run.complete,
+        incompleteReason: run.incompleteReason,
+        history: run.history,
+        secondsPerStep: median(b.stepSeconds.slice(2)),
+        trainSeconds: run.wallSeconds,
+        evalSeconds: (performance.now() - t0) / 1000,
+        parameters: { flow: count(model.parameters()), head: count(head.parameters()) },
+        resumedFrom: start.resumedFrom,
+      };
+    },
+  });
 }
