@@ -27,7 +27,7 @@ import { linePlotPng, type LineSeries, PALETTE } from "../../lib/artifacts/plot.
 import type { Figure, Series } from "../../lib/artifacts/schema.ts";
 import type { Preset } from "../framework/presets.ts";
 import { failOnNonFinite } from "../framework/claim_guards.ts";
-import type { Claim, Experiment, UnitContext, UnitResult } from "../framework/experiment.ts";
+import type { Claim, Experiment, Unit, UnitContext, UnitResult } from "../framework/experiment.ts";
 import { datasetLabel, trainRun, type TrainRunResult } from "../framework/train_run.ts";
 import {
   checkpointEvery,
@@ -54,11 +54,16 @@ export const ABLATION_COLUMNS: readonly DensityColumn[] = ["mnist", "cifar10_sma
 /** The variants, in run order (the i-ResNet last: its unit draws the bias figure). */
 export const ABLATION_VARIANTS: readonly ModelVariant[] = ["resflow-lipswish", "resflow-elu", "iresnet-elu"];
 
+/** The unit name "<column>-<variant>". */
+export function ablationUnitName(column: DensityColumn, variant: ModelVariant): string {
+  return `${column}-${variant}`;
+}
+
 /** Parses a unit name "<column>-<variant>". */
 export function parseAblationUnit(unit: string): { column: DensityColumn; variant: ModelVariant } | null {
   for (const column of ABLATION_COLUMNS) {
     for (const variant of ABLATION_VARIANTS) {
-      if (unit === `${column}-${variant}`) return { column, variant };
+      if (unit === ablationUnitName(column, variant)) return { column, variant };
     }
   }
   return null;
@@ -294,23 +299,19 @@ export const ablationExperiment: Experiment = {
   name: "ablation",
   title: "Ablation: i-ResNet vs Residual Flow, ELU vs LipSwish, and the estimator's bias (Fig. 2)",
   claimsVersion: 1,
-  units(_preset: Preset): string[] {
-    return ABLATION_COLUMNS.flatMap((c) => ABLATION_VARIANTS.map((v) => `${c}-${v}`));
-  },
-  budget(unit: string, preset: Preset): string {
-    const u = parseAblationUnit(unit);
-    if (!u) throw new Error(`Cannot budget ablation unit "${unit}": expected <column>-<variant>`);
-    const spec = densitySpec(u.column, u.variant, preset, 0, undefined);
-    return `${VARIANT_ROWS[u.variant]} (${variantNote(u.variant)}); ${
-      specScale(preset, spec, datasetLabel(columnDataset(u.column, undefined, preset)))
-    }; evaluation every ${spec.evalEvery} steps on ${spec.evalSubset} test images`;
-  },
-  runUnit(unit: string, ctx: UnitContext): Promise<UnitResult> {
-    const u = parseAblationUnit(unit);
-    if (!u) {
-      return Promise.reject(new Error(`Cannot run ablation unit "${unit}": expected <column>-<variant>`));
-    }
-    return runAblationUnit(u.column, u.variant, ctx);
+  units(preset: Preset): Unit[] {
+    return ABLATION_COLUMNS.flatMap((column) =>
+      ABLATION_VARIANTS.map((variant): Unit => {
+        const spec = densitySpec(column, variant, preset, 0, undefined);
+        return {
+          name: ablationUnitName(column, variant),
+          budget: `${VARIANT_ROWS[variant]} (${variantNote(variant)}); ${
+            specScale(preset, spec, datasetLabel(columnDataset(column, undefined, preset)))
+          }; evaluation every ${spec.evalEvery} steps on ${spec.evalSubset} test images`,
+          run: (ctx: UnitContext) => runAblationUnit(column, variant, ctx),
+        };
+      })
+    );
   },
   claims(figures: readonly Figure[]): Claim[] {
     return ablationClaims(figures);

@@ -20,12 +20,13 @@ import {
 import { densityExperiment } from "../density/density.ts";
 import { densitySpec, VARIANT_ROWS } from "../density/density_presets.ts";
 import type { TrainRunResult } from "../framework/train_run.ts";
+import { unitNamed } from "../framework/experiment.ts";
 
 Deno.test("ablation experiment, smoke preset", async (t) => {
   const ctx = await testContext("smoke", await createDevice("cpu"));
   const figures: Figure[] = [];
   try {
-    const units = ablationExperiment.units("smoke", { dataDir: undefined });
+    const units = ablationExperiment.units("smoke", { dataDir: undefined }).map((u) => u.name);
     assertEquals(units.length, 9);
     assertTrue(units.every((u) => parseAblationUnit(u) !== null), units.join(","));
 
@@ -48,9 +49,9 @@ Deno.test("ablation experiment, smoke preset", async (t) => {
     });
 
     await t.step("density first: the ablation's LipSwish rows reuse its runs", async () => {
-      const d = await densityExperiment.runUnit("mnist", ctx);
+      const d = await unitNamed(densityExperiment, "smoke", "mnist").run(ctx);
       assertEquals(d.config.cached, false);
-      const a = await ablationExperiment.runUnit("mnist-resflow-lipswish", ctx);
+      const a = await unitNamed(ablationExperiment, "smoke", "mnist-resflow-lipswish").run(ctx);
       assertEquals(a.config.cached, true, "served from the run cache");
       assertEquals(a.config.runHash, d.config.runHash);
       const dv = d.figures.find((f) => f.table === "density_bpd")!.value;
@@ -61,7 +62,7 @@ Deno.test("ablation experiment, smoke preset", async (t) => {
 
     for (const unit of units.filter((u) => u !== "mnist-resflow-lipswish")) {
       await t.step(`unit ${unit}: a valid artifact with finite figures`, async () => {
-        const r = await ablationExperiment.runUnit(unit, ctx);
+        const r = await unitNamed(ablationExperiment, "smoke", unit).run(ctx);
         await checkUnitResult(`ablation/${unit}`, "smoke", r, ctx.outDir);
         const u = parseAblationUnit(unit)!;
         const main = r.figures.find((f) => f.table === ABLATION_TABLE)!;

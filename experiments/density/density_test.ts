@@ -16,21 +16,23 @@ import {
   DENSITY_TRAINING_TABLE,
   densityClaims,
   densityExperiment,
+  densityUnit,
   FIRST_EVAL_ROW,
   LAST_EVAL_ROW,
 } from "./density.ts";
 import { densitySpec } from "./density_presets.ts";
 import { RUN_RESULT, specHash, trainRun } from "../framework/train_run.ts";
+import { unitNamed } from "../framework/experiment.ts";
 
 Deno.test("density experiment, smoke preset", async (t) => {
   const ctx = await testContext("smoke", await createDevice("cpu"));
   try {
-    const units = densityExperiment.units("smoke", { dataDir: undefined });
+    const units = densityExperiment.units("smoke", { dataDir: undefined }).map((u) => u.name);
     assertEquals(units, ["mnist", "cifar10"]);
     for (const unit of units) {
       await t.step(`unit ${unit}: a valid artifact, finite figures with standard errors, PNGs`, async () => {
-        assertTrue(densityExperiment.budget(unit, "smoke").startsWith("smoke:"));
-        const r = await densityExperiment.runUnit(unit, ctx);
+        assertTrue(unitNamed(densityExperiment, "smoke", unit).budget.startsWith("smoke:"));
+        const r = await unitNamed(densityExperiment, "smoke", unit).run(ctx);
         await checkUnitResult(`density/${unit}`, "smoke", r, ctx.outDir);
         const main = r.figures.find((f) => f.table === DENSITY_TABLE && f.column === unit)!;
         assertEquals(main.row, DENSITY_ROW);
@@ -83,10 +85,13 @@ Deno.test("density: a missing dataset makes the unit incomplete with the reason"
   const empty = await Deno.makeTempDir({ prefix: "resflow-no-data-" });
   try {
     await t.step("ImageNet units are not planned without their data", () => {
-      assertEquals(densityExperiment.units("paper", { dataDir: empty }), ["mnist", "cifar10"]);
+      assertEquals(densityExperiment.units("paper", { dataDir: empty }).map((u) => u.name), [
+        "mnist",
+        "cifar10",
+      ]);
     });
     await t.step("running one anyway reports 'not found' and --data-dir, and validates", async () => {
-      const r = await densityExperiment.runUnit("imagenet32", { ...ctx, dataDir: empty });
+      const r = await densityUnit("imagenet32", "paper").run({ ...ctx, dataDir: empty });
       assertEquals(r.complete, false);
       assertTrue(/^ImageNet 32x32 not found/.test(r.incompleteReason ?? ""), r.incompleteReason);
       assertTrue(/--data-dir/.test(r.incompleteReason ?? ""), r.incompleteReason);

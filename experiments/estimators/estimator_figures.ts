@@ -28,7 +28,7 @@ import {
   saturationStats,
 } from "./activation_saturation.ts";
 import { buildSeriesBlock, runSeries, type SeriesBlockKind, type SeriesResult } from "./estimator_series.ts";
-import type { Claim, Experiment, UnitContext, UnitResult } from "../framework/experiment.ts";
+import type { Claim, Experiment, Unit, UnitContext, UnitResult } from "../framework/experiment.ts";
 import { findFigure } from "../framework/figures.ts";
 
 /** Largest truncation and expected cost of the figure (n = 1..10). */
@@ -464,25 +464,20 @@ export const estimatorFiguresExperiment: Experiment = {
   name: "estimators",
   title: "Estimator figures: truncation bias vs Russian roulette, and the LipSwish saturation argument",
   claimsVersion: 1,
-  units(_preset: Preset): string[] {
-    return ["series_fc", "series_conv", "activations"];
-  },
-  budget(unit: string, preset: Preset): string {
-    if (unit in BLOCKS) {
-      const p = probesPerPoint(preset);
-      return `${POINTS} points x ${p} probe draws (${POINTS * p} draws), n = 1..${MAX_TERMS}, float64 CPU`;
-    }
-    if (unit === "activations") {
-      return `${ACTIVATION_CASES.length} activations on grids of step 0.001 over [-20, 20], closed forms + autograd check`;
-    }
-    throw new Error(`Cannot budget estimator unit "${unit}": expected series_fc, series_conv or activations`);
-  },
-  runUnit(unit: string, ctx: UnitContext): Promise<UnitResult> {
-    if (unit in BLOCKS) return runSeriesUnit(unit, ctx);
-    if (unit === "activations") return runActivations(ctx);
-    return Promise.reject(
-      new Error(`Cannot run estimator unit "${unit}": expected series_fc, series_conv or activations`),
-    );
+  units(preset: Preset): Unit[] {
+    const p = probesPerPoint(preset);
+    const series = (["series_fc", "series_conv"] as const).map((name): Unit => ({
+      name,
+      budget: `${POINTS} points x ${p} probe draws (${POINTS * p} draws), n = 1..${MAX_TERMS}, float64 CPU`,
+      run: (ctx: UnitContext) => runSeriesUnit(name, ctx),
+    }));
+    const activations: Unit = {
+      name: "activations",
+      budget:
+        `${ACTIVATION_CASES.length} activations on grids of step 0.001 over [-20, 20], closed forms + autograd check`,
+      run: runActivations,
+    };
+    return [...series, activations];
   },
   claims(figures: readonly Figure[]): Claim[] {
     return estimatorClaims(figures);

@@ -34,6 +34,7 @@ import {
   spectralRadiusOf,
 } from "./estimator_series.ts";
 import { checkUnitResult, removeTestContext, testContext } from "../framework/test_util.ts";
+import { unitNamed } from "../framework/experiment.ts";
 
 /** Float64 identities (orthogonality, norms of exact matrices). */
 const F64: Tolerance = { atol: 1e-12, rtol: 1e-12 };
@@ -46,12 +47,12 @@ Deno.test("estimator figures experiment, smoke preset", async (t) => {
   const ctx = await testContext("smoke", await createDevice("cpu"));
   const figures: Figure[] = [];
   try {
-    const units = estimatorFiguresExperiment.units("smoke", { dataDir: undefined });
+    const units = estimatorFiguresExperiment.units("smoke", { dataDir: undefined }).map((u) => u.name);
     assertEquals(units, ["series_fc", "series_conv", "activations"]);
     for (const unit of units) {
       await t.step(`unit ${unit}: a valid artifact with finite figures and its PNGs`, async () => {
-        assertTrue(estimatorFiguresExperiment.budget(unit, "smoke").length > 0);
-        const r = await estimatorFiguresExperiment.runUnit(unit, ctx);
+        assertTrue(unitNamed(estimatorFiguresExperiment, "smoke", unit).budget.length > 0);
+        const r = await unitNamed(estimatorFiguresExperiment, "smoke", unit).run(ctx);
         await checkUnitResult(`estimators/${unit}`, "smoke", r, ctx.outDir);
         assertTrue((r.files ?? []).length >= 2, `${unit}: PNGs ${r.files}`);
         figures.push(...r.figures);

@@ -64,6 +64,33 @@ export interface UnitResult {
  */
 export type Claim = ClaimVerdict;
 
+/** One unit of an experiment at a preset: its name, its budget in words, and how to run it. */
+export interface Unit {
+  /** Plain name, unique within the experiment (letters, digits, "-", "_"); part of its artifact's name. */
+  readonly name: string;
+  /** Human-readable budget at the preset (printed before it runs), e.g. "400 steps, batch 64". */
+  readonly budget: string;
+  /** Runs the unit. */
+  run(ctx: UnitContext): Promise<UnitResult>;
+}
+
+/**
+ * The unit `name` of `experiment` at `preset` (with the data folder `dataDir`, which decides whether
+ * data-dependent units are planned); throws "Cannot find unit ..." naming the planned ones.
+ */
+export function unitNamed(experiment: Experiment, preset: Preset, name: string, dataDir?: string): Unit {
+  const units = experiment.units(preset, { dataDir });
+  const u = units.find((x) => x.name === name);
+  if (!u) {
+    throw new Error(
+      `Cannot find unit "${name}" of ${experiment.name} at preset ${preset}: expected one of ${
+        units.map((x) => x.name).join(", ")
+      }`,
+    );
+  }
+  return u;
+}
+
 /** An experiment of the suite. */
 export interface Experiment {
   /** Short name used by `--only` and as the artifact name, e.g. "density". */
@@ -77,11 +104,7 @@ export interface Experiment {
    */
   readonly claimsVersion: number;
   /** The units at a preset, in run order (names are plain: letters, digits, "-", "_"). */
-  units(preset: Preset, opts: { dataDir: string | undefined }): string[];
-  /** Human-readable budget of a unit at a preset (printed before it runs), e.g. "400 steps, batch 64". */
-  budget(unit: string, preset: Preset): string;
-  /** Runs one unit. */
-  runUnit(unit: string, ctx: UnitContext): Promise<UnitResult>;
+  units(preset: Preset, opts: { dataDir: string | undefined }): Unit[];
   /** The paper's qualitative claims, checked on all figures of this experiment. */
   claims(figures: readonly Figure[]): Claim[];
 }

@@ -15,7 +15,7 @@ import { makeFigure } from "../published.ts";
 import { readArtifactIfPresent } from "../../lib/artifacts/artifact.ts";
 import type { Figure, Series } from "../../lib/artifacts/schema.ts";
 import type { Preset } from "../framework/presets.ts";
-import type { Claim, Experiment, UnitContext, UnitResult } from "../framework/experiment.ts";
+import type { Claim, Experiment, Unit, UnitContext, UnitResult } from "../framework/experiment.ts";
 import { unitArtifactName } from "../framework/runner.ts";
 import { ACCURACY_DROP_TABLE, accuracyDrop, hybridClaims, publishedDrop } from "./hybrid_claims.ts";
 import {
@@ -23,7 +23,6 @@ import {
   HYBRID_TABLE,
   hybridModelConfig,
   hybridPlan,
-  parseTrainingUnit,
   plannedDatasets,
   scaleWords,
   SUMMARY_UNIT,
@@ -210,28 +209,18 @@ export const hybridExperiment: Experiment = {
   name: HYBRID_EXPERIMENT,
   title: "Hybrid modelling: accuracy and bits/dim of coupling vs residual blocks (hybrid table)",
   claimsVersion: 1,
-  units(_preset: Preset, opts: { dataDir: string | undefined }): string[] {
-    return [...plannedDatasets(opts.dataDir).flatMap(trainingUnits).map(trainingUnitName), SUMMARY_UNIT];
-  },
-  budget(unit: string, preset: Preset): string {
-    if (unit === SUMMARY_UNIT) {
-      return "no training: plots and accuracy falls from the training units' artifacts";
-    }
-    const u = parseTrainingUnit(unit);
-    if (!u) throw new Error(`Cannot budget hybrid unit "${unit}": expected <dataset>-<row>-<λ> or summary`);
-    return trainingBudget(u, preset);
-  },
-  runUnit(unit: string, ctx: UnitContext): Promise<UnitResult> {
-    if (unit === SUMMARY_UNIT) return runSummary(ctx);
-    const u = parseTrainingUnit(unit);
-    if (!u) {
-      return Promise.reject(
-        new Error(
-          `Cannot run hybrid unit "${unit}": expected <dataset>-<row>-<λ> (e.g. mnist-residual-l1d) or summary`,
-        ),
-      );
-    }
-    return runTrainingUnit(u, ctx);
+  units(preset: Preset, opts: { dataDir: string | undefined }): Unit[] {
+    const training = plannedDatasets(opts.dataDir).flatMap(trainingUnits).map((u): Unit => ({
+      name: trainingUnitName(u),
+      budget: trainingBudget(u, preset),
+      run: (ctx: UnitContext) => runTrainingUnit(u, ctx),
+    }));
+    const summary: Unit = {
+      name: SUMMARY_UNIT,
+      budget: "no training: plots and accuracy falls from the training units' artifacts",
+      run: runSummary,
+    };
+    return [...training, summary];
   },
   claims(figures: readonly Figure[]): Claim[] {
     return hybridClaims(figures);

@@ -33,7 +33,7 @@ import {
   trainingUnits,
 } from "./hybrid_plan.ts";
 import { accuracyOf, checkpointPath } from "./hybrid_train.ts";
-import type { UnitResult } from "../framework/experiment.ts";
+import { unitNamed, type UnitResult } from "../framework/experiment.ts";
 import { checkUnitResult, removeTestContext, testContext } from "../framework/test_util.ts";
 import { plotFiles } from "./hybrid_plots.ts";
 
@@ -58,12 +58,12 @@ Deno.test("hybrid experiment, smoke preset through the runner", async (t) => {
     log: () => {},
   };
   try {
-    const units = hybridExperiment.units("smoke", { dataDir });
+    const units = hybridExperiment.units("smoke", { dataDir }).map((u) => u.name);
     await t.step("units: the nine MNIST trainings in table order, then the summary", () => {
       assertEquals(units, [...trainingUnits(MNIST).map(trainingUnitName), SUMMARY_UNIT]);
       assertEquals(units[0], "mnist-coupling-l0");
       assertEquals(units[8], "mnist-residual-l1");
-      for (const u of units) assertTrue(hybridExperiment.budget(u, "smoke").length > 0, u);
+      for (const u of units) assertTrue(unitNamed(hybridExperiment, "smoke", u).budget.length > 0, u);
     });
 
     await runUnits(planUnits([hybridExperiment], settings), settings);
@@ -144,10 +144,10 @@ Deno.test("hybrid: a unit resumes from its checkpoint, and refuses an unreadable
   const unit = "mnist-coupling-l1d";
   const values = (r: UnitResult) => r.figures.map((f) => [f.column, f.value, f.stderr]);
   try {
-    const fresh = await hybridExperiment.runUnit(unit, logged);
+    const fresh = await unitNamed(hybridExperiment, "smoke", unit).run(logged);
     await checkUnitResult(`hybrid/${unit}`, "smoke", fresh, ctx.outDir);
     await t.step("resumed at the last step: no training, the same figures", async () => {
-      const again = await hybridExperiment.runUnit(unit, { ...logged, resume: true });
+      const again = await unitNamed(hybridExperiment, "smoke", unit).run({ ...logged, resume: true });
       assertEquals(values(again), values(fresh));
       assertTrue(logs.some((m) => m.includes("resumed from its checkpoint at step 3")), logs.join("; "));
       assertTrue(again.notes!.some((n) => n.includes("Resumed from a checkpoint at step 3")));
@@ -156,10 +156,10 @@ Deno.test("hybrid: a unit resumes from its checkpoint, and refuses an unreadable
       const path = checkpointPath(ctx.workDir);
       await Deno.writeTextFile(path, "not a checkpoint");
       await assertRejects(
-        () => hybridExperiment.runUnit(unit, { ...logged, resume: true }),
+        () => unitNamed(hybridExperiment, "smoke", unit).run({ ...logged, resume: true }),
         new RegExp(`Cannot load checkpoint ${path}.*delete it to train this unit again`),
       );
-      const redo = await hybridExperiment.runUnit(unit, logged);
+      const redo = await unitNamed(hybridExperiment, "smoke", unit).run(logged);
       assertEquals(values(redo), values(fresh), "without --resume the unit trains from the start");
     });
   } finally {
@@ -197,7 +197,10 @@ Deno.test("hybrid: unit names and the SVHN check", async (t) => {
     for (const bad of ["summary", "mnist-residual", "cifar10-residual-l1", "mnist-residual-l1-x"]) {
       assertEquals(parseTrainingUnit(bad), null, bad);
     }
-    assertThrows(() => hybridExperiment.budget("mnist-foo-l1", "quick"), /Cannot budget hybrid unit/);
+    assertThrows(
+      () => unitNamed(hybridExperiment, "quick", "mnist-foo-l1"),
+      /Cannot find unit "mnist-foo-l1" of hybrid/,
+    );
   });
   await t.step("SVHN units are planned only when both official files are in the data folder", async () => {
     const dir = await Deno.makeTempDir({ prefix: "resflow-hybrid-svhn-" });
@@ -210,7 +213,7 @@ Deno.test("hybrid: unit names and the SVHN check", async (t) => {
       assertTrue(!half.present && half.reason.includes("test_32x32.mat"), half.reason);
       await Deno.writeFile(`${dir}/test_32x32.mat`, new Uint8Array(1));
       assertEquals(svhnAvailability(dir).present, true);
-      const units = hybridExperiment.units("quick", { dataDir: dir });
+      const units = hybridExperiment.units("quick", { dataDir: dir }).map((u) => u.name);
       assertEquals(units.length, 19);
       assertEquals(units[9], "svhn-coupling-l0");
     } finally {
@@ -289,7 +292,7 @@ Deno.test("hybrid summary: a corrupt training artifact is an error naming the fi
     const first = trainingUnitName(trainingUnits(MNIST)[0]);
     await Deno.writeTextFile(`${ctx.outDir}/units.hybrid.${first}.json`, '{"schemaVersion": 1, "fig');
     await assertRejects(
-      () => hybridExperiment.runUnit(SUMMARY_UNIT, ctx),
+      () => unitNamed(hybridExperiment, "smoke", SUMMARY_UNIT).run(ctx),
       new RegExp(`Cannot read artifact .*units\\.hybrid\\.${first}\\.json: `),
     );
   } finally {

@@ -23,7 +23,7 @@ import {
   PAPER_CONFIGS,
   type ResidualFlowConfig,
 } from "../../lib/flow/config.ts";
-import type { Claim, Experiment, UnitContext, UnitResult } from "../framework/experiment.ts";
+import type { Claim, Experiment, Unit, UnitContext, UnitResult } from "../framework/experiment.ts";
 import {
   BYTES_PER_GB,
   measureStepPeak,
@@ -370,28 +370,25 @@ export const memoryExperiment: Experiment = {
   name: "memory",
   title: "Memory of one training step by gradient method (Fig. 3)",
   claimsVersion: 1,
-  units(_preset: Preset): string[] {
-    return ["figure3", "device_check"];
-  },
-  budget(unit: string, preset: Preset): string {
-    if (unit === "figure3") {
-      const p = memoryPlan(preset);
-      return `24 cells (3 architectures x 2 activations x 4 methods) on the meta device, ${
-        p.blocksPerScale === null ? "16-16-16 blocks of width 512" : `depth ${p.blocksPerScale} per scale`
-      }, batch ${p.batch}, n = ${p.nTerms}, 2 steps each`;
-    }
-    if (unit === "device_check") {
-      const { config, batch } = deviceCheckConfig(preset);
-      return `4 methods on the real device and on meta: input ${config.inputShape.join("x")}, blocks ${
-        config.nBlocks.join("-")
-      }, width ${config.hiddenChannels}, batch ${batch}, n = ${N_TERMS}, 2 steps each`;
-    }
-    throw new Error(`Cannot budget memory unit "${unit}": expected figure3 or device_check`);
-  },
-  runUnit(unit: string, ctx: UnitContext): Promise<UnitResult> {
-    if (unit === "figure3") return runFigure3(ctx);
-    if (unit === "device_check") return runDeviceCheck(ctx);
-    return Promise.reject(new Error(`Cannot run memory unit "${unit}": expected figure3 or device_check`));
+  units(preset: Preset): Unit[] {
+    const p = memoryPlan(preset);
+    const { config, batch } = deviceCheckConfig(preset);
+    return [
+      {
+        name: "figure3",
+        budget: `24 cells (3 architectures x 2 activations x 4 methods) on the meta device, ${
+          p.blocksPerScale === null ? "16-16-16 blocks of width 512" : `depth ${p.blocksPerScale} per scale`
+        }, batch ${p.batch}, n = ${p.nTerms}, 2 steps each`,
+        run: runFigure3,
+      },
+      {
+        name: "device_check",
+        budget: `4 methods on the real device and on meta: input ${config.inputShape.join("x")}, blocks ${
+          config.nBlocks.join("-")
+        }, width ${config.hiddenChannels}, batch ${batch}, n = ${N_TERMS}, 2 steps each`,
+        run: runDeviceCheck,
+      },
+    ];
   },
   claims(figures: readonly Figure[]): Claim[] {
     return memoryClaims(figures);

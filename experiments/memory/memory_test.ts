@@ -17,17 +17,18 @@ import {
   memoryExperiment,
 } from "./memory.ts";
 import { MEMORY_METHODS } from "./memory_measure.ts";
+import { unitNamed } from "../framework/experiment.ts";
 
 Deno.test("memory experiment, smoke preset", async (t) => {
   const ctx = await testContext("smoke", await createDevice("cpu"));
   const figures: Figure[] = [];
   try {
-    const units = memoryExperiment.units("smoke", { dataDir: undefined });
+    const units = memoryExperiment.units("smoke", { dataDir: undefined }).map((u) => u.name);
     assertEquals(units, ["figure3", "device_check"]);
     for (const unit of units) {
       await t.step(`unit ${unit}: a valid artifact with finite figures and its PNGs`, async () => {
-        assertTrue(memoryExperiment.budget(unit, "smoke").length > 0);
-        const r = await memoryExperiment.runUnit(unit, ctx);
+        assertTrue(unitNamed(memoryExperiment, "smoke", unit).budget.length > 0);
+        const r = await unitNamed(memoryExperiment, "smoke", unit).run(ctx);
         await checkUnitResult(`memory/${unit}`, "smoke", r, ctx.outDir);
         figures.push(...r.figures);
       });

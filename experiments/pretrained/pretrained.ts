@@ -22,7 +22,7 @@ import { resolveDataDir } from "../../lib/data/registry.ts";
 import { buildOfficialModel } from "../../lib/official/load.ts";
 import { readOfficialCheckpoint } from "../../lib/official/model_file.ts";
 import { evaluatePerImage } from "../../lib/train/evaluate_images.ts";
-import type { Claim, Experiment, UnitContext, UnitResult } from "../framework/experiment.ts";
+import type { Claim, Experiment, Unit, UnitContext, UnitResult } from "../framework/experiment.ts";
 import { unitArtifactName } from "../framework/runner.ts";
 import { drawSamples, reconstruct } from "../framework/trained_model.ts";
 import { datasetLabel, missingDataReason } from "../framework/train_run.ts";
@@ -328,21 +328,15 @@ export const pretrainedExperiment: Experiment = {
   name: "pretrained",
   title: "The authors' released models, evaluated in this implementation",
   claimsVersion: 1,
-  units(_preset: Preset): string[] {
-    return [UNIT];
-  },
-  budget(unit: string, preset: Preset): string {
-    if (unit !== UNIT) throw new Error(`Cannot budget pretrained unit "${unit}": expected ${UNIT}`);
+  units(preset: Preset): Unit[] {
     const p = pretrainedPlan(preset);
-    return `every authors' checkpoint in <data-dir>/${PRETRAINED_SUBDIR}: test bits/dim on ${
-      p.images === null ? "the full test set" : `${p.images} test images`
-    } × ${p.repeats}, ${p.reconstructions} reconstructions, ${p.samples} samples`;
-  },
-  runUnit(unit: string, ctx: UnitContext): Promise<UnitResult> {
-    if (unit !== UNIT) {
-      return Promise.reject(new Error(`Cannot run pretrained unit "${unit}": expected ${UNIT}`));
-    }
-    return runPretrained(ctx);
+    return [{
+      name: UNIT,
+      budget: `every authors' checkpoint in <data-dir>/${PRETRAINED_SUBDIR}: test bits/dim on ${
+        p.images === null ? "the full test set" : `${p.images} test images`
+      } × ${p.repeats}, ${p.reconstructions} reconstructions, ${p.samples} samples`,
+      run: runPretrained,
+    }];
   },
   claims(figures: readonly Figure[]): Claim[] {
     return pretrainedClaims(figures);

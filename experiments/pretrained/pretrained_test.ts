@@ -14,12 +14,13 @@ import {
   pretrainedClaims,
   pretrainedExperiment,
 } from "./pretrained.ts";
+import { unitNamed } from "../framework/experiment.ts";
 
 const FIXTURE = new URL("../../testdata/checkpoints/checkpoint_legacy.pth", import.meta.url).pathname;
 
 Deno.test("pretrained experiment (smoke): a checkpoint found by its args, and none", async (t) => {
   const device = await createDevice("cpu");
-  const [unit] = pretrainedExperiment.units("smoke", { dataDir: undefined });
+  const [unit] = pretrainedExperiment.units("smoke", { dataDir: undefined }).map((u) => u.name);
   await t.step("with the authors' MNIST checkpoint under another name", async () => {
     const ctx0 = await testContext("smoke", device);
     const dataDir = await Deno.makeTempDir({ prefix: "resflow-pretrained-" });
@@ -28,7 +29,7 @@ Deno.test("pretrained experiment (smoke): a checkpoint found by its args, and no
     await Deno.writeTextFile(`${dataDir}/${PRETRAINED_SUBDIR}/notes.txt`, "not a checkpoint");
     const ctx = { ...ctx0, dataDir };
     try {
-      const r = await pretrainedExperiment.runUnit(unit, ctx);
+      const r = await unitNamed(pretrainedExperiment, "smoke", unit).run(ctx);
       await checkUnitResult("pretrained", "smoke", r, ctx.outDir);
       const bpd = r.figures.find((f) => f.row === PRETRAINED_ROWS.bpd)!;
       assertEquals(bpd.column, "mnist");
@@ -50,7 +51,7 @@ Deno.test("pretrained experiment (smoke): a checkpoint found by its args, and no
     const dataDir = await Deno.makeTempDir({ prefix: "resflow-pretrained-" });
     const ctx = { ...ctx0, dataDir };
     try {
-      const r = await pretrainedExperiment.runUnit(unit, ctx);
+      const r = await unitNamed(pretrainedExperiment, "smoke", unit).run(ctx);
       await checkUnitResult("pretrained", "smoke", r, ctx.outDir);
       assertEquals(r.figures.length, 1);
       assertEquals(r.figures[0].value, 0);

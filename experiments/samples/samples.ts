@@ -15,7 +15,7 @@ import { imageGridPng } from "../../lib/artifacts/png.ts";
 import type { Figure } from "../../lib/artifacts/schema.ts";
 import type { Preset } from "../framework/presets.ts";
 import { DatasetError, loadDataset } from "../../lib/data/mod.ts";
-import type { Claim, Experiment, UnitContext, UnitResult } from "../framework/experiment.ts";
+import type { Claim, Experiment, Unit, UnitContext, UnitResult } from "../framework/experiment.ts";
 import { drawSamples, loadTrainedModel, reconstruct } from "../framework/trained_model.ts";
 import { datasetLabel, missingDataReason, trainRun } from "../framework/train_run.ts";
 import {
@@ -236,25 +236,16 @@ export const samplesExperiment: Experiment = {
   name: "samples",
   title: "Samples and reconstructions from the density models",
   claimsVersion: 1,
-  units(_preset: Preset): string[] {
-    return [...COLUMNS];
-  },
-  budget(unit: string, preset: Preset): string {
-    const column = unit as DensityColumn;
-    if (!COLUMNS.includes(column)) {
-      throw new Error(`Cannot budget samples unit "${unit}": expected mnist or cifar10`);
-    }
+  units(preset: Preset): Unit[] {
     const p = samplesPlan(preset);
-    return `${p.samples} samples at T = 1 and ${p.reconstructions} reconstructions from the density model of ${
-      datasetLabel(columnDataset(column, undefined, preset))
-    } (trained by the density experiment, reused from the run cache)`;
-  },
-  runUnit(unit: string, ctx: UnitContext): Promise<UnitResult> {
-    const column = unit as DensityColumn;
-    if (!COLUMNS.includes(column)) {
-      return Promise.reject(new Error(`Cannot run samples unit "${unit}": expected mnist or cifar10`));
-    }
-    return runSamplesUnit(column, ctx);
+    return COLUMNS.map((column): Unit => ({
+      name: column,
+      budget:
+        `${p.samples} samples at T = 1 and ${p.reconstructions} reconstructions from the density model of ${
+          datasetLabel(columnDataset(column, undefined, preset))
+        } (trained by the density experiment, reused from the run cache)`,
+      run: (ctx: UnitContext) => runSamplesUnit(column, ctx),
+    }));
   },
   claims(figures: readonly Figure[]): Claim[] {
     return samplesClaims(figures);

@@ -18,16 +18,17 @@ import {
   samplesExperiment,
   samplesPlan,
 } from "./samples.ts";
+import { unitNamed } from "../framework/experiment.ts";
 
 Deno.test("samples experiment, smoke preset", async (t) => {
   const ctx = await testContext("smoke", await createDevice("cpu"));
   try {
-    const units = samplesExperiment.units("smoke", { dataDir: undefined });
+    const units = samplesExperiment.units("smoke", { dataDir: undefined }).map((u) => u.name);
     assertEquals(units, ["mnist", "cifar10"]);
     for (const unit of units) {
       await t.step(`unit ${unit}: reuses the density run, grids, errors and iteration counts`, async () => {
-        const d = await densityExperiment.runUnit(unit, ctx);
-        const r = await samplesExperiment.runUnit(unit, ctx);
+        const d = await unitNamed(densityExperiment, "smoke", unit).run(ctx);
+        const r = await unitNamed(samplesExperiment, "smoke", unit).run(ctx);
         await checkUnitResult(`samples/${unit}`, "smoke", r, ctx.outDir);
         assertEquals(r.config.cached, true, "the density run is read from the cache");
         assertEquals(r.config.runHash, d.config.runHash);
