@@ -168,7 +168,7 @@ async function runColumn(column: DensityColumn, ctx: UnitContext): Promise<UnitR
       ...base,
       figures: [
         makeFigure({
-          table: "density_bpd",
+          table: DENSITY_TABLE,
           row: DENSITY_ROW,
           column,
           value: null,

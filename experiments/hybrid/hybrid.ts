@@ -19,8 +19,10 @@ import type { Claim, Experiment, Unit, UnitContext, UnitResult } from "../framew
 import { unitArtifactName } from "../framework/runner.ts";
 import { ACCURACY_DROP_TABLE, accuracyDrop, hybridClaims, publishedDrop } from "./hybrid_claims.ts";
 import {
+  accuracyDropColumn,
   HYBRID_ROWS,
   HYBRID_TABLE,
+  hybridColumn,
   hybridModelConfig,
   hybridPlan,
   plannedDatasets,
@@ -51,7 +53,7 @@ async function runTrainingUnit(u: TrainingUnit, ctx: UnitContext): Promise<UnitR
   if (r.bpd) {
     figures.push(makeFigure({
       ...base,
-      column: `${u.dataset.key}_${u.lambda.key}_bpd`,
+      column: hybridColumn(u.dataset.key, u.lambda.key, "bpd"),
       value: r.bpd.bitsPerDim,
       stderr: r.bpd.standardError,
       unit: "bits/dim",
@@ -66,7 +68,7 @@ async function runTrainingUnit(u: TrainingUnit, ctx: UnitContext): Promise<UnitR
   }
   figures.push(makeFigure({
     ...base,
-    column: `${u.dataset.key}_${u.lambda.key}_acc`,
+    column: hybridColumn(u.dataset.key, u.lambda.key, "acc"),
     value: r.accuracy.value,
     stderr: r.accuracy.stderr,
     ci: r.accuracy.ci,
@@ -170,7 +172,7 @@ async function runSummary(ctx: UnitContext): Promise<UnitResult> {
       out.push(makeFigure({
         table: ACCURACY_DROP_TABLE,
         row: r.row,
-        column: `${ds.key}_l0_minus_l1_acc`,
+        column: accuracyDropColumn(ds.key),
         value: d.value,
         stderr: d.stderr,
         unit: "accuracy",

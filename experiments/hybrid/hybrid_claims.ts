@@ -11,7 +11,13 @@ import { publishedValue } from "../published.ts";
 import type { Figure } from "../../lib/artifacts/schema.ts";
 import { failOnNonFinite } from "../framework/claim_guards.ts";
 import type { Claim } from "../framework/experiment.ts";
-import { HYBRID_DATASETS, HYBRID_ROWS, HYBRID_TABLE, type HybridDataset } from "./hybrid_plan.ts";
+import {
+  HYBRID_DATASETS,
+  HYBRID_ROWS,
+  HYBRID_TABLE,
+  hybridColumn,
+  type HybridDataset,
+} from "./hybrid_plan.ts";
 import { finiteFigure } from "../framework/figures.ts";
 
 /** The project's table of accuracy falls from λ = 0 to λ = 1 (drawn by the summary unit). */
@@ -39,16 +45,16 @@ export function findCell(
 
 /** The fall of accuracy from λ = 0 to λ = 1 of a row, with the standard error of the difference. */
 export function accuracyDrop(figures: readonly Figure[], ds: string, row: string): Cell | null {
-  const a0 = findCell(figures, row, `${ds}_l0_acc`);
-  const a1 = findCell(figures, row, `${ds}_l1_acc`);
+  const a0 = findCell(figures, row, hybridColumn(ds, "l0", "acc"));
+  const a1 = findCell(figures, row, hybridColumn(ds, "l1", "acc"));
   if (!a0 || !a1) return null;
   return { value: a0.value - a1.value, stderr: Math.hypot(a0.stderr, a1.stderr) };
 }
 
 /** The paper's fall of accuracy from λ = 0 to λ = 1 of a row, or null where a cell is missing. */
 export function publishedDrop(ds: string, row: string): number | null {
-  const a0 = publishedValue(HYBRID_TABLE, row, `${ds}_l0_acc`);
-  const a1 = publishedValue(HYBRID_TABLE, row, `${ds}_l1_acc`);
+  const a0 = publishedValue(HYBRID_TABLE, row, hybridColumn(ds, "l0", "acc"));
+  const a1 = publishedValue(HYBRID_TABLE, row, hybridColumn(ds, "l1", "acc"));
   return typeof a0 === "number" && typeof a1 === "number" ? a0 - a1 : null;
 }
 
@@ -104,7 +110,7 @@ function bpdClaim(
   lam: "l1d" | "l1",
   missingWhy: string,
 ): Claim {
-  const column = `${ds.key}_${lam}_bpd`;
+  const column = hybridColumn(ds.key, lam, "bpd");
   const label = lam === "l1d" ? "λ = 1/D" : "λ = 1";
   const cells = new Map(HYBRID_ROWS.map((r) => [r.row, findCell(figures, r.row, column)] as const));
   const read = figures.filter((f) => f.table === HYBRID_TABLE && f.column === column);
@@ -140,7 +146,7 @@ function dropClaim(figures: readonly Figure[], ds: HybridDataset, missingWhy: st
 }
 
 function accL1Claim(figures: readonly Figure[], ds: HybridDataset, missingWhy: string): Claim {
-  const column = `${ds.key}_l1_acc`;
+  const column = hybridColumn(ds.key, "l1", "acc");
   const cells = new Map(HYBRID_ROWS.map((r) => [r.row, findCell(figures, r.row, column)] as const));
   return ordering(
     HYBRID_TABLE,

@@ -13,6 +13,22 @@ import { TRAIN_COUNTS } from "../framework/train_counts.ts";
 /** The published table the figures belong to. */
 export const HYBRID_TABLE = "hybrid";
 
+/** What a column of the hybrid table measures: test accuracy or test bits/dim. */
+export type HybridMeasure = "acc" | "bpd";
+
+/**
+ * The column key of the hybrid table for a dataset, a λ and a measure, e.g. "mnist_l1d_bpd": the key
+ * the training units write, the claims and plots read, and the published table uses.
+ */
+export function hybridColumn(dataset: string, lambda: HybridLambda["key"], measure: HybridMeasure): string {
+  return `${dataset}_${lambda}_${measure}`;
+}
+
+/** The column key of the accuracy-drop table (λ = 0 minus λ = 1) for a dataset, e.g. "mnist_l0_minus_l1_acc". */
+export function accuracyDropColumn(dataset: string): string {
+  return `${dataset}_l0_minus_l1_acc`;
+}
+
 /** One row of the table: a block type. */
 export interface HybridRow {
   /** Key used in unit names. */

@@ -9,7 +9,14 @@ import { barChartPng, scatterPlotPng, type ScatterSeries } from "../../lib/artif
 import { publishedValue } from "../published.ts";
 import type { Figure } from "../../lib/artifacts/schema.ts";
 import { findCell } from "./hybrid_claims.ts";
-import { HYBRID_LAMBDAS, HYBRID_ROWS, HYBRID_TABLE, type HybridDataset } from "./hybrid_plan.ts";
+import {
+  HYBRID_LAMBDAS,
+  HYBRID_ROWS,
+  HYBRID_TABLE,
+  hybridColumn,
+  type HybridDataset,
+  type HybridLambda,
+} from "./hybrid_plan.ts";
 
 /** Dark (λ = 1/D) and light (λ = 1) colours of each row, in row order. */
 export const ROW_COLORS: readonly (readonly [string, string])[] = [
@@ -35,8 +42,8 @@ export function scatterSeries(figures: readonly Figure[], ds: HybridDataset): Sc
   const out: ScatterSeries[] = [];
   HYBRID_ROWS.forEach((r, i) => {
     for (const [j, lam] of HYBRID_LAMBDAS.filter((l) => l.key !== "l0").entries()) {
-      const bpd = findCell(figures, r.row, `${ds.key}_${lam.key}_bpd`);
-      const acc = findCell(figures, r.row, `${ds.key}_${lam.key}_acc`);
+      const bpd = findCell(figures, r.row, hybridColumn(ds.key, lam.key, "bpd"));
+      const acc = findCell(figures, r.row, hybridColumn(ds.key, lam.key, "acc"));
       if (bpd && acc) {
         out.push({ name: `${r.row}, ${lam.label}`, x: [bpd.value], y: [acc.value], color: ROW_COLORS[i][j] });
       }
@@ -67,11 +74,12 @@ export async function writeHybridPlots(
     await writeFileAtomic(`${outDir}/${files.scatter}`, png);
     written.push(files.scatter);
   }
-  const errorOf = (row: string, lam: string) => {
-    const c = findCell(figures, row, `${ds.key}_${lam}_acc`);
+  const errorOf = (row: string, lam: HybridLambda["key"]) => {
+    const c = findCell(figures, row, hybridColumn(ds.key, lam, "acc"));
     return c === null ? null : Math.max(1 - c.value, 1e-4);
   };
-  const seOf = (row: string, lam: string) => findCell(figures, row, `${ds.key}_${lam}_acc`)?.stderr ?? null;
+  const seOf = (row: string, lam: HybridLambda["key"]) =>
+    findCell(figures, row, hybridColumn(ds.key, lam, "acc"))?.stderr ?? null;
   const anyAcc = HYBRID_ROWS.some((r) => HYBRID_LAMBDAS.some((l) => errorOf(r.row, l.key) !== null));
   if (anyAcc) {
     const ours = HYBRID_LAMBDAS.map((l, i) => ({
@@ -84,7 +92,7 @@ export async function writeHybridPlots(
       name: `paper, ${l.label}`,
       color: LAMBDA_COLORS[i][1],
       values: HYBRID_ROWS.map((r) => {
-        const p = publishedValue(HYBRID_TABLE, r.row, `${ds.key}_${l.key}_acc`);
+        const p = publishedValue(HYBRID_TABLE, r.row, hybridColumn(ds.key, l.key, "acc"));
         return typeof p === "number" ? 1 - p : null;
       }),
     }));

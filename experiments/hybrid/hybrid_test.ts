@@ -7,7 +7,7 @@
  */
 import { readArtifact } from "../../lib/artifacts/artifact.ts";
 import { pngInfo } from "../../lib/artifacts/png.ts";
-import { publishedValue } from "../published.ts";
+import { PUBLISHED, publishedValue } from "../published.ts";
 import type { Figure } from "../../lib/artifacts/schema.ts";
 import { createDevice } from "../../lib/engine/devices.ts";
 import {
@@ -26,6 +26,8 @@ import {
   HYBRID_LAMBDAS,
   HYBRID_ROWS,
   HYBRID_TABLE,
+  hybridColumn,
+  type HybridMeasure,
   parseTrainingUnit,
   SUMMARY_UNIT,
   svhnAvailability,
@@ -220,6 +222,14 @@ Deno.test("hybrid: unit names and the SVHN check", async (t) => {
       await Deno.remove(dir, { recursive: true });
     }
   });
+});
+
+Deno.test("hybrid: the column keys the units write and the claims read are the published table's", () => {
+  const measures = (l: string): HybridMeasure[] => (l === "l0" ? ["acc"] : ["bpd", "acc"]);
+  const columns = HYBRID_DATASETS.flatMap((d) =>
+    HYBRID_LAMBDAS.flatMap((l) => measures(l.key).map((m) => hybridColumn(d.key, l.key, m)))
+  );
+  assertEquals(columns, [...PUBLISHED.hybrid.columns]);
 });
 
 /** Figures of the hybrid table from a function of (row, column); null leaves the cell out. */
