@@ -54,7 +54,7 @@ export function benchConfig() {
       nExactTerms: 2,
       evalExactTerms: 20,
       neumannGrad: true,
-      memEff: true,
+      backwardInForward: true,
     },
   });
 }

@@ -211,7 +211,7 @@ export function resolveSetup(args: ParsedArgs): TrainSetup {
       nExactTerms: int(args, "n-exact-terms", 0),
       evalExactTerms: 20,
       neumannGrad: true,
-      memEff: true,
+      backwardInForward: true,
     },
   };
   const seed = int(args, "seed", 0);

@@ -32,7 +32,7 @@ export const METHOD_LABELS: Record<MemoryMethod, string> = {
 export const METHOD_MODES: Record<MemoryMethod, GradientMode> = {
   naive_backprop: "naive",
   neumann_gradient: "neumann",
-  backward_in_forward: "memEff",
+  backward_in_forward: "backwardInForward",
   both: "both",
 };
 

@@ -1,6 +1,7 @@
 import { assertEquals, assertTrue } from "../testing/asserts.ts";
 import { bitDifferences, hostState, tinyTrainer } from "./testing_util.ts";
 import { driveTraining, type ExistingCheckpoint } from "./driver.ts";
+import { loadSafetensors, saveSafetensors } from "../artifacts/safetensors.ts";
 
 /** Drives a tiny MNIST run of `steps` steps (checkpoint every step); returns the final weights. */
 async function drive(path: string, existing: ExistingCheckpoint, steps: number, hint?: string) {
@@ -40,6 +41,20 @@ Deno.test("driveTraining: checkpoint policy, bit-equal resume, errors naming the
       assertEquals([second.steps, second.resumedFrom], [3, 2]);
       assertEquals(bitDifferences(straight.state, second.state), []);
     });
+    await t.step(
+      "a checkpoint whose configuration spells backwardInForward memEff still resumes",
+      async () => {
+        const path = `${dir}/legacy.safetensors`;
+        await drive(path, "resume", 2);
+        const f = await loadSafetensors(path);
+        const meta = { ...f.metadata, config: f.metadata.config.replace('"backwardInForward"', '"memEff"') };
+        assertTrue(meta.config.includes('"memEff":true'), meta.config);
+        await saveSafetensors(path, Object.fromEntries(f.tensors), meta);
+        const resumed = await drive(path, "resume", 3);
+        assertEquals(resumed.resumedFrom, 2);
+        assertEquals(bitDifferences(straight.state, resumed.state), []);
+      },
+    );
     await t.step("restart: the checkpoint is discarded and the run starts at step 0", async () => {
       const again = await drive(`${dir}/r.safetensors`, "restart", 3);
       assertEquals([again.steps, again.resumedFrom], [3, 0]);
