@@ -26,6 +26,7 @@ import { makeFigure } from "../published.ts";
 import { linePlotPng, type LineSeries, PALETTE } from "../../lib/artifacts/plot.ts";
 import type { Figure, Series } from "../../lib/artifacts/schema.ts";
 import type { Preset } from "../framework/presets.ts";
+import type { DatasetName } from "../../lib/data/mod.ts";
 import { failOnNonFinite } from "../framework/claim_guards.ts";
 import type { Claim, Experiment, Unit, UnitContext, UnitResult } from "../framework/experiment.ts";
 import { datasetLabel, trainRun, type TrainRunResult } from "../framework/train_run.ts";
@@ -312,6 +313,9 @@ export const ablationExperiment: Experiment = {
         };
       })
     );
+  },
+  datasets(preset: Preset, opts: { dataDir: string | undefined }): DatasetName[] {
+    return ABLATION_COLUMNS.map((c) => columnDataset(c, opts.dataDir, preset));
   },
   claims(figures: readonly Figure[]): Claim[] {
     return ablationClaims(figures);

@@ -15,7 +15,8 @@ import { createDevice } from "../../lib/engine/devices.ts";
 import type { Device } from "../../lib/engine/tensor.ts";
 import { Rng } from "../../lib/engine/random.ts";
 import { writeJsonAtomic } from "../../lib/artifacts/atomic.ts";
-import { parseOptions } from "../../lib/cli/args.ts";
+import { OptionError, parseOptions } from "../../lib/cli/args.ts";
+import { runMain } from "../../lib/cli/main.ts";
 import { gitCommit } from "../../lib/artifacts/artifact.ts";
 import {
   convOutputShape,
@@ -324,19 +325,20 @@ function loadavg(): number[] | null {
 function positiveInt(value: unknown, name: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) {
-    throw new Error(`Cannot run the benchmark: --${name} is ${value}, expected an integer ≥ 1`);
+    throw new OptionError(`Cannot use --${name} ${JSON.stringify(value)}: expected an integer ≥ 1`);
   }
   return n;
 }
 
-if (import.meta.main) {
+/** Runs the benchmark; returns the exit status (failures are thrown for {@link runMain}). */
+async function main(argv: readonly string[]): Promise<number> {
   const args = parseOptions(
     "deno task bench",
     "Kernel benchmark: WebGPU vs the CPU reference and the JavaScript peers, same process.",
     OPTIONS,
-    Deno.args,
+    argv,
   );
-  if (args === null) Deno.exit(0);
+  if (args === null) return 0;
   const reps = positiveInt(args.reps, "reps");
   const perRep = positiveInt(args["per-rep"], "per-rep");
   const cpuReps = positiveInt(args["cpu-reps"], "cpu-reps");
@@ -564,6 +566,8 @@ if (import.meta.main) {
     peerFailures,
   });
   console.log(`wrote ${args.out}`);
-  // jax-js's wasm worker pool keeps the event loop alive; the benchmark is done.
-  Deno.exit(0);
+  // jax-js's wasm worker pool keeps the event loop alive: runMain exits once the benchmark is done.
+  return 0;
 }
+
+if (import.meta.main) await runMain("deno task bench", main);

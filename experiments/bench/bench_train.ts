@@ -12,7 +12,8 @@
  */
 import { writeJsonAtomic } from "../../lib/artifacts/atomic.ts";
 import { gitCommit } from "../../lib/artifacts/artifact.ts";
-import { parseOptions } from "../../lib/cli/args.ts";
+import { OptionError, parseOptions } from "../../lib/cli/args.ts";
+import { runMain } from "../../lib/cli/main.ts";
 import { loadDataset } from "../../lib/data/mod.ts";
 import { createDevice } from "../../lib/engine/devices.ts";
 import { flopCount, resetFlops } from "../../lib/engine/flops.ts";
@@ -72,15 +73,19 @@ const OPTIONS = {
   out: { type: "string" as const, default: "results/bench/train.json", help: "where to write the figures" },
 };
 
-if (import.meta.main) {
+/** Runs the benchmark; returns the exit status (failures are thrown for {@link runMain}). */
+async function main(argv: readonly string[]): Promise<number> {
   const args = parseOptions(
     "deno task bench:train",
     "Training-step benchmark against the authors' PyTorch timing.",
     OPTIONS,
-    Deno.args,
+    argv,
   );
-  if (args === null) Deno.exit(0);
-  const device = await createDevice(String(args.device) as "webgpu" | "cpu");
+  if (args === null) return 0;
+  if (args.device !== "webgpu" && args.device !== "cpu") {
+    throw new OptionError(`Cannot use --device ${JSON.stringify(args.device)}: expected webgpu or cpu`);
+  }
+  const device = await createDevice(args.device);
   const cfg = benchConfig();
   const model = new ResidualFlow(cfg, { rng: new Rng(0), device });
   await model.convergeLipschitz();
@@ -185,4 +190,7 @@ if (import.meta.main) {
   );
   await writeJsonAtomic(String(args.out), result);
   console.log(`wrote ${args.out}`);
+  return 0;
 }
+
+if (import.meta.main) await runMain("deno task bench:train", main);

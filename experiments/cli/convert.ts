@@ -4,6 +4,7 @@
  * `deno task sample`) with the same results as the original file.
  * @module
  */
+import { runMain } from "../../lib/cli/main.ts";
 import denoConfig from "../../deno.json" with { type: "json" };
 import { createDevice } from "../../lib/engine/devices.ts";
 import { type OptionSpec, type ParsedArgs, parseOptions } from "../../lib/cli/args.ts";
@@ -67,4 +68,4 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) await runMain(COMMAND, main);

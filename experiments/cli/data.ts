@@ -1,8 +1,9 @@
 /**
  * `deno task data <name>`: downloads a dataset from its official address into the data folder
  * (`--data-dir`, else `$RESFLOW_DATA_DIR`, else `./data`) and checks it (size, SHA-256 or MD5 where
- * known, and the format parser), with a progress bar. `--list` shows every dataset and where it comes
- * from. Expected failures (a {@link DatasetError}, a network or file-system error, bad options) print
+ * known, and the format parser), with a progress bar; `cifar10-exact` is derived from the official
+ * CIFAR-10 batches (fetched first when missing) and checked by SHA-256. `--list` shows every dataset and
+ * where it comes from. Expected failures (a {@link DatasetError}, a network or file-system error, bad options) print
  * their message alone and exit with status 1 (2 for bad options); no stack trace.
  * @module
  */
@@ -12,13 +13,15 @@ import {
   DatasetError,
   type DatasetName,
   downloadDataset,
+  ensureData,
   isDatasetName,
   loadDataset,
   OFFICIAL_DOWNLOADS,
   OFFICIAL_SOURCES,
   resolveDataDir,
 } from "../../lib/data/mod.ts";
-import { type OptionSpec, parseOptions } from "../../lib/cli/args.ts";
+import { OptionError, type OptionSpec, parseOptions } from "../../lib/cli/args.ts";
+import { runMain } from "../../lib/cli/main.ts";
 import { ProgressBar } from "../../lib/cli/progress.ts";
 
 const COMMAND = "deno task data";
@@ -75,7 +78,8 @@ export function listText(dataDir: string): string {
     const entry = OFFICIAL_DOWNLOADS[name];
     lines.push(`${name}`);
     // A manual entry's text already names the official source.
-    if (entry.manual) lines.push(`  not downloaded automatically: ${entry.manual}`);
+    if (name === "cifar10-exact") lines.push(`  derived: ${OFFICIAL_SOURCES[name]}`);
+    else if (entry.manual) lines.push(`  not downloaded automatically: ${entry.manual}`);
     else lines.push(`  source: ${OFFICIAL_SOURCES[name]}`);
     for (const f of entry.files) {
       const sums = [
@@ -99,42 +103,67 @@ function mb(bytes: number): number {
   return Math.round(bytes / 1e5) / 10;
 }
 
+/** A progress bar per downloaded file (in MB): pass `onProgress` to the downloader, then call `finish`. */
+export function downloadBars(): {
+  onProgress: (file: string, received: number, total: number | null) => void;
+  finish: (stopped?: boolean) => void;
+} {
+  let bar: ProgressBar | null = null;
+  let barFile = "";
+  return {
+    onProgress: (file, received, total) => {
+      if (bar === null || barFile !== file) {
+        bar?.finish();
+        barFile = file;
+        bar = new ProgressBar({ label: file, unit: "MB", total: total === null ? 0 : mb(total) });
+      }
+      bar.update(mb(received));
+    },
+    // Ends the bar's line so what follows starts on a line of its own.
+    finish: (stopped = false) => {
+      bar?.finish(stopped ? "stopped" : undefined);
+      bar = null;
+    },
+  };
+}
+
 /** Downloads `name` into `dataDir` with a progress bar per file; prints what was done. */
 async function download(
   name: DatasetName,
   dataDir: string,
   baseUrl?: string,
   keepArchive = false,
+  signal?: AbortSignal,
 ): Promise<void> {
-  if (name === "mnist" || name === "cifar10-exact") {
-    // Nothing to fetch: check that the local copy reads.
+  if (name === "mnist") {
+    // Nothing to fetch: check that the embedded copy reads.
     const ds = await loadDataset(name, { dataDir });
     console.log(`${name}: nothing to download. ${OFFICIAL_SOURCES[name]}`);
     console.log(`Checked: ${ds.description}`);
     return;
   }
-  let bar: ProgressBar | null = null;
-  let barFile = "";
+  const bars = downloadBars();
+  if (name === "cifar10-exact") {
+    // Derived from the official batches (fetched first when missing), checked by SHA-256.
+    const [s] = await ensureData([name], { dataDir, download: true, baseUrl, onProgress: bars.onProgress });
+    bars.finish(s.state === "missing");
+    if (s.state === "missing") throw new DatasetError(s.line);
+    console.log(s.line);
+    return;
+  }
   let report;
   try {
     report = await downloadDataset(name, dataDir, {
       baseUrl,
       keepArchive,
-      onProgress: (file, received, total) => {
-        if (bar === null || barFile !== file) {
-          bar?.finish();
-          barFile = file;
-          bar = new ProgressBar({ label: file, unit: "MB", total: total === null ? 0 : mb(total) });
-        }
-        bar.update(mb(received));
-      },
+      signal,
+      onProgress: bars.onProgress,
     });
   } catch (err) {
-    // End the bar's line so the error message starts on a line of its own.
-    (bar as ProgressBar | null)?.finish("stopped");
+    bars.finish(true);
     throw err;
   }
-  (bar as ProgressBar | null)?.finish();
+  bars.finish();
   for (const line of report.verified) console.log(line);
   for (const p of report.skipped) console.log(`${p}: already present and valid, not fetched again`);
   console.log(
@@ -142,25 +171,14 @@ async function download(
   );
 }
 
-/** True for failures whose message is the whole story (no stack trace wanted). */
-function isExpected(err: unknown): boolean {
-  if (err instanceof DatasetError) return true;
-  // File-system and network errors raised by Deno (NotFound, PermissionDenied, ConnectionRefused, ...).
-  return Object.values(Deno.errors).some((E) => err instanceof E);
-}
-
-/** Runs the command on `argv`; returns the exit status. */
-export async function main(argv: readonly string[]): Promise<number> {
-  let args;
-  let positionals: string[];
-  try {
-    const split = splitPositionals(argv, DATA_OPTIONS);
-    positionals = split.positionals;
-    args = parseOptions(COMMAND + " <name>", SUMMARY, DATA_OPTIONS, split.rest);
-  } catch (err) {
-    console.error((err as Error).message);
-    return 2;
-  }
+/**
+ * Runs the command on `argv`; returns the exit status. Failures are thrown for {@link runMain}, which
+ * prints their one line; `signal` (Ctrl-C) stops a transfer and removes its temporary file.
+ */
+export async function main(argv: readonly string[], signal?: AbortSignal): Promise<number> {
+  const split = splitPositionals(argv, DATA_OPTIONS);
+  const positionals = split.positionals;
+  const args = parseOptions(COMMAND + " <name>", SUMMARY, DATA_OPTIONS, split.rest);
   if (args === null) return 0;
   const dataDir = resolveDataDir(args["data-dir"] as string | undefined);
   if (args.list) {
@@ -168,37 +186,28 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) {
-    console.error(
+    throw new OptionError(
       `Cannot run ${COMMAND}: ${
         positionals.length === 0
           ? "no dataset named"
           : `${positionals.length} names given (${positionals.join(" ")})`
       }, expected one of ${DATASET_NAMES.join(", ")} (or --list, --help).`,
     );
-    return 2;
   }
   const name = positionals[0];
   if (!isDatasetName(name)) {
-    console.error(
+    throw new OptionError(
       `Cannot download ${JSON.stringify(name)}: unknown dataset, expected one of ${
         DATASET_NAMES.join(", ")
       }.`,
     );
-    return 2;
   }
-  try {
-    await download(
-      name,
-      dataDir,
-      args["base-url"] as string | undefined,
-      Boolean(args["keep-archive"]),
-    );
-    return 0;
-  } catch (err) {
-    if (!isExpected(err)) throw err;
-    console.error((err as Error).message);
-    return 1;
+  const baseUrl = args["base-url"] as string | undefined;
+  if (baseUrl !== undefined && !URL.canParse(baseUrl)) {
+    throw new OptionError(`Cannot use --base-url ${JSON.stringify(baseUrl)}: expected an http(s) address`);
   }
+  await download(name, dataDir, baseUrl, Boolean(args["keep-archive"]), signal);
+  return 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) await runMain(COMMAND, main, true);

@@ -182,4 +182,118 @@ Deno.test("deno task data", async (t) => {
       assertTrue(!hasStackTrace(r.stderr), r.stderr);
     });
   });
+
+  await t.step(
+    "Ctrl-C (SIGINT) mid-transfer stops it, removes the .part file and prints one line",
+    async () => {
+      // An endless, slow body: 16 kB every 20 ms.
+      const ac = new AbortController();
+      const server = Deno.serve(
+        { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen: () => {} },
+        () => {
+          let timer: ReturnType<typeof setInterval> | undefined;
+          const body = new ReadableStream<Uint8Array>({
+            start(c) {
+              timer = setInterval(() => c.enqueue(new Uint8Array(16384)), 20);
+            },
+            cancel() {
+              clearInterval(timer);
+            },
+          });
+          return new Response(body);
+        },
+      );
+      try {
+        await withTempDir(async (dir) => {
+          const child = new Deno.Command(Deno.execPath(), {
+            args: [
+              "run",
+              "-A",
+              "--quiet",
+              SCRIPT,
+              "celeba5bit",
+              "--data-dir",
+              dir,
+              "--base-url",
+              `http://127.0.0.1:${server.addr.port}`,
+            ],
+            cwd: ROOT,
+            env: { NO_COLOR: "1" },
+            stdout: "piped",
+            stderr: "piped",
+          }).spawn();
+          // Wait for the temporary file to grow, then interrupt.
+          const deadline = Date.now() + 30_000;
+          while (
+            !(await listDir(`${dir}/celeba`)).some((n) => n.endsWith(".part")) && Date.now() < deadline
+          ) {
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          assertTrue((await listDir(`${dir}/celeba`)).some((n) => n.endsWith(".part")), "no transfer began");
+          child.kill("SIGINT");
+          const out = await child.output();
+          const stderr = new TextDecoder().decode(out.stderr);
+          assertEquals(out.code, 1, stderr);
+          const lines = stderr.split("\n").filter((l) => l.trim() !== "" && !/celeba\/celeba_full/.test(l));
+          assertTrue(
+            /^Cannot download .*celeba_full_64x64_5bit\.npy: interrupted after [\d,]+ bytes; the partial file was removed\.$/
+              .test(
+                stderr.split("\n").findLast((l) => l.trim() !== "") ?? "",
+              ),
+            stderr,
+          );
+          assertTrue(lines.length <= 1 && !hasStackTrace(stderr), stderr);
+          assertEquals(await listDir(`${dir}/celeba`), []);
+        });
+      } finally {
+        ac.abort();
+        await server.finished;
+      }
+    },
+  );
+
+  await t.step("a download killed with SIGKILL leaves a .part that the next run removes", async () => {
+    const ac = new AbortController();
+    let slow = true;
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen: () => {} },
+      () => {
+        if (!slow) return new Response(good as Uint8Array<ArrayBuffer>);
+        let timer: ReturnType<typeof setInterval> | undefined;
+        return new Response(
+          new ReadableStream<Uint8Array>({
+            start: (c) => void (timer = setInterval(() => c.enqueue(new Uint8Array(16384)), 20)),
+            cancel: () => clearInterval(timer),
+          }),
+        );
+      },
+    );
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    try {
+      await withTempDir(async (dir) => {
+        const child = new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", "--quiet", SCRIPT, "celeba5bit", "--data-dir", dir, "--base-url", base],
+          cwd: ROOT,
+          stdout: "null",
+          stderr: "null",
+        }).spawn();
+        const parts = async () => (await listDir(`${dir}/celeba`)).filter((n) => n.endsWith(".part"));
+        const deadline = Date.now() + 30_000;
+        while ((await parts()).length === 0 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        child.kill("SIGKILL");
+        await child.status;
+        assertEquals((await parts()).length, 1, "the killed run leaves its .part");
+        await new Promise((r) => setTimeout(r, 1100)); // older than a just-created file
+        slow = false;
+        const r = await runData(["celeba5bit", "--data-dir", dir, "--base-url", base]);
+        assertEquals(r.code, 0, r.stderr);
+        assertEquals(await listDir(`${dir}/celeba`), [CELEBA]);
+      });
+    } finally {
+      ac.abort();
+      await server.finished;
+    }
+  });
 });

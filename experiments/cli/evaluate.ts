@@ -7,6 +7,7 @@
  * of `--repeats` independent evaluations) and the provenance, atomically.
  * @module
  */
+import { runMain } from "../../lib/cli/main.ts";
 import denoConfig from "../../deno.json" with { type: "json" };
 import { createDevice } from "../../lib/engine/devices.ts";
 import { loadDataset } from "../../lib/data/registry.ts";
@@ -184,4 +185,4 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) await runMain(COMMAND, main);

@@ -17,6 +17,8 @@ import { decodePng, encodePng, imageGridPng, pngInfo, type RawImage } from "../.
 import { barChartPng, linePlotPng } from "../../lib/artifacts/plot.ts";
 import { writeFileAtomic } from "../../lib/artifacts/atomic.ts";
 import { type OptionSpec, parseOptions } from "../../lib/cli/args.ts";
+import { runMain } from "../../lib/cli/main.ts";
+import { prepareOutputDir } from "../../lib/cli/output.ts";
 
 /** Images per grid (8 rows of 8). */
 export const GRID_IMAGES = 64;
@@ -173,26 +175,17 @@ export async function preview(out: string, dataDir: string): Promise<number> {
   return status;
 }
 
-if (import.meta.main) {
-  let args;
-  try {
-    args = parseOptions(
-      "deno task preview",
-      "Write PNG previews of real MNIST and CIFAR-10 images and an example plot.",
-      PREVIEW_OPTIONS,
-      Deno.args,
-    );
-  } catch (err) {
-    console.error((err as Error).message);
-    Deno.exit(2);
-  }
-  if (args === null) Deno.exit(0);
-  try {
-    Deno.exit(await preview(String(args.out), resolveDataDir(args["data-dir"] as string | undefined)));
-  } catch (err) {
-    // DatasetError, a missing sharp binary, a folder that cannot be written: the message says it all.
-    if (!(err instanceof Error) || !/^Cannot /.test(err.message)) throw err;
-    console.error(err.message);
-    Deno.exit(1);
-  }
+/** Parses `argv` and writes the previews; returns the exit status (failures are thrown for {@link runMain}). */
+export async function main(argv: readonly string[]): Promise<number> {
+  const args = parseOptions(
+    "deno task preview",
+    "Write PNG previews of real MNIST and CIFAR-10 images and an example plot.",
+    PREVIEW_OPTIONS,
+    argv,
+  );
+  if (args === null) return 0;
+  await prepareOutputDir(String(args.out));
+  return await preview(String(args.out), resolveDataDir(args["data-dir"] as string | undefined));
 }
+
+if (import.meta.main) await runMain("deno task preview", main);

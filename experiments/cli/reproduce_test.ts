@@ -10,10 +10,12 @@ import { smokeDataDir } from "../framework/test_util.ts";
 import { EXPERIMENTS } from "../registry.ts";
 
 const script = new URL("./reproduce.ts", import.meta.url).pathname;
+const config = new URL("../deno.json", import.meta.url).pathname;
 
+/** Runs reproduce; from another working folder `cwd`, with this clone's deno.json. */
 async function run(args: string[], cwd?: string) {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", script, ...args],
+    args: ["run", "-A", ...(cwd ? ["--config", config] : []), script, ...args],
     cwd,
     stdout: "piped",
     stderr: "piped",
@@ -33,6 +35,44 @@ Deno.test("reproduce: bad options are rejected with the valid ones", async () =>
   const s = await run(["--only", "nonsense", "--preset", "smoke"]);
   assertEquals(s.code, 2);
   assertTrue(/unknown experiment; valid:/.test(s.stderr), s.stderr);
+});
+
+Deno.test("reproduce fetches what the units read: the exact subset at smoke, full CIFAR-10 under paper", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "resflow_need_" }); // an empty data folder
+  try {
+    const need = (preset: "smoke" | "paper") =>
+      [...new Set(EXPERIMENTS.flatMap((e) => e.datasets?.(preset, { dataDir: dir }) ?? []))].sort();
+    assertEquals(need("smoke"), ["cifar10-exact", "mnist"]);
+    assertEquals(need("paper"), ["cifar10", "mnist"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("reproduce --no-download in a clone without the shared subset names the command", async () => {
+  // A working folder with no ../shared/data and an empty data folder: a user's fresh clone.
+  const dir = await Deno.makeTempDir({ prefix: "resflow_nodl_" });
+  try {
+    const r = await run(
+      ["--preset", "smoke", "--only", "samples", "--device", "cpu", "--no-download", "--results", "res"],
+      dir,
+    );
+    const fetch = "fetch it with `deno task data cifar10-exact`";
+    assertTrue(
+      r.stdout.includes(
+        `Data: CIFAR-10 exact subset: not in data/cifar10-exact and downloading is off; ${fetch}`,
+      ),
+      r.stdout + r.stderr,
+    );
+    const unit = await readArtifact(`${dir}/res/${denoJson.version}/smoke/units.samples.cifar10.json`);
+    assertEquals(unit.complete, false);
+    assertTrue(unit.incompleteReason!.includes(fetch), String(unit.incompleteReason));
+    assertTrue(!unit.incompleteReason!.includes("\n"), "one line");
+    // Nothing was fetched into the data folder.
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["res"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test({

@@ -10,7 +10,9 @@ import { Rng } from "../../lib/engine/random.ts";
 import { loadModelFile } from "../../lib/official/model_file.ts";
 import { imageGridPng, pngInfo } from "../../lib/artifacts/png.ts";
 import { writeFileAtomic } from "../../lib/artifacts/atomic.ts";
-import { type OptionSpec, type ParsedArgs, parseOptions } from "../../lib/cli/args.ts";
+import { OptionError, type OptionSpec, type ParsedArgs, parseOptions } from "../../lib/cli/args.ts";
+import { runMain } from "../../lib/cli/main.ts";
+import { prepareOutputDir } from "../../lib/cli/output.ts";
 import { ProgressBar } from "../../lib/cli/progress.ts";
 
 const COMMAND = "deno task sample";
@@ -69,10 +71,21 @@ export interface SampleResult {
   readonly inverse: readonly InverseStats[];
 }
 
+/** Upper bounds of the size options: beyond them the grid would not fit in memory or a PNG. */
+export const SAMPLE_LIMITS: Readonly<Record<string, number>> = {
+  n: 10_000,
+  batch: 10_000,
+  nrow: 1000,
+  scale: 16,
+};
+
 function positiveInt(args: ParsedArgs, name: string): number {
   const v = Number(args[name]);
-  if (!Number.isInteger(v) || v < 1) {
-    throw new Error(`Cannot use --${name} ${JSON.stringify(args[name])}: expected a positive integer`);
+  const max = SAMPLE_LIMITS[name] ?? Number.MAX_SAFE_INTEGER;
+  if (!Number.isInteger(v) || v < 1 || v > max) {
+    throw new OptionError(
+      `Cannot use --${name} ${JSON.stringify(args[name])}: expected an integer from 1 to ${max}`,
+    );
   }
   return v;
 }
@@ -85,26 +98,39 @@ export async function sample(args: ParsedArgs): Promise<SampleResult> {
     ? `${args.run}/checkpoint.safetensors`
     : null;
   if (ckPath === null) {
-    throw new Error("Cannot sample: give --checkpoint <file> or --run <folder of deno task train>");
+    throw new OptionError("Cannot sample: give --checkpoint <file> or --run <folder of deno task train>");
   }
   const device = String(args.device);
   if (device !== "webgpu" && device !== "cpu" && device !== "auto") {
-    throw new Error(`Cannot use --device ${JSON.stringify(device)}: expected webgpu, cpu or auto`);
+    throw new OptionError(`Cannot use --device ${JSON.stringify(device)}: expected webgpu, cpu or auto`);
   }
   const weights = String(args.weights);
   if (weights !== "ema" && weights !== "train" && weights !== "raw") {
-    throw new Error(`Cannot use --weights ${JSON.stringify(weights)}: expected ema, or train (or raw)`);
+    throw new OptionError(`Cannot use --weights ${JSON.stringify(weights)}: expected ema, or train (or raw)`);
   }
   const n = positiveInt(args, "n");
   const batch = positiveInt(args, "batch");
+  const nrow = positiveInt(args, "nrow");
+  const scale = positiveInt(args, "scale");
   const seed = Number(args.seed);
-  if (!Number.isInteger(seed) || seed < 0) {
-    throw new Error(`Cannot use --seed ${JSON.stringify(args.seed)}: expected an integer >= 0`);
+  if (!Number.isInteger(seed) || seed < 0 || args.seed === "") {
+    throw new OptionError(`Cannot use --seed ${JSON.stringify(args.seed)}: expected an integer >= 0`);
   }
   const temperature = Number(args.temperature);
-  if (!(temperature >= 0 && Number.isFinite(temperature))) {
-    throw new Error(`Cannot use --temperature ${JSON.stringify(args.temperature)}: expected a number >= 0`);
+  if (!(temperature >= 0 && Number.isFinite(temperature)) || args.temperature === "") {
+    throw new OptionError(
+      `Cannot use --temperature ${JSON.stringify(args.temperature)}: expected a number >= 0`,
+    );
   }
+  const dir = ckPath.includes("/") ? ckPath.slice(0, ckPath.lastIndexOf("/")) : ".";
+  const path = args.out !== undefined ? String(args.out) : `${dir}/samples_T${temperature}.png`;
+  if (path === "" || path.endsWith("/")) {
+    throw new OptionError(`Cannot use --out ${JSON.stringify(path)}: expected a PNG file path`);
+  }
+  await prepareOutputDir(
+    path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".",
+    "the folder of --out",
+  );
   const dev = await createDevice(device, {
     onFallback: (why) => console.error(`WebGPU unavailable (${why}); using the CPU backend.`),
   });
@@ -140,48 +166,29 @@ export async function sample(args: ParsedArgs): Promise<SampleResult> {
     meanIterations: iters[i].length ? iters[i].reduce((a, v) => a + v, 0) / iters[i].length : 0,
     converged: converged[i],
   }));
-  const dir = ckPath.includes("/") ? ckPath.slice(0, ckPath.lastIndexOf("/")) : ".";
-  const path = args.out !== undefined ? String(args.out) : `${dir}/samples_T${temperature}.png`;
-  const png = await imageGridPng(images, [n, c, h, w], {
-    nrow: positiveInt(args, "nrow"),
-    scale: positiveInt(args, "scale"),
-  });
+  const png = await imageGridPng(images, [n, c, h, w], { nrow, scale });
   await writeFileAtomic(path, png);
   const info = await pngInfo(png);
   return { path, width: info.width, height: info.height, inverse };
 }
 
-/** Parses `argv`, samples, prints the result; returns the exit status. */
+/** Parses `argv`, samples, prints the result; returns the exit status (failures are thrown for {@link runMain}). */
 export async function main(argv: readonly string[]): Promise<number> {
-  let args: ParsedArgs | null;
-  try {
-    args = parseOptions(COMMAND, SUMMARY, SAMPLE_OPTIONS, argv);
-  } catch (e) {
-    console.error((e as Error).message);
-    return 2;
-  }
+  const args = parseOptions(COMMAND, SUMMARY, SAMPLE_OPTIONS, argv);
   if (args === null) return 0;
-  try {
-    const r = await sample(args);
+  const r = await sample(args);
+  console.log(
+    `Wrote ${r.path}: ${r.width}×${r.height}, ${args.n} samples at temperature ${args.temperature}`,
+  );
+  console.log("Fixed-point inverse iterations per residual block (max / mean over batches):");
+  for (const s of r.inverse) {
     console.log(
-      `Wrote ${r.path}: ${r.width}×${r.height}, ${args.n} samples at temperature ${args.temperature}`,
+      `  ${s.block}: ${s.maxIterations} / ${s.meanIterations.toFixed(1)}${
+        s.converged ? "" : " (NOT converged)"
+      }`,
     );
-    console.log("Fixed-point inverse iterations per residual block (max / mean over batches):");
-    for (const s of r.inverse) {
-      console.log(
-        `  ${s.block}: ${s.maxIterations} / ${s.meanIterations.toFixed(1)}${
-          s.converged ? "" : " (NOT converged)"
-        }`,
-      );
-    }
-    return 0;
-  } catch (e) {
-    if (e instanceof Error && /^Cannot /.test(e.message)) {
-      console.error(e.message);
-      return 1;
-    }
-    throw e;
   }
+  return 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) await runMain(COMMAND, main);

@@ -15,14 +15,17 @@
 import denoConfig from "../../deno.json" with { type: "json" };
 import { createDevice } from "../../lib/engine/devices.ts";
 import { Rng } from "../../lib/engine/random.ts";
-import { DATASET_NAMES, DatasetError, isDatasetName, loadDataset } from "../../lib/data/mod.ts";
+import { DATASET_NAMES, isDatasetName, loadDataset } from "../../lib/data/mod.ts";
+import { isDir } from "../../lib/data/errors.ts";
 import type { Dataset } from "../../lib/data/dataset.ts";
 import { type ActivationName, makeConfig, type ResidualFlowConfig } from "../../lib/flow/config.ts";
 import { ResidualFlow } from "../../lib/flow/model.ts";
 import { Trainer } from "../../lib/train/trainer.ts";
 import { writeJsonAtomic } from "../../lib/artifacts/atomic.ts";
 import { gitCommit } from "../../lib/artifacts/artifact.ts";
-import { type OptionSpec, type ParsedArgs, parseOptions } from "../../lib/cli/args.ts";
+import { OptionError, type OptionSpec, type ParsedArgs, parseOptions } from "../../lib/cli/args.ts";
+import { runMain } from "../../lib/cli/main.ts";
+import { prepareOutputDir } from "../../lib/cli/output.ts";
 import { ProgressBar } from "../../lib/cli/progress.ts";
 import { driveTraining } from "../../lib/train/driver.ts";
 
@@ -98,8 +101,7 @@ const PAPER_DENSITY = new Set(["mnist", "cifar10", "cifar10-exact"]);
 const FLIPPED = new Set(["cifar10", "cifar10-exact", "celeba5bit"]);
 const LARGE = new Set(["imagenet64", "celeba5bit"]);
 
-/** An option error (exit status 2). */
-export class OptionError extends Error {}
+export { OptionError };
 
 function num(args: ParsedArgs, name: string, check: (v: number) => boolean, expected: string): number {
   const raw = args[name];
@@ -110,8 +112,28 @@ function num(args: ParsedArgs, name: string, check: (v: number) => boolean, expe
   return v;
 }
 
-const int = (args: ParsedArgs, name: string, min: number) =>
-  num(args, name, (v) => Number.isInteger(v) && v >= min, `an integer >= ${min}`);
+/**
+ * Upper bounds of the size options: far above the paper's settings (batch 64, width 512, 16 blocks per
+ * scale), low enough that a typo cannot ask for more memory than any machine has.
+ */
+export const TRAIN_LIMITS: Readonly<Record<string, number>> = {
+  hidden: 4096,
+  "fc-hidden": 4096,
+  "fc-blocks": 64,
+  batch: 4096,
+  "eval-batch": 4096,
+  "n-exact-terms": 100,
+};
+
+function int(args: ParsedArgs, name: string, min: number): number {
+  const max = TRAIN_LIMITS[name] ?? Number.MAX_SAFE_INTEGER;
+  return num(
+    args,
+    name,
+    (v) => Number.isSafeInteger(v) && v >= min && v <= max,
+    max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`,
+  );
+}
 
 function bool(args: ParsedArgs, name: string, fallback: boolean): boolean {
   const raw = args[name];
@@ -170,9 +192,11 @@ export function resolveSetup(args: ParsedArgs): TrainSetup {
   }
   const blocksText = String(args.blocks);
   const nBlocks = blocksText.split("-").map(Number);
-  if (!/^\d+(-\d+)*$/.test(blocksText) || nBlocks.some((b) => b < 1)) {
+  if (!/^\d+(-\d+)*$/.test(blocksText) || nBlocks.some((b) => b < 1 || b > 64) || nBlocks.length > 6) {
     throw new OptionError(
-      `Cannot use --blocks ${JSON.stringify(blocksText)}: expected counts like 4-4 or 16-16-16`,
+      `Cannot use --blocks ${
+        JSON.stringify(blocksText)
+      }: expected counts like 4-4 or 16-16-16 (1 to 64 blocks per scale, at most 6 scales)`,
     );
   }
   const act = String(args.act);
@@ -252,17 +276,23 @@ export function jsonSafe(value: unknown): unknown {
 }
 
 /** Runs the training described by `setup`; returns the exit status (0 complete, 3 incomplete). */
-export function train(setup: TrainSetup, options: ParsedArgs): Promise<number> {
+export async function train(setup: TrainSetup, options: ParsedArgs): Promise<number> {
   const t = setup.train;
   const r = setup.run;
   const ckPath = `${r.out}/${CHECKPOINT_FILE}`;
-  return driveTraining({
+  const stale = await prepareOutputDir(r.out);
+  if (stale.length) {
+    console.log(`Removed ${stale.length} temporary file(s) of an interrupted run in ${r.out}`);
+  }
+  return await driveTraining({
     checkpointPath: ckPath,
     existing: r.resume ? "resume" : "refuse",
     refuseWhere: r.out,
     steps: t.steps,
     build: async () => {
-      await Deno.mkdir(r.out, { recursive: true });
+      if (setup.dataDir !== undefined && !(await isDir(setup.dataDir))) {
+        throw new OptionError(`Cannot use --data-dir ${JSON.stringify(setup.dataDir)}: no such folder`);
+      }
       const trainData: Dataset = await loadDataset(setup.dataset, {
         dataDir: setup.dataDir,
         split: "train",
@@ -273,6 +303,12 @@ export function train(setup: TrainSetup, options: ParsedArgs): Promise<number> {
         split: "test",
         limit: r.evalLimit,
       });
+      if (t.batch > trainData.count) {
+        throw new OptionError(
+          `Cannot use --batch ${t.batch}: more than the ${trainData.count} training images of ${setup.dataset}` +
+            `${t.trainLimit !== undefined ? ` (--train-limit ${t.trainLimit})` : ""}`,
+        );
+      }
       const config = makeConfig({ ...setup.model, inputShape: trainData.shape, nvals: trainData.nvals });
       const device = await createDevice(setup.device, {
         onFallback: (why) => console.error(`WebGPU unavailable (${why}); using the CPU backend.`),
@@ -386,27 +422,11 @@ export function train(setup: TrainSetup, options: ParsedArgs): Promise<number> {
   });
 }
 
-/** Parses `argv`, trains, and returns the exit status. */
+/** Parses `argv`, trains, and returns the exit status; failures are thrown for {@link runMain}. */
 export async function main(argv: readonly string[]): Promise<number> {
-  let args: ParsedArgs | null;
-  let setup: TrainSetup;
-  try {
-    args = parseOptions(COMMAND, SUMMARY, TRAIN_OPTIONS, argv);
-    if (args === null) return 0;
-    setup = resolveSetup(args);
-  } catch (e) {
-    console.error((e as Error).message);
-    return 2;
-  }
-  try {
-    return await train(setup, args);
-  } catch (e) {
-    if (e instanceof DatasetError || (e instanceof Error && /^Cannot /.test(e.message))) {
-      console.error(e.message);
-      return 1;
-    }
-    throw e;
-  }
+  const args = parseOptions(COMMAND, SUMMARY, TRAIN_OPTIONS, argv);
+  if (args === null) return 0;
+  return await train(resolveSetup(args), args);
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) await runMain(COMMAND, main);

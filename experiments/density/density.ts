@@ -16,7 +16,7 @@ import { linePlotPng } from "../../lib/artifacts/plot.ts";
 import { imageGridPng } from "../../lib/artifacts/png.ts";
 import type { Figure, Series } from "../../lib/artifacts/schema.ts";
 import type { Preset } from "../framework/presets.ts";
-import { resolveDataDir } from "../../lib/data/mod.ts";
+import { type DatasetName, resolveDataDir } from "../../lib/data/mod.ts";
 import { failOnNonFinite } from "../framework/claim_guards.ts";
 import type { Claim, Experiment, Unit, UnitContext, UnitResult } from "../framework/experiment.ts";
 import { drawSamples, loadTrainedModel } from "../framework/trained_model.ts";
@@ -275,18 +275,26 @@ export function densityUnit(column: DensityColumn, preset: Preset): Unit {
   };
 }
 
+/** The columns planned at a preset: MNIST, CIFAR-10 and, under `paper`, the ImageNet ones with data. */
+function plannedColumns(preset: Preset, dataDir: string | undefined): DensityColumn[] {
+  const columns: DensityColumn[] = ["mnist", "cifar10"];
+  if (preset === "paper") {
+    if (hasImagenet(dataDir, 32)) columns.push("imagenet32");
+    if (hasImagenet(dataDir, 64)) columns.push("imagenet64");
+  }
+  return columns;
+}
+
 /** The density experiment (paper Table 1, row "Residual Flow"). */
 export const densityExperiment: Experiment = {
   name: "density",
   title: "Density estimation: test bits/dim (Table 1)",
   claimsVersion: 1,
   units(preset: Preset, opts: { dataDir: string | undefined }): Unit[] {
-    const columns: DensityColumn[] = ["mnist", "cifar10"];
-    if (preset === "paper") {
-      if (hasImagenet(opts.dataDir, 32)) columns.push("imagenet32");
-      if (hasImagenet(opts.dataDir, 64)) columns.push("imagenet64");
-    }
-    return columns.map((c) => densityUnit(c, preset));
+    return plannedColumns(preset, opts.dataDir).map((c) => densityUnit(c, preset));
+  },
+  datasets(preset: Preset, opts: { dataDir: string | undefined }): DatasetName[] {
+    return plannedColumns(preset, opts.dataDir).map((c) => columnDataset(c, opts.dataDir, preset));
   },
   claims(figures: readonly Figure[]): Claim[] {
     return densityClaims(figures);

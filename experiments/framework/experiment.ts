@@ -9,6 +9,7 @@
 import type { ClaimVerdict, Figure, Series } from "../../lib/artifacts/schema.ts";
 import type { Preset } from "./presets.ts";
 import type { ProgressBar } from "../../lib/cli/progress.ts";
+import type { DatasetName } from "../../lib/data/mod.ts";
 import type { Device } from "../../lib/engine/tensor.ts";
 
 /** Everything a unit needs from the runner. */
@@ -105,6 +106,11 @@ export interface Experiment {
   readonly claimsVersion: number;
   /** The units at a preset, in run order (names are plain: letters, digits, "-", "_"). */
   units(preset: Preset, opts: { dataDir: string | undefined }): Unit[];
+  /**
+   * The registry datasets its units read at a preset (with duplicates allowed), so that `deno task
+   * reproduce` can fetch the missing ones before any unit runs. Omitted: nothing is fetched for it.
+   */
+  datasets?(preset: Preset, opts: { dataDir: string | undefined }): DatasetName[];
   /** The paper's qualitative claims, checked on all figures of this experiment. */
   claims(figures: readonly Figure[]): Claim[];
 }

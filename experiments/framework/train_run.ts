@@ -20,7 +20,14 @@
  * @module
  */
 import { writeJsonAtomic } from "../../lib/artifacts/atomic.ts";
-import { type Dataset, DatasetError, type DatasetName, loadDataset } from "../../lib/data/mod.ts";
+import {
+  type Dataset,
+  DatasetError,
+  type DatasetName,
+  isDatasetName,
+  loadDataset,
+  obtainHint,
+} from "../../lib/data/mod.ts";
 import { Rng } from "../../lib/engine/random.ts";
 import type { ResidualFlowConfig } from "../../lib/flow/config.ts";
 import { ResidualFlow } from "../../lib/flow/model.ts";
@@ -229,11 +236,12 @@ export function datasetLabel(id: string): string {
   return DATASET_LABELS[id] ?? id;
 }
 
-/** The reason of a missing dataset, telling the user what to pass. */
+/** The reason of a missing dataset, one line naming the command that fetches it (or where to get it). */
 export function missingDataReason(id: string, err: DatasetError, dataDir: string | undefined): string {
   const first = err.message.split("\n")[0];
   const where = dataDir ? `the data folder ${dataDir} does not hold it` : "no --data-dir was given";
-  return `${datasetLabel(id)} not found (${where}): pass --data-dir <folder holding it> or set ` +
+  const hint = isDatasetName(id) ? `${obtainHint(id, dataDir)}, or ` : "";
+  return `${datasetLabel(id)} not found (${where}): ${hint}pass --data-dir <folder holding it> or set ` +
     `RESFLOW_DATA_DIR. ${first}`;
 }
 

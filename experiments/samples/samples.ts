@@ -14,7 +14,7 @@ import { makeFigure } from "../published.ts";
 import { imageGridPng } from "../../lib/artifacts/png.ts";
 import type { Figure } from "../../lib/artifacts/schema.ts";
 import type { Preset } from "../framework/presets.ts";
-import { DatasetError, loadDataset } from "../../lib/data/mod.ts";
+import { DatasetError, type DatasetName, loadDataset } from "../../lib/data/mod.ts";
 import type { Claim, Experiment, Unit, UnitContext, UnitResult } from "../framework/experiment.ts";
 import { drawSamples, loadTrainedModel, reconstruct } from "../framework/trained_model.ts";
 import { datasetLabel, missingDataReason, trainRun } from "../framework/train_run.ts";
@@ -246,6 +246,9 @@ export const samplesExperiment: Experiment = {
         } (trained by the density experiment, reused from the run cache)`,
       run: (ctx: UnitContext) => runSamplesUnit(column, ctx),
     }));
+  },
+  datasets(preset: Preset, opts: { dataDir: string | undefined }): DatasetName[] {
+    return COLUMNS.map((c) => columnDataset(c, opts.dataDir, preset));
   },
   claims(figures: readonly Figure[]): Claim[] {
     return samplesClaims(figures);

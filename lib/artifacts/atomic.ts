@@ -34,6 +34,70 @@ export function tempNameFor(path: string): string {
   return `${prefix}.${basenameOf(path)}.${Deno.pid}.${rand[0].toString(16)}${rand[1].toString(16)}.tmp`;
 }
 
+/** Names {@link tempNameFor} gives: `.<name>.<pid>.<hex>.tmp`; group 1 is the writing process's id. */
+export const ATOMIC_TEMP_PATTERN: RegExp = /^\..+\.(\d+)\.[0-9a-f]+\.tmp$/;
+
+/**
+ * A temporary file younger than this is never removed as abandoned: it covers the instant between a
+ * writer creating its file and taking the lock.
+ */
+export const STALE_TEMP_AGE_MS = 1_000;
+
+/**
+ * True when the temporary file `path`, written by process `pid` and last modified at `mtime`, is
+ * abandoned: another process wrote it, it is older than {@link STALE_TEMP_AGE_MS}, and nobody holds
+ * its lock. Writers (`writeFileAtomic`, the downloader) lock their temporary file while writing it,
+ * and the system releases the lock when a process dies, even by kill -9; no permission beyond reading
+ * the folder is needed to tell a live writer from a dead one.
+ */
+export async function isAbandonedTemp(path: string, pid: number, mtime: Date | null): Promise<boolean> {
+  if (pid === Deno.pid) return false;
+  if (mtime !== null && Date.now() - mtime.getTime() < STALE_TEMP_AGE_MS) return false;
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch {
+    return false; // gone already, or not ours to read
+  }
+  try {
+    return await file.tryLock(true);
+  } catch {
+    return false;
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Removes, from `dir` (not recursively), the temporary files whose names match `pattern` (group 1: the
+ * writing process's id) and that {@link isAbandonedTemp} finds abandoned: what a run killed mid-write
+ * (kill -9, a power cut) left behind. Returns the paths removed; a missing folder removes nothing.
+ */
+export async function removeStaleTemps(
+  dir: string,
+  pattern: RegExp = ATOMIC_TEMP_PATTERN,
+): Promise<string[]> {
+  const removed: string[] = [];
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(dir));
+  } catch {
+    return removed; // not there (yet), or not a folder: nothing of ours to clean
+  }
+  for (const e of entries) {
+    const m = e.isFile ? pattern.exec(e.name) : null;
+    if (!m) continue;
+    const path = `${dir}/${e.name}`;
+    try {
+      if (await isAbandonedTemp(path, Number(m[1]), (await Deno.stat(path)).mtime)) {
+        await Deno.remove(path);
+        removed.push(path);
+      }
+    } catch { /* removed meanwhile, or not ours to remove */ }
+  }
+  return removed;
+}
+
 function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -60,6 +124,7 @@ export async function writeFileAtomic(
   let file: Deno.FsFile | undefined;
   try {
     file = await Deno.open(tmp, { write: true, createNew: true, mode: options.mode ?? 0o644 });
+    await file.lock(true); // held until renamed and closed: tells removeStaleTemps this write is alive
     if (typeof data === "string") await writeAll(file, new TextEncoder().encode(data));
     else if (data instanceof Uint8Array) await writeAll(file, data);
     else {
@@ -71,9 +136,10 @@ export async function writeFileAtomic(
       }
     }
     if (options.sync ?? true) await file.syncData();
+    // Renamed while still open and locked: removeStaleTemps never finds this file unlocked.
+    await Deno.rename(tmp, path);
     file.close();
     file = undefined;
-    await Deno.rename(tmp, path);
   } catch (e) {
     try {
       file?.close();
@@ -103,13 +169,14 @@ export function writeFileAtomicSync(
   let file: Deno.FsFile | undefined;
   try {
     file = Deno.openSync(tmp, { write: true, createNew: true, mode: options.mode ?? 0o644 });
+    file.lockSync(true); // held until renamed and closed: tells removeStaleTemps this write is alive
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
     let off = 0;
     while (off < bytes.length) off += file.writeSync(bytes.subarray(off));
     if (options.sync ?? true) file.syncDataSync();
+    Deno.renameSync(tmp, path); // while still open and locked, as writeFileAtomic
     file.close();
     file = undefined;
-    Deno.renameSync(tmp, path);
   } catch (e) {
     try {
       file?.close();

@@ -1,5 +1,13 @@
 import { assertEquals, assertRejects, assertThrows, assertTrue } from "../testing/asserts.ts";
-import { findNonFinite, writeFileAtomic, writeFileAtomicSync, writeJsonAtomic } from "./atomic.ts";
+import {
+  findNonFinite,
+  removeStaleTemps,
+  STALE_TEMP_AGE_MS,
+  tempNameFor,
+  writeFileAtomic,
+  writeFileAtomicSync,
+  writeJsonAtomic,
+} from "./atomic.ts";
 
 function listDir(dir: string): string[] {
   return [...Deno.readDirSync(dir)].map((e) => e.name).sort();
@@ -85,4 +93,56 @@ Deno.test("findNonFinite", async (t) => {
     assertEquals(findNonFinite({ "odd key": -Infinity }), '$["odd key"]');
     assertEquals(findNonFinite({ a: [1, 2], s: "NaN", n: null }), null);
   });
+});
+
+Deno.test("removeStaleTemps", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "atomic_stale_test_" });
+  try {
+    await t.step(
+      "removes unlocked temporaries of other processes; keeps locked, fresh, ours, others",
+      async () => {
+        const old = new Date(Date.now() - 2 * STALE_TEMP_AGE_MS);
+        const dead = `${dir}/.checkpoint.safetensors.4194305.1a2b3c.tmp`; // its writer was killed
+        const live = `${dir}/.summary.json.4194306.ff00.tmp`; // its writer holds the lock
+        const fresh = `${dir}/.fresh.json.4194307.abc.tmp`; // just closed, about to be renamed
+        const ours = tempNameFor(`${dir}/x.json`);
+        const other = `${dir}/notes.4194305.tmp`; // not of our naming (no leading dot)
+        for (const p of [dead, live, fresh, ours, other]) await Deno.writeTextFile(p, "x");
+        for (const p of [dead, live, ours, other]) await Deno.utime(p, old, old);
+        const writer = await Deno.open(live, { write: true });
+        await writer.lock(true);
+        try {
+          assertEquals(await removeStaleTemps(dir), [dead]);
+        } finally {
+          writer.close();
+        }
+        assertEquals(listDir(dir), [ours, live, fresh, other].map((p) => p.slice(dir.length + 1)).sort());
+        assertEquals(await removeStaleTemps(`${dir}/missing`), []);
+      },
+    );
+
+    await t.step("a write in progress holds its temporary file's lock", async () => {
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      async function* slow() {
+        yield new Uint8Array([1]);
+        await gate;
+        yield new Uint8Array([2]);
+      }
+      const writing = writeFileAtomic(`${dir}/slow.bin`, slow());
+      await new Promise((r) => setTimeout(r, 50));
+      const tmp = listDir(dir).find((n) => n.startsWith(".slow.bin."))!;
+      const f = await Deno.open(`${dir}/${tmp}`, { read: true });
+      try {
+        assertEquals(await f.tryLock(true), false);
+      } finally {
+        f.close();
+      }
+      release();
+      await writing;
+      assertEquals(Array.from(await Deno.readFile(`${dir}/slow.bin`)), [1, 2]);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

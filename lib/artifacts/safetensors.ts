@@ -340,6 +340,10 @@ export async function saveSafetensors(
 export async function loadSafetensors(path: string): Promise<SafeTensorsFile> {
   let bytes: Uint8Array;
   try {
+    const st = await Deno.stat(path);
+    if (st.isDirectory) throw new Error("it is a folder, expected a safetensors file");
+    // A device (/dev/zero), FIFO or socket would be read forever.
+    if (!st.isFile) throw new Error("it is not a regular file (a device, FIFO or socket)");
     bytes = await Deno.readFile(path);
   } catch (e) {
     throw new Error(`Cannot load checkpoint ${path}: ${(e as Error).message}`);

@@ -188,6 +188,14 @@ Deno.test("safetensors files", async (t) => {
         /Cannot load checkpoint .*none\.safetensors/,
       );
     });
+
+    await t.step("a device or a folder is refused unread (/dev/zero would never end)", async () => {
+      await assertRejects(
+        () => loadSafetensors("/dev/null"),
+        /Cannot load checkpoint \/dev\/null: it is not a regular file/,
+      );
+      await assertRejects(() => loadSafetensors(dir), /Cannot load checkpoint .*: it is a folder/);
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

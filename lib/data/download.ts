@@ -12,10 +12,11 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { gunzipSync } from "node:zlib";
+import { removeStaleTemps, writeFileAtomic } from "../artifacts/atomic.ts";
 import { CELEBA_FILE, celebaFromArray } from "./celeba.ts";
 import { CIFAR10_FILES, parseCifarBinary } from "./cifar10.ts";
 import { DatasetError, fileSize, fmtBytes } from "./errors.ts";
+import { inflateBounded } from "./inflate.ts";
 import { parseNpy } from "./npy.ts";
 import { DATASET_NAMES, type DatasetName, OFFICIAL_SOURCES } from "./sources.ts";
 import { SVHN_COUNTS, svhnFromMat } from "./svhn.ts";
@@ -34,6 +35,8 @@ export interface DownloadFile {
   readonly md5: string | null;
   /** Exact size in bytes, or null when not known. */
   readonly size: number | null;
+  /** Where the exact size is not known: the most bytes accepted (the transfer stops beyond it). */
+  readonly maxSize?: number;
   /** Where the checksums come from, or why there are none. */
   readonly note: string;
   /** Format check run on the downloaded bytes before the file is renamed into place. */
@@ -81,6 +84,15 @@ function checkCeleba(bytes: Uint8Array, path: string): void {
   celebaFromArray(arr.data as Uint8Array, arr.shape, path);
 }
 
+/** Upper bound of an SVHN `.mat` file (train_32x32.mat is about 182 MB). */
+export const SVHN_MAX_FILE_BYTES = 256 * 2 ** 20;
+/** Upper bound of the CelebA 5-bit `.npy` (202,599 images of 64×64×3 bytes: about 2.49 GB). */
+export const CELEBA_MAX_FILE_BYTES = 2_600_000_000;
+/** Upper bound of the unpacked CIFAR-10 archive (six 30,730,000-byte batches and two small files). */
+export const CIFAR10_TAR_MAX_BYTES = 200_000_000;
+/** Names of the downloader's temporary files: `<dest>.<pid>.<8 hex>.part` (and `<dest>.<pid>.part`, of earlier versions). */
+export const PART_PATTERN: RegExp = /^.+\.(\d+)(?:\.[0-9a-f]{8})?\.part$/;
+
 /** The official files of every dataset, with what is known of their checksums. */
 export const OFFICIAL_DOWNLOADS: Readonly<Record<DatasetName, DatasetDownload>> = {
   mnist: { name: "mnist", files: [], manual: OFFICIAL_SOURCES.mnist },
@@ -110,6 +122,7 @@ export const OFFICIAL_DOWNLOADS: Readonly<Record<DatasetName, DatasetDownload>> 
       sha256: null,
       md5: split === "train" ? "e26dedcc434d2e4c54c9b2d4a06d8373" : "eb5a983be6a315427106f1b164d9cef3",
       size: null,
+      maxSize: SVHN_MAX_FILE_BYTES,
       note:
         "no SHA-256 known for certain: verified by the MD5 used by torchvision's SVHN loader and by the " +
         "MAT-file parser (X uint8 32×32×3×N with the official N, labels 1–10)",
@@ -136,6 +149,7 @@ export const OFFICIAL_DOWNLOADS: Readonly<Record<DatasetName, DatasetDownload>> 
       sha256: null,
       md5: null,
       size: null,
+      maxSize: CELEBA_MAX_FILE_BYTES,
       note: "no checksum is published: verified by the .npy parser (uint8, N×H×W×C, values 0–31)",
       check: checkCeleba,
     }],
@@ -154,7 +168,12 @@ export interface DownloadOptions {
   readonly onProgress?: (file: string, received: number, total: number | null) => void;
   /** Aborts the transfers. */
   readonly signal?: AbortSignal;
+  /** A transfer with no response or no data for this long fails (default {@link IDLE_TIMEOUT_MS}). */
+  readonly idleTimeoutMs?: number;
 }
+
+/** How long a transfer may wait for the server's response or its next bytes before it fails. */
+export const IDLE_TIMEOUT_MS = 30_000;
 
 /** What {@link downloadDataset} did. */
 export interface DownloadReport {
@@ -187,29 +206,71 @@ export async function downloadFile(
   const dest = `${dataDir}/${file.dest}`;
   const dir = dest.replace(/\/[^/]*$/, "");
   await Deno.mkdir(dir, { recursive: true });
+  await removeStaleTemps(dir, PART_PATTERN);
   const tmp = `${dest}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.part`;
   const url = downloadUrl(file, opts.baseUrl);
+  // Open and locked from creation until renamed, however long the transfer and the checks take: another
+  // run never takes it for a killed run's leftover (the system drops the lock when a process dies).
+  const out = await Deno.open(tmp, { write: true, read: true, createNew: true });
   try {
-    const { sha256, md5, size } = await fetchTo(url, tmp, file.dest, opts);
+    await out.lock(true);
+    const { sha256, md5, size } = await fetchTo(url, out, file, opts);
     const how = await verify(file, tmp, dest, { sha256, md5, size });
     await Deno.rename(tmp, dest);
     return how;
   } catch (err) {
     await Deno.remove(tmp).catch(() => {});
     throw err;
+  } finally {
+    out.close();
   }
 }
 
 async function fetchTo(
   url: string,
-  tmp: string,
-  label: string,
+  out: Deno.FsFile,
+  file: DownloadFile,
   opts: DownloadOptions,
 ): Promise<{ sha256: string; md5: string; size: number }> {
+  // Aborted by the caller's signal, or when the server sends nothing for idleMs (reset by every chunk).
+  const idleMs = opts.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
+  const ctl = new AbortController();
+  const idle = () => new Error(`no response or data for ${idleMs / 1000} s`);
+  let timer = setTimeout(() => ctl.abort(idle()), idleMs);
+  const onAbort = () => ctl.abort(opts.signal?.reason);
+  if (opts.signal?.aborted) onAbort();
+  opts.signal?.addEventListener("abort", onAbort);
+  try {
+    return await transfer(url, out, file, opts, ctl.signal, () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => ctl.abort(idle()), idleMs);
+    });
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+async function transfer(
+  url: string,
+  out: Deno.FsFile,
+  file: DownloadFile,
+  opts: DownloadOptions,
+  signal: AbortSignal,
+  alive: () => void,
+): Promise<{ sha256: string; md5: string; size: number }> {
+  const label = file.dest;
   let res: Response;
   try {
-    res = await fetch(url, { signal: opts.signal, redirect: "follow" });
+    res = await fetch(url, { signal, redirect: "follow" });
   } catch (err) {
+    if (opts.signal?.aborted) throw interrupted(url, 0);
+    if (err instanceof Deno.errors.NotCapable) {
+      throw new DatasetError(
+        `Cannot download ${url}: no network permission for it (${err.message}); \`deno task data\` may ` +
+          `reach only the official hosts and this machine (README, "Permissions").`,
+      );
+    }
     throw new DatasetError(`Cannot download ${url}: ${(err as Error).message} (is the network reachable?).`);
   }
   if (!res.ok || !res.body) {
@@ -218,12 +279,28 @@ async function fetchTo(
   }
   const lenHeader = res.headers.get("content-length");
   const total = lenHeader ? Number(lenHeader) : null;
+  // The most bytes accepted: the known size, else the file's bound (the server's length is checked against it).
+  const limit = file.size ?? file.maxSize ?? null;
+  if (total !== null && limit !== null && total > limit) {
+    await res.body.cancel();
+    throw new DatasetError(
+      `Cannot download ${url}: the server announces ${fmtBytes(total)}, expected ${
+        file.size !== null ? "" : "at most "
+      }${fmtBytes(limit)}; nothing was written.`,
+    );
+  }
   const sha = createHash("sha256");
   const md5 = createHash("md5");
-  const out = await Deno.open(tmp, { write: true, create: true, truncate: true });
   let received = 0;
   try {
     for await (const chunk of res.body) {
+      if (limit !== null && received + chunk.length > limit) {
+        throw new TooLarge(
+          `Cannot download ${url}: the server sends more than the expected ${fmtBytes(limit)}; ` +
+            `the transfer was stopped at ${fmtBytes(received)} and the partial file removed.`,
+        );
+      }
+      alive();
       sha.update(chunk);
       md5.update(chunk);
       let w = 0;
@@ -232,11 +309,11 @@ async function fetchTo(
       opts.onProgress?.(label, received, total);
     }
   } catch (err) {
+    if (err instanceof TooLarge) throw new DatasetError(err.message);
+    if (opts.signal?.aborted) throw interrupted(url, received);
     throw new DatasetError(
       `Cannot download ${url}: the transfer failed after ${fmtBytes(received)} (${(err as Error).message}).`,
     );
-  } finally {
-    out.close();
   }
   if (total !== null && received !== total) {
     throw new DatasetError(
@@ -244,6 +321,14 @@ async function fetchTo(
     );
   }
   return { sha256: sha.digest("hex"), md5: md5.digest("hex"), size: received };
+}
+
+class TooLarge extends Error {}
+
+function interrupted(url: string, received: number): DatasetError {
+  return new DatasetError(
+    `Cannot download ${url}: interrupted after ${fmtBytes(received)}; the partial file was removed.`,
+  );
 }
 
 async function verify(
@@ -285,15 +370,20 @@ async function verify(
 
 /** Unpacks the verified CIFAR-10 archive into `dataDir/cifar-10-batches-bin/`, checking every batch. */
 export async function extractCifar10(archive: string, dataDir: string): Promise<string[]> {
-  let tar: Uint8Array;
-  try {
-    tar = new Uint8Array(gunzipSync(await Deno.readFile(archive)));
-  } catch (err) {
-    throw new DatasetError(
-      `Cannot unpack ${archive}: it does not gunzip (${(err as Error).message}).`,
-      archive,
-    );
-  }
+  const gz = await Deno.readFile(archive);
+  // gzip's trailer declares the unpacked size (mod 2^32; the archive is far smaller than 4 GiB).
+  const declared = gz.length >= 18
+    ? new DataView(gz.buffer, gz.byteOffset, gz.byteLength).getUint32(gz.length - 4, true)
+    : 0;
+  const tar = inflateBounded(
+    gz,
+    "gzip",
+    declared,
+    archive,
+    archive,
+    "its gzip trailer",
+    CIFAR10_TAR_MAX_BYTES,
+  );
   const wanted = new Set([...CIFAR10_FILES.train, ...CIFAR10_FILES.test, "batches.meta.txt", "readme.html"]
     .map((f) => `cifar-10-batches-bin/${f}`));
   const found = listTar(tar, archive).filter((e) =>
@@ -311,17 +401,12 @@ export async function extractCifar10(archive: string, dataDir: string): Promise<
   }
   for (const e of found) if (e.name.endsWith(".bin")) parseCifarBinary(e.data, `${archive}:${e.name}`);
   await Deno.mkdir(`${dataDir}/cifar-10-batches-bin`, { recursive: true });
+  await removeStaleTemps(`${dataDir}/cifar-10-batches-bin`, PART_PATTERN); // left by earlier versions
+  await removeStaleTemps(`${dataDir}/cifar-10-batches-bin`);
   const written: string[] = [];
   for (const e of found) {
     const dest = `${dataDir}/${e.name}`;
-    const tmp = `${dest}.${Deno.pid}.part`;
-    try {
-      await Deno.writeFile(tmp, e.data);
-      await Deno.rename(tmp, dest);
-    } catch (err) {
-      await Deno.remove(tmp).catch(() => {});
-      throw err;
-    }
+    await writeFileAtomic(dest, e.data);
     written.push(dest);
   }
   return written;

@@ -2,7 +2,13 @@ import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { assertEquals, assertTrue } from "../testing/asserts.ts";
 import { encodeCifarBinary, parseCifarBinary } from "./cifar10.ts";
-import { downloadDataset, type DownloadFile, downloadFile, OFFICIAL_DOWNLOADS } from "./download.ts";
+import {
+  downloadDataset,
+  type DownloadFile,
+  downloadFile,
+  extractCifar10,
+  OFFICIAL_DOWNLOADS,
+} from "./download.ts";
 import { DatasetError } from "./errors.ts";
 import { encodeNpy } from "./npy.ts";
 import { encodeTar } from "./tar.ts";
@@ -226,6 +232,146 @@ Deno.test("download", async (t) => {
         );
         assertTrue(f.note.length > 10, f.url);
       }
+    }
+  });
+
+  await t.step("a server sending more than the expected size is stopped there, nothing kept", async () => {
+    // An endless stream without a Content-Length: 64 kB chunks, up to 64 MB.
+    let sent = 0;
+    const ac = new AbortController();
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen: () => {} },
+      () => {
+        let n = 0;
+        const body = new ReadableStream<Uint8Array>({
+          pull(c) {
+            if (n++ >= 1024) return c.close();
+            sent += 65536;
+            c.enqueue(new Uint8Array(65536));
+          },
+        });
+        return new Response(body);
+      },
+    );
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    try {
+      await withTempDir(async (dir) => {
+        await expectDatasetError(
+          () => downloadFile(spec("big.bin", good), dir, { baseUrl: base }),
+          /big\.bin: the server sends more than the expected 2,300 bytes; the transfer was stopped at 0 bytes/,
+        );
+        await expectDatasetError(
+          () =>
+            downloadFile({ ...spec("big.bin", good), size: null, maxSize: 200_000 }, dir, { baseUrl: base }),
+          /more than the expected 200,000 bytes; the transfer was stopped at 196,608 bytes/,
+        );
+        assertEquals(await listDir(dir), []);
+        assertTrue(sent < 8 << 20, `the server sent ${sent} bytes`);
+      });
+    } finally {
+      ac.abort();
+      await server.finished;
+    }
+    // An announced length beyond the expected size: refused before anything is written.
+    await withServer({ "a.bin": new Uint8Array(5000) }, async (url) => {
+      await withTempDir(async (dir) => {
+        await expectDatasetError(
+          () => downloadFile(spec("a.bin", good), dir, { baseUrl: url }),
+          /the server announces 5,000 bytes, expected 2,300 bytes; nothing was written/,
+        );
+        assertEquals(await listDir(dir), []);
+      });
+    });
+  });
+
+  await t.step(
+    "stale .part files of a killed download are removed on start; live ones are kept",
+    async () => {
+      await withServer({ "a.bin": good }, async (base) => {
+        await withTempDir(async (dir) => {
+          const dead = ["a.bin.4194305.0badf00d.part", "b.bin.4194305.part"];
+          const live = "a.bin.4194306.0badf00d.part";
+          const old = new Date(Date.now() - 60_000);
+          for (const n of [...dead, live, "c.part"]) {
+            await Deno.writeTextFile(`${dir}/${n}`, "x");
+            await Deno.utime(`${dir}/${n}`, old, old);
+          }
+          // A download in progress in another process holds its .part's lock.
+          const other = await Deno.open(`${dir}/${live}`, { write: true });
+          await other.lock(true);
+          try {
+            await downloadFile(spec("a.bin", good), dir, { baseUrl: base });
+          } finally {
+            other.close();
+          }
+          assertEquals(await listDir(dir), ["a.bin", live, "c.part"]);
+        });
+      });
+    },
+  );
+
+  await t.step("the CIFAR-10 archive inflates only up to its gzip trailer's size and the cap", async () => {
+    await withTempDir(async (dir) => {
+      const gz = new Uint8Array(gzipSync(new Uint8Array(32 << 20)));
+      const v = new DataView(gz.buffer);
+      v.setUint32(gz.length - 4, 1000, true);
+      await Deno.writeFile(`${dir}/c.tar.gz`, gz);
+      await expectDatasetError(
+        () => extractCifar10(`${dir}/c.tar.gz`, dir),
+        /c\.tar\.gz: it decompresses to more than the 1,000 bytes its gzip trailer declares/,
+      );
+      v.setUint32(gz.length - 4, 3e9, true);
+      await Deno.writeFile(`${dir}/c.tar.gz`, gz);
+      await expectDatasetError(
+        () => extractCifar10(`${dir}/c.tar.gz`, dir),
+        /declares 3,000,000,000 bytes once decompressed, more than the limit of 200,000,000 bytes/,
+      );
+    });
+  });
+
+  await t.step("a server that stops answering fails the transfer after the idle timeout", async () => {
+    const ac = new AbortController();
+    let answer!: (r: Response) => void;
+    const never = new Promise<Response>((r) => (answer = r));
+    const streams: ReadableStreamDefaultController<Uint8Array>[] = [];
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen: () => {} },
+      (req) => {
+        if (req.url.endsWith("/silent.bin")) return never;
+        // Two chunks, then silence.
+        return new Response(
+          new ReadableStream<Uint8Array>({
+            start(c) {
+              streams.push(c);
+              c.enqueue(new Uint8Array(100));
+              c.enqueue(new Uint8Array(100));
+            },
+          }),
+        );
+      },
+    );
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    try {
+      await withTempDir(async (dir) => {
+        await expectDatasetError(
+          () => downloadFile(spec("silent.bin", good), dir, { baseUrl: base, idleTimeoutMs: 300 }),
+          /Cannot download .*silent\.bin: no response or data for 0\.3 s \(is the network reachable\?\)/,
+        );
+        await expectDatasetError(
+          () => downloadFile(spec("stalls.bin", good), dir, { baseUrl: base, idleTimeoutMs: 300 }),
+          /stalls\.bin: the transfer failed after 200 bytes \(no response or data for 0\.3 s\)/,
+        );
+        assertEquals(await listDir(dir), []);
+      });
+    } finally {
+      answer(new Response("late"));
+      for (const c of streams) {
+        try {
+          c.close();
+        } catch { /* already cancelled by the client */ }
+      }
+      ac.abort();
+      await server.finished;
     }
   });
 });

@@ -26,10 +26,24 @@ export function fmtBytes(n: number): string {
 }
 
 /**
- * Reads a whole file, turning "not found", "is a folder" and permission failures into a
- * {@link DatasetError} that names the file, says what it should hold, and appends `hint`.
+ * Reads a whole regular file (never a device or FIFO), turning "not found", "is a folder" and permission
+ * failures into a {@link DatasetError} that names the file, says what it should hold, and appends `hint`.
  */
 export async function readDataFile(path: string, what: string, hint = ""): Promise<Uint8Array> {
+  let st: Deno.FileInfo;
+  try {
+    st = await Deno.stat(path);
+  } catch (err) {
+    throw fileError(err, path, what, hint);
+  }
+  if (st.isDirectory) throw fileError(new Deno.errors.IsADirectory(path), path, what, hint);
+  if (!st.isFile) {
+    // A device (/dev/zero), FIFO or socket would be read forever.
+    throw new DatasetError(
+      `Cannot read ${path}: it is not a regular file (a device, FIFO or socket), expected ${what}.`,
+      path,
+    );
+  }
   try {
     return await Deno.readFile(path);
   } catch (err) {

@@ -4,8 +4,8 @@
  * row-major. Gzipped files (`.gz`, magic 0x1f 0x8b) are decompressed first.
  * @module
  */
-import { gunzipSync } from "node:zlib";
 import { DatasetError, fmtBytes } from "./errors.ts";
+import { inflateBounded, inflatePrefix, MAX_INFLATED_BYTES } from "./inflate.ts";
 
 /** IDX element types by their type byte. */
 export const IDX_TYPES: Readonly<Record<number, { name: string; bytes: number }>> = {
@@ -33,6 +33,8 @@ export interface IdxExpect {
   readonly type?: string;
   /** Expected dims; `-1` accepts any size on that axis. */
   readonly dims?: readonly number[];
+  /** Most bytes a gzipped file may inflate to (default {@link MAX_INFLATED_BYTES}). */
+  readonly maxBytes?: number;
 }
 
 /** True when the bytes start with the gzip magic number 0x1f 0x8b. */
@@ -42,20 +44,11 @@ export function isGzip(bytes: Uint8Array): boolean {
 
 /**
  * Parses an IDX file held in memory. `file` names it in error messages. Checks the magic number,
- * the type byte, the dims and that the size is exactly header + data.
+ * the type byte, the dims and that the size is exactly header + data. A gzipped file is inflated
+ * only up to the size its IDX header declares (at most `expect.maxBytes`), so a bomb is refused early.
  */
 export function parseIdx(bytes: Uint8Array, file = "IDX file", expect: IdxExpect = {}): IdxArray {
-  if (isGzip(bytes)) {
-    try {
-      bytes = new Uint8Array(gunzipSync(bytes));
-    } catch (err) {
-      throw new DatasetError(
-        `Cannot read ${file}: it starts like gzip but does not decompress (${(err as Error).message}); ` +
-          `expected a gzipped IDX file.`,
-        file,
-      );
-    }
-  }
+  if (isGzip(bytes)) bytes = gunzipIdx(bytes, file, expect.maxBytes ?? MAX_INFLATED_BYTES);
   if (bytes.length < 4) {
     throw new DatasetError(
       `Cannot read ${file}: ${
@@ -121,6 +114,19 @@ export function parseIdx(bytes: Uint8Array, file = "IDX file", expect: IdxExpect
     );
   }
   return { type: t.name, dims, data: decode(bytes, header, count, typeByte) };
+}
+
+/** Inflates a gzipped IDX file, bounded by the size its header (read from the first bytes) declares. */
+function gunzipIdx(gz: Uint8Array, file: string, cap: number): Uint8Array {
+  const head = inflatePrefix(gz, "gzip", file, file);
+  const header = head.length >= 4 ? 4 + 4 * head[3] : Infinity;
+  const t = IDX_TYPES[head[2]];
+  // Not an IDX header, or too short to tell: the checks below name what is wrong with these bytes.
+  if (head.length < header || !t || head[0] !== 0 || head[1] !== 0) return head;
+  const v = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  let count = 1;
+  for (let i = 0; i < head[3]; i++) count *= v.getUint32(4 + 4 * i);
+  return inflateBounded(gz, "gzip", header + count * t.bytes, file, file, "its IDX header", cap);
 }
 
 /** Encodes an array as an IDX file (big-endian). The inverse of {@link parseIdx}; used to write fixtures. */

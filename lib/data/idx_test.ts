@@ -63,4 +63,34 @@ Deno.test("idx", async (t) => {
       );
     },
   );
+
+  await t.step(
+    "gzip bombs are refused by the size the IDX header declares, before inflating them",
+    async () => {
+      // 792 bytes declared (one 28×28 image), 32 MB of zeros behind it: the inflate stops at 792 bytes.
+      const header = encodeIdx("uint8", [1, 28, 28], new Uint8Array(784)).subarray(0, 16);
+      const long = new Uint8Array(32 << 20);
+      long.set(header);
+      await expectDatasetError(
+        () => parseIdx(new Uint8Array(gzipSync(long)), "bomb-images.gz"),
+        /bomb-images\.gz/,
+        /decompresses to more than the 800 bytes its IDX header declares/,
+      );
+      // A header declaring 4e9 images of zeros: refused from the header alone.
+      const huge = new Uint8Array(1 << 20);
+      huge.set([0, 0, 8, 3]);
+      new DataView(huge.buffer).setUint32(4, 4e9);
+      new DataView(huge.buffer).setUint32(8, 28);
+      new DataView(huge.buffer).setUint32(12, 28);
+      await expectDatasetError(
+        () => parseIdx(new Uint8Array(gzipSync(huge)), "huge.gz"),
+        /huge\.gz/,
+        /its IDX header declares 3,136,000,000,016 bytes once decompressed, more than the limit of 2,147,483,648/,
+      );
+      // A caller's tighter cap.
+      const ok = new Uint8Array(gzipSync(encodeIdx("uint8", [100], new Uint8Array(100))));
+      await expectDatasetError(() => parseIdx(ok, "capped.gz", { maxBytes: 50 }), /limit of 50 bytes/);
+      assertEquals(parseIdx(ok, "capped.gz", { maxBytes: 108 }).dims, [100]);
+    },
+  );
 });

@@ -15,6 +15,12 @@ import { sourceHint } from "./sources.ts";
 /** The two resolutions. */
 export type ImagenetSize = 32 | 64;
 
+/**
+ * The most images one official file may hold (a training batch has about 128,117): with the `.npy`
+ * header allowance, it bounds how far each `.npz` entry may inflate.
+ */
+export const IMAGENET_MAX_PER_FILE = 130_000;
+
 /** Options of {@link loadImagenet}. */
 export interface ImagenetOptions {
   /** Which split (default "train"; "test" reads `val_data.npz`). */
@@ -59,7 +65,8 @@ export function parseImagenetBatch(
   file: string,
   size: ImagenetSize,
 ): { images: Uint8Array; labels: Int32Array } {
-  const arrays = parseNpz(bytes, file, ["data", "labels"]);
+  const maxBytes = (1 << 16) + IMAGENET_MAX_PER_FILE * 3 * size * size;
+  const arrays = parseNpz(bytes, file, ["data", "labels"], maxBytes);
   const data = arrays.get("data")!;
   const lab = arrays.get("labels")!;
   const d = 3 * size * size;

@@ -84,4 +84,21 @@ Deno.test("imagenet", async (t) => {
       await expectDatasetError(() => loadImagenet(dir, 32, { split: "test" }), /val_data\.npz/, /truncated/);
     });
   });
+
+  await t.step("a batch declaring more than 130,000 images' worth of data is refused unread", async () => {
+    await withTempDir(async (dir) => {
+      // A deflated batch whose directory claims 500 MB for data.npy: past the 32×32 cap of ~400 MB.
+      const bytes = batch(2, 32, 0, true);
+      const v = new DataView(bytes.buffer);
+      let cd = bytes.length - 22;
+      while (v.getUint32(cd, true) !== 0x02014b50 || bytes[cd + 46] !== "d".charCodeAt(0)) cd--;
+      v.setUint32(cd + 24, 500e6, true);
+      await Deno.writeFile(`${dir}/val_data.npz`, bytes);
+      await expectDatasetError(
+        () => loadImagenet(dir, 32, { split: "test" }),
+        /val_data\.npz \(entry data\.npy\)/,
+        /declares 500,000,000 bytes once decompressed, more than the limit of 399,425,536 bytes/,
+      );
+    });
+  });
 });

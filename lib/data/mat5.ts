@@ -5,8 +5,9 @@
  * Data stays column-major, as MATLAB stores it. v7.3 files (HDF5) are rejected with a clear message.
  * @module
  */
-import { deflateSync, inflateSync } from "node:zlib";
+import { deflateSync } from "node:zlib";
 import { DatasetError, fmtBytes } from "./errors.ts";
+import { inflateBounded, inflatePrefix, MAX_INFLATED_BYTES } from "./inflate.ts";
 
 /** MATLAB numeric array classes by their mxCLASS code. */
 const CLASSES: Readonly<Record<number, string>> = {
@@ -88,10 +89,14 @@ export interface MatFile {
 interface Ctx {
   readonly file: string;
   readonly le: boolean;
+  readonly maxBytes: number;
 }
 
-/** Parses a level-5 MAT-file held in memory; `file` names it in errors. */
-export function parseMat5(bytes: Uint8Array, file = "MAT-file"): MatFile {
+/**
+ * Parses a level-5 MAT-file held in memory; `file` names it in errors. Each compressed element is
+ * inflated only up to the size its inner tag declares, at most `maxBytes`.
+ */
+export function parseMat5(bytes: Uint8Array, file = "MAT-file", maxBytes = MAX_INFLATED_BYTES): MatFile {
   if (bytes.length < 128) {
     throw new DatasetError(
       `Cannot read ${file}: ${
@@ -117,7 +122,18 @@ export function parseMat5(bytes: Uint8Array, file = "MAT-file"): MatFile {
       file,
     );
   }
-  const ctx: Ctx = { file, le: endian === "IM" };
+  const le = endian === "IM";
+  const version = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint16(124, le);
+  if (version !== 0x0100) {
+    throw new DatasetError(
+      `Cannot read ${file}: MAT-file version 0x${
+        version.toString(16).padStart(4, "0")
+      } at byte 124, expected 0x0100 ` +
+        `(a level-5 MAT-file); the file is damaged or of another MATLAB version.`,
+      file,
+    );
+  }
+  const ctx: Ctx = { file, le, maxBytes };
   const vars = new Map<string, MatArray>();
   const skipped: string[] = [];
   readElements(ctx, bytes, 128, bytes.length, vars, skipped, false);
@@ -141,18 +157,7 @@ function readElements(
     }
     const tag = readTag(ctx, bytes, off, end, inner);
     if (tag.type === MI_COMPRESSED) {
-      let raw: Uint8Array;
-      try {
-        raw = new Uint8Array(inflateSync(bytes.subarray(tag.dataOff, tag.dataOff + tag.nbytes)));
-      } catch (err) {
-        throw new DatasetError(
-          `Cannot read ${ctx.file}: the compressed element at byte ${off} (${
-            fmtBytes(tag.nbytes)
-          }) does not ` +
-            `inflate (${(err as Error).message}); the file is damaged or truncated.`,
-          ctx.file,
-        );
-      }
+      const raw = inflateElement(ctx, bytes.subarray(tag.dataOff, tag.dataOff + tag.nbytes), off);
       readElements(ctx, raw, 0, raw.length, vars, skipped, true);
       off = tag.dataOff + tag.nbytes;
     } else {
@@ -162,6 +167,20 @@ function readElements(
       off = tag.next;
     }
   }
+}
+
+/**
+ * Inflates a compressed element, bounded by the size its first inner tag declares (8 bytes of tag,
+ * then the element's data padded to 8 bytes).
+ */
+function inflateElement(ctx: Ctx, data: Uint8Array, off: number): Uint8Array {
+  const where = `${ctx.file} (compressed element at byte ${off})`;
+  const head = inflatePrefix(data, "zlib", where, ctx.file);
+  if (head.length < 8) return inflateBounded(data, "zlib", head.length, where, ctx.file, "its inner tag");
+  const v = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const w0 = v.getUint32(0, ctx.le);
+  const declared = w0 >>> 16 !== 0 ? 8 : 8 + Math.ceil(v.getUint32(4, ctx.le) / 8) * 8;
+  return inflateBounded(data, "zlib", declared, where, ctx.file, "its inner tag", ctx.maxBytes);
 }
 
 interface Tag {

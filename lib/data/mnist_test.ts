@@ -1,6 +1,8 @@
 import { assertEquals, assertTrue } from "../testing/asserts.ts";
 import { encodeIdx } from "./idx.ts";
+import { gzipSync } from "node:zlib";
 import { loadMnist } from "./mnist.ts";
+import { loadDataset } from "./registry.ts";
 import { expectDatasetError, withTempDir } from "./testing_util.ts";
 
 Deno.test("mnist", async (t) => {
@@ -56,10 +58,47 @@ Deno.test("mnist", async (t) => {
           `${dir}/t10k-images-idx3-ubyte`,
           encodeIdx("uint8", [9, 28, 28], new Uint8Array(9 * 784)),
         );
-        await expectDatasetError(() => loadMnist({ split: "test", dir }), /9 images .* expected 10000/);
+        await expectDatasetError(
+          () => loadMnist({ split: "test", dir }),
+          /9 images .* 10000 labels .* expected as many labels as images/,
+        );
         await Deno.writeFile(`${dir}/t10k-images-idx3-ubyte`, images);
         const ds = await loadMnist({ split: "test", dir });
         assertEquals([ds.count, ds.images[0], ds.labels![13]], [10000, 3, 3]);
+      });
+    },
+  );
+
+  await t.step(
+    "<data-dir>/mnist/ with MNIST-format files (raw or gzip) is used instead of the embedded copy",
+    async () => {
+      await withTempDir(async (dir) => {
+        const embedded = await loadDataset("mnist", { dataDir: dir, split: "test" });
+        assertEquals(embedded.count, 10000, "no mnist folder: the embedded copy");
+        await Deno.mkdir(`${dir}/mnist`);
+        // A 5-image "Fashion-MNIST": gzipped images, plain labels.
+        const pixels = new Uint8Array(5 * 784).map((_, i) => i % 251);
+        await Deno.writeFile(
+          `${dir}/mnist/t10k-images-idx3-ubyte.gz`,
+          gzipSync(encodeIdx("uint8", [5, 28, 28], pixels)),
+        );
+        await Deno.writeFile(`${dir}/mnist/t10k-labels-idx1-ubyte`, encodeIdx("uint8", [5], [9, 8, 7, 6, 5]));
+        const ds = await loadDataset("mnist", { dataDir: dir, split: "test" });
+        assertEquals([ds.count, Array.from(ds.labels!), ds.images[783]], [5, [9, 8, 7, 6, 5], 783 % 251]);
+        assertTrue(ds.description.includes(`${dir}/mnist`), ds.description);
+        // The same checks as the embedded files: the train split's files are missing here.
+        await expectDatasetError(
+          () => loadDataset("mnist", { dataDir: dir, split: "train" }),
+          /no file train-images-idx3-ubyte \(or train-images-idx3-ubyte\.gz\) in .*\/mnist/,
+        );
+        await Deno.writeFile(
+          `${dir}/mnist/t10k-labels-idx1-ubyte`,
+          encodeIdx("uint8", [5], [1, 2, 3, 4, 10]),
+        );
+        await expectDatasetError(
+          () => loadDataset("mnist", { dataDir: dir, split: "test" }),
+          /label 10 at index 4 of .*t10k-labels-idx1-ubyte, expected 0–9/,
+        );
       });
     },
   );

@@ -22,6 +22,12 @@ export {
   parseCifarBinary,
 } from "./cifar10.ts";
 export {
+  CIFAR10_EXACT_SHA256,
+  CIFAR10_EXACT_SOURCE_BATCH,
+  deriveCifar10Exact,
+  type DeriveExactOptions,
+} from "./cifar10_exact.ts";
+export {
   CIFAR10_CLASSES,
   type Dataset,
   DIGIT_CLASSES,
@@ -38,6 +44,15 @@ export {
   type DownloadReport,
   OFFICIAL_DOWNLOADS,
 } from "./download.ts";
+export {
+  type DataState,
+  type DataStatus,
+  ensureData,
+  type EnsureOptions,
+  fetchCommand,
+  hasDataset,
+  obtainHint,
+} from "./ensure.ts";
 export { DatasetError } from "./errors.ts";
 export { type IdxArray, type IdxExpect, parseIdx } from "./idx.ts";
 export { type ImagenetOptions, type ImagenetSize, loadImagenet } from "./imagenet.ts";

@@ -167,4 +167,30 @@ Deno.test("npy and npz", async (t) => {
     for (let i = 40; i < 60; i++) cut[i] = 0xff;
     await expectDatasetError(() => parseNpz(cut, "d.npz"), /d\.npz/, /damaged/);
   });
+
+  await t.step("zip bombs are refused by the declared size and the cap, before being inflated", async () => {
+    // 32 MB of zeros deflate to ~32 kB; the central directory then claims 1,000 bytes, or 3 GB.
+    const bomb = encodeNpz({ data: new Uint8Array(32 << 20) }, true);
+    const central = listZip(bomb)[0];
+    const cdAt = bomb.length - 22 - (46 + "data.npy".length);
+    const v = new DataView(bomb.buffer);
+    assertEquals([v.getUint32(cdAt, true), central.size], [0x02014b50, 32 << 20]);
+    v.setUint32(cdAt + 24, 1000, true);
+    await expectDatasetError(
+      () => parseNpz(bomb, "bomb.npz"),
+      /bomb\.npz \(entry data\.npy\)/,
+      /decompresses to more than the 1,000 bytes its ZIP directory declares/,
+    );
+    v.setUint32(cdAt + 24, 3e9, true);
+    await expectDatasetError(
+      () => parseNpz(bomb, "huge.npz"),
+      /huge\.npz \(entry data\.npy\)/,
+      /declares 3,000,000,000 bytes once decompressed, more than the limit of 2,147,483,648 bytes/,
+    );
+    const ok = encodeNpz({ a: encodeNpy("|u1", [1000], new Array(1000).fill(1)) }, true);
+    await expectDatasetError(
+      () => parseNpz(ok, "cap.npz", undefined, 500),
+      /more than the limit of 500 bytes/,
+    );
+  });
 });

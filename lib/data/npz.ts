@@ -4,17 +4,20 @@
  * @module
  */
 import { DatasetError } from "./errors.ts";
+import { MAX_INFLATED_BYTES } from "./inflate.ts";
 import { type NpyArray, parseNpy } from "./npy.ts";
 import { encodeZip, listZip, readZipEntry } from "./zip.ts";
 
 /**
  * Reads the arrays of an `.npz` file held in memory. With `keys`, only those arrays are decoded,
- * and each must be present (a {@link DatasetError} lists the keys found otherwise).
+ * and each must be present (a {@link DatasetError} lists the keys found otherwise). No entry may
+ * inflate to more than `maxBytes` (default {@link MAX_INFLATED_BYTES}) or than its declared size.
  */
 export function parseNpz(
   bytes: Uint8Array,
   file = ".npz file",
   keys?: readonly string[],
+  maxBytes = MAX_INFLATED_BYTES,
 ): Map<string, NpyArray> {
   const entries = listZip(bytes, file);
   const byKey = new Map(entries.map((e) => [e.name.replace(/\.npy$/, ""), e]));
@@ -31,7 +34,7 @@ export function parseNpz(
   const out = new Map<string, NpyArray>();
   for (const [key, entry] of byKey) {
     if (keys && !keys.includes(key)) continue;
-    out.set(key, parseNpy(readZipEntry(bytes, entry, file), `${file} (array ${key})`));
+    out.set(key, parseNpy(readZipEntry(bytes, entry, file, maxBytes), `${file} (array ${key})`));
   }
   return out;
 }

@@ -1,7 +1,7 @@
 /**
  * One entry point for every dataset: `loadDataset(name, { dataDir, split })`. The data folder comes
  * from the option, else the environment variable `RESFLOW_DATA_DIR`, else `./data`. MNIST needs no
- * folder (it is embedded). Every expected failure is a {@link DatasetError} with a printable message.
+ * folder (it is embedded) but is read from `<data-dir>/mnist/` when its IDX files are there. Every expected failure is a {@link DatasetError} with a printable message.
  * @module
  */
 import { loadCeleba5bit } from "./celeba.ts";
@@ -9,7 +9,7 @@ import { loadCifar10, loadCifar10Exact } from "./cifar10.ts";
 import type { Dataset, Split } from "./dataset.ts";
 import { DatasetError, fileSize } from "./errors.ts";
 import { loadImagenet } from "./imagenet.ts";
-import { loadMnist } from "./mnist.ts";
+import { findMnistDir, loadMnist } from "./mnist.ts";
 import { DATASET_NAMES, type DatasetName, sourceHint } from "./sources.ts";
 import { loadSvhn } from "./svhn.ts";
 
@@ -78,7 +78,7 @@ export async function loadDataset(name: string, opts: LoadOptions = {}): Promise
   const common = { split, limit: opts.limit };
   switch (name) {
     case "mnist":
-      return await loadMnist({ ...common, dir: opts.dir });
+      return await loadMnist({ ...common, dir: opts.dir ?? (await findMnistDir(dataDir)) ?? undefined });
     case "cifar10":
       return await loadCifar10(opts.dir ?? dataDir, common);
     case "cifar10-exact":

@@ -30,9 +30,11 @@ export const OFFICIAL_SOURCES: Readonly<Record<DatasetName, string>> = {
     "http://yann.lecun.com/exdb/mnist/); nothing to download.",
   cifar10: "CIFAR-10 binary version: https://www.cs.toronto.edu/~kriz/cifar.html " +
     "(file https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz, which unpacks to cifar-10-batches-bin/).",
-  "cifar10-exact": "The CIFAR-10 exact subset (train_exact_4000.bin, test_exact_1000.bin) is the project's " +
-    "shared/data/cifar10-exact folder: the first 4,000 records of data_batch_1.bin and the first 1,000 of " +
-    "test_batch.bin of the official binary version (https://www.cs.toronto.edu/~kriz/cifar.html).",
+  "cifar10-exact":
+    "The CIFAR-10 exact subset (train_exact_4000.bin, test_exact_1000.bin) is the first 4,000 " +
+    "records of data_batch_1.bin and the first 1,000 of test_batch.bin of the official binary version " +
+    "(https://www.cs.toronto.edu/~kriz/cifar.html), derived from them and checked by SHA-256 by " +
+    "`deno task data cifar10-exact` (the project's shared/data/cifar10-exact folder holds a copy).",
   svhn: "SVHN cropped digits (format 2): http://ufldl.stanford.edu/housenumbers/ " +
     "(files train_32x32.mat and test_32x32.mat).",
   imagenet32: "Downsampled ImageNet 32x32: https://image-net.org/download-images.php (log in; " +

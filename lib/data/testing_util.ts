@@ -47,3 +47,40 @@ export async function goldenFiles(): Promise<Record<string, Uint8Array>> {
   for (const [k, v] of Object.entries(json)) out[k] = Uint8Array.from(atob(v), (c) => c.charCodeAt(0));
   return out;
 }
+
+/**
+ * Serves `files` by name on 127.0.0.1 (a free port) while `fn` runs, counting requests per path;
+ * any other path answers 404.
+ */
+export async function withServer<T>(
+  files: Record<string, Uint8Array>,
+  fn: (base: string, hits: Map<string, number>) => Promise<T>,
+): Promise<T> {
+  const hits = new Map<string, number>();
+  const ac = new AbortController();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen: () => {} },
+    (req) => {
+      const name = new URL(req.url).pathname.slice(1);
+      hits.set(name, (hits.get(name) ?? 0) + 1);
+      const body = files[name];
+      return body
+        ? new Response(body as Uint8Array<ArrayBuffer>)
+        : new Response("not found", { status: 404 });
+    },
+  );
+  try {
+    return await fn(`http://127.0.0.1:${server.addr.port}`, hits);
+  } finally {
+    ac.abort();
+    await server.finished;
+  }
+}
+
+/** An address on 127.0.0.1 where nothing listens (a port just opened and closed again). */
+export function closedPortUrl(): string {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return `http://127.0.0.1:${port}`;
+}

@@ -6,6 +6,7 @@
  */
 import * as zlib from "node:zlib";
 import { DatasetError, fmtBytes } from "./errors.ts";
+import { inflateBounded, MAX_INFLATED_BYTES } from "./inflate.ts";
 
 /** One entry of a ZIP central directory. */
 export interface ZipEntry {
@@ -116,8 +117,16 @@ export function listZip(bytes: Uint8Array, file = "ZIP file"): ZipEntry[] {
   return entries;
 }
 
-/** Returns the uncompressed bytes of `entry`, checking method, bounds, size and CRC-32. */
-export function readZipEntry(bytes: Uint8Array, entry: ZipEntry, file = "ZIP file"): Uint8Array {
+/**
+ * Returns the uncompressed bytes of `entry`, checking method, bounds, size and CRC-32. A deflated entry
+ * is inflated only up to the size the central directory declares, which must be at most `maxBytes`.
+ */
+export function readZipEntry(
+  bytes: Uint8Array,
+  entry: ZipEntry,
+  file = "ZIP file",
+  maxBytes = MAX_INFLATED_BYTES,
+): Uint8Array {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const where = `${file} (entry ${entry.name})`;
   const lo = entry.localOffset;
@@ -144,14 +153,7 @@ export function readZipEntry(bytes: Uint8Array, entry: ZipEntry, file = "ZIP fil
   if (entry.method === 0) {
     out = raw;
   } else if (entry.method === 8) {
-    try {
-      out = new Uint8Array(zlib.inflateRawSync(raw));
-    } catch (err) {
-      throw new DatasetError(
-        `Cannot read ${where}: its deflated data is damaged (${(err as Error).message}).`,
-        file,
-      );
-    }
+    out = inflateBounded(raw, "raw", entry.size, where, file, "its ZIP directory", maxBytes);
   } else {
     throw new DatasetError(
       `Cannot read ${where}: compression method ${entry.method}, expected 0 (stored) or 8 (deflated).`,

@@ -60,9 +60,20 @@ export function isSafetensorsHeader(head: Uint8Array): boolean {
   return head.length >= 9 && head[8] === 0x7b;
 }
 
+/** True when the bytes start like a file `torch.save` writes (a ZIP archive or a pickle). */
+function isTorchHeader(head: Uint8Array): boolean {
+  const zip = head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 &&
+    head[3] === 0x04;
+  return zip || (head.length >= 1 && head[0] === 0x80);
+}
+
 async function readHead(path: string): Promise<Uint8Array> {
   let file: Deno.FsFile;
   try {
+    const st = await Deno.stat(path);
+    if (st.isDirectory) throw new Error("it is a folder, expected a checkpoint file");
+    // A device (/dev/zero), FIFO or socket would be read forever.
+    if (!st.isFile) throw new Error("it is not a regular file (a device, FIFO or socket)");
     file = await Deno.open(path, { read: true });
   } catch (e) {
     throw new Error(`Cannot read model file ${path}: ${(e as Error).message}`);
@@ -92,7 +103,9 @@ export async function loadModelFile(path: string, opts: LoadModelFileOptions): P
   }
   const head = await readHead(path);
   let loaded: LoadedModelFile;
-  if (isSafetensorsHeader(head)) {
+  // Anything that does not start like a torch.save file is read as this suite's safetensors checkpoint,
+  // whose reader names what is wrong with it (header length, JSON, offsets).
+  if (isSafetensorsHeader(head) || !isTorchHeader(head)) {
     const ck = await readCheckpoint(path);
     let config: ResidualFlowConfig;
     try {
