@@ -10,7 +10,7 @@ import { smokeDataDir } from "../framework/test_util.ts";
 import { EXPERIMENTS } from "../registry.ts";
 
 const script = new URL("./reproduce.ts", import.meta.url).pathname;
-const config = new URL("../deno.json", import.meta.url).pathname;
+const config = new URL("../../deno.json", import.meta.url).pathname;
 
 /** Runs reproduce; from another working folder `cwd`, with this clone's deno.json. */
 async function run(args: string[], cwd?: string) {
