@@ -1,5 +1,5 @@
 /** The shared claim guard: a cell with non-finite per-example values left out fails the claim reading it. */
-import { makeFigure } from "../../lib/artifacts/artifact.ts";
+import { makeFigure } from "../published.ts";
 import { assertEquals, assertTrue } from "../../lib/testing/asserts.ts";
 import { failOnNonFinite, nonFiniteCells } from "./claim_guards.ts";
 import { formatOurs } from "./report.ts";

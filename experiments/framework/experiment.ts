@@ -6,7 +6,8 @@
  * returned by `plan` changes.
  * @module
  */
-import type { ClaimVerdict, Figure, Preset, Series } from "../../lib/artifacts/schema.ts";
+import type { ClaimVerdict, Figure, Series } from "../../lib/artifacts/schema.ts";
+import type { Preset } from "./presets.ts";
 import type { ProgressBar } from "../../lib/cli/progress.ts";
 import type { DatasetName } from "../../lib/data/mod.ts";
 import type { Device } from "../../lib/engine/tensor.ts";
@@ -64,6 +65,33 @@ export interface UnitResult {
  */
 export type Claim = ClaimVerdict;
 
+/** One unit of an experiment at a preset: its name, its budget in words, and how to run it. */
+export interface Unit {
+  /** Plain name, unique within the experiment (letters, digits, "-", "_"); part of its artifact's name. */
+  readonly name: string;
+  /** Human-readable budget at the preset (printed before it runs), e.g. "400 steps, batch 64". */
+  readonly budget: string;
+  /** Runs the unit. */
+  run(ctx: UnitContext): Promise<UnitResult>;
+}
+
+/**
+ * The unit `name` of `experiment` at `preset` (with the data folder `dataDir`, which decides whether
+ * data-dependent units are planned); throws "Cannot find unit ..." naming the planned ones.
+ */
+export function unitNamed(experiment: Experiment, preset: Preset, name: string, dataDir?: string): Unit {
+  const units = experiment.units(preset, { dataDir });
+  const u = units.find((x) => x.name === name);
+  if (!u) {
+    throw new Error(
+      `Cannot find unit "${name}" of ${experiment.name} at preset ${preset}: expected one of ${
+        units.map((x) => x.name).join(", ")
+      }`,
+    );
+  }
+  return u;
+}
+
 /** An experiment of the suite. */
 export interface Experiment {
   /** Short name used by `--only` and as the artifact name, e.g. "density". */
@@ -77,16 +105,12 @@ export interface Experiment {
    */
   readonly claimsVersion: number;
   /** The units at a preset, in run order (names are plain: letters, digits, "-", "_"). */
-  units(preset: Preset, opts: { dataDir: string | undefined }): string[];
+  units(preset: Preset, opts: { dataDir: string | undefined }): Unit[];
   /**
    * The registry datasets its units read at a preset (with duplicates allowed), so that `deno task
    * reproduce` can fetch the missing ones before any unit runs. Omitted: nothing is fetched for it.
    */
   datasets?(preset: Preset, opts: { dataDir: string | undefined }): DatasetName[];
-  /** Human-readable budget of a unit at a preset (printed before it runs), e.g. "400 steps, batch 64". */
-  budget(unit: string, preset: Preset): string;
-  /** Runs one unit. */
-  runUnit(unit: string, ctx: UnitContext): Promise<UnitResult>;
   /** The paper's qualitative claims, checked on all figures of this experiment. */
   claims(figures: readonly Figure[]): Claim[];
 }

@@ -5,8 +5,9 @@
  * @module
  */
 import { writeFileAtomic, writeJsonAtomic } from "../../lib/artifacts/atomic.ts";
-import { formatPublished } from "../../lib/artifacts/published.ts";
-import type { Figure, Preset } from "../../lib/artifacts/schema.ts";
+import { formatPublished } from "./published.ts";
+import type { Figure } from "../../lib/artifacts/schema.ts";
+import type { Preset } from "./presets.ts";
 import type { MergedExperiment } from "./runner.ts";
 
 /** One row of a rendered table. */

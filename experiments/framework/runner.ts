@@ -7,10 +7,11 @@
  * @module
  */
 import { buildArtifact, readArtifactIfPresent, writeArtifact } from "../../lib/artifacts/artifact.ts";
-import type { Artifact, Figure, Preset, Series } from "../../lib/artifacts/schema.ts";
+import type { Artifact, Figure, Series } from "../../lib/artifacts/schema.ts";
+import type { Preset } from "./presets.ts";
 import { ProgressBar } from "../../lib/cli/progress.ts";
 import type { Device } from "../../lib/engine/tensor.ts";
-import type { Claim, Experiment, UnitContext } from "./experiment.ts";
+import type { Claim, Experiment, Unit, UnitContext } from "./experiment.ts";
 
 /** Where and how a run happens. */
 export interface RunSettings {
@@ -38,8 +39,8 @@ export interface RunSettings {
 export interface PlannedUnit {
   /** Its experiment. */
   readonly experiment: Experiment;
-  /** Its name within the experiment. */
-  readonly unit: string;
+  /** The unit: its name within the experiment, its budget and how to run it. */
+  readonly unit: Unit;
   /** Global index over all planned units (for sharding). */
   readonly index: number;
 }
@@ -59,8 +60,10 @@ export function planUnits(experiments: readonly Experiment[], s: RunSettings): P
   const all: PlannedUnit[] = [];
   for (const e of experiments) {
     for (const u of e.units(s.preset, { dataDir: s.dataDir })) {
-      if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(u)) {
-        throw new Error(`Cannot plan unit "${u}" of ${e.name}: unit names are letters, digits, "_" and "-"`);
+      if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(u.name)) {
+        throw new Error(
+          `Cannot plan unit "${u.name}" of ${e.name}: unit names are letters, digits, "_" and "-"`,
+        );
       }
       all.push({ experiment: e, unit: u, index: all.length });
     }
@@ -98,15 +101,16 @@ export async function runUnits(planned: readonly PlannedUnit[], s: RunSettings):
   const paths: string[] = [];
   for (const [k, p] of planned.entries()) {
     const e = p.experiment;
-    const name = unitArtifactName(e.name, p.unit);
+    const unitName = p.unit.name;
+    const name = unitArtifactName(e.name, unitName);
     const path = `${dir}/${name}.json`;
     if (s.resume && await existingComplete(path, e.claimsVersion)) {
-      s.log(`[${k + 1}/${planned.length}] ${e.name}/${p.unit}: done earlier (${path}), skipped`);
+      s.log(`[${k + 1}/${planned.length}] ${e.name}/${unitName}: done earlier (${path}), skipped`);
       paths.push(path);
       continue;
     }
-    s.log(`[${k + 1}/${planned.length}] ${e.name}/${p.unit}: budget ${e.budget(p.unit, s.preset)}`);
-    const workDir = `${dir}/work/${e.name}/${p.unit}`;
+    s.log(`[${k + 1}/${planned.length}] ${e.name}/${unitName}: budget ${p.unit.budget}`);
+    const workDir = `${dir}/work/${e.name}/${unitName}`;
     await Deno.mkdir(workDir, { recursive: true });
     const ctx: UnitContext = {
       preset: s.preset,
@@ -116,21 +120,21 @@ export async function runUnits(planned: readonly PlannedUnit[], s: RunSettings):
       workDir,
       outDir: dir,
       resume: s.resume,
-      log: (m) => s.log(`  ${e.name}/${p.unit}: ${m}`),
+      log: (m) => s.log(`  ${e.name}/${unitName}: ${m}`),
       progress: (label, total, unit) =>
-        new ProgressBar({ label: `  ${e.name}/${p.unit} ${label}`, total, unit }),
+        new ProgressBar({ label: `  ${e.name}/${unitName} ${label}`, total, unit }),
     };
     const t0 = performance.now();
     let artifact: Artifact;
     try {
-      const r = await e.runUnit(p.unit, ctx);
+      const r = await p.unit.run(ctx);
       artifact = await buildArtifact({
         suiteVersion: s.suiteVersion,
         experiment: e.name,
         adapter: r.adapter,
         backend: r.backend,
         preset: s.preset,
-        config: { unit: p.unit, ...r.config },
+        config: { unit: unitName, ...r.config },
         seeds: r.seeds,
         wallTimeSeconds: (performance.now() - t0) / 1000,
         complete: r.complete,
@@ -144,14 +148,14 @@ export async function runUnits(planned: readonly PlannedUnit[], s: RunSettings):
     } catch (err) {
       // A failing unit never stops the others: its artifact says what went wrong.
       const msg = err instanceof Error ? err.message : String(err);
-      s.log(`  ${e.name}/${p.unit}: FAILED: ${msg}`);
+      s.log(`  ${e.name}/${unitName}: FAILED: ${msg}`);
       artifact = await buildArtifact({
         suiteVersion: s.suiteVersion,
         experiment: e.name,
         adapter: s.device.backend.description,
         backend: s.device.name,
         preset: s.preset,
-        config: { unit: p.unit },
+        config: { unit: unitName },
         seeds: [s.seed],
         wallTimeSeconds: (performance.now() - t0) / 1000,
         complete: false,
@@ -162,7 +166,7 @@ export async function runUnits(planned: readonly PlannedUnit[], s: RunSettings):
     }
     paths.push(await writeArtifact(s.resultsDir, s.suiteVersion, s.preset, name, artifact));
     s.log(
-      `  ${e.name}/${p.unit}: ${artifact.complete ? "done" : "INCOMPLETE"} in ${
+      `  ${e.name}/${unitName}: ${artifact.complete ? "done" : "INCOMPLETE"} in ${
         artifact.wallTimeSeconds.toFixed(1)
       } s`,
     );
@@ -193,7 +197,7 @@ export async function mergeExperiments(
   const dir = presetDir(s);
   const out: MergedExperiment[] = [];
   for (const e of experiments) {
-    const units = e.units(s.preset, { dataDir: s.dataDir });
+    const units = e.units(s.preset, { dataDir: s.dataDir }).map((u) => u.name);
     const parts: Artifact[] = [];
     const missing: string[] = [];
     for (const u of units) {

@@ -3,51 +3,57 @@
  * unit artifacts validate, shards partition the units, `--resume` skips finished units, a failing unit
  * is recorded as incomplete without stopping the others, and the report shows every cell.
  */
-import { makeFigure, readArtifact } from "../../lib/artifacts/artifact.ts";
+import { readArtifact } from "../../lib/artifacts/artifact.ts";
+import { makeFigure } from "../published.ts";
 import type { Figure } from "../../lib/artifacts/schema.ts";
 import { createDevice } from "../../lib/engine/devices.ts";
 import { Rng } from "../../lib/engine/random.ts";
 import { assertEquals, assertRejects, assertTrue } from "../../lib/testing/asserts.ts";
-import type { Experiment } from "./experiment.ts";
+import type { Experiment, UnitContext, UnitResult } from "./experiment.ts";
 import { writeReport } from "./report.ts";
 import { mergeExperiments, planUnits, presetDir, type RunSettings, runUnits } from "./runner.ts";
 
 let runs = 0;
 
+function runToy(unit: string, ctx: UnitContext): Promise<UnitResult> {
+  runs++;
+  if (unit === "broken") return Promise.reject(new Error("injected failure"));
+  const r = new Rng(ctx.seed + unit.charCodeAt(0));
+  const xs = r.fill(1000, (q) => q.uniform());
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1));
+  return Promise.resolve({
+    figures: [
+      makeFigure({
+        table: "toy_means",
+        row: "uniform",
+        column: unit,
+        value: mean,
+        stderr: sd / Math.sqrt(1000),
+        unit: "value",
+        scale: "1000 draws",
+        n: 1000,
+        published: 0.5,
+      }),
+    ],
+    config: { draws: 1000 },
+    seeds: [ctx.seed],
+    backend: ctx.device.name,
+    adapter: ctx.device.backend.description,
+    complete: true,
+  });
+}
+
 const toy: Experiment = {
   name: "toy",
   title: "Toy: means of uniform draws",
   claimsVersion: 1,
-  units: (preset) => (preset === "smoke" ? ["a", "b", "c", "broken"] : ["a"]),
-  budget: (u) => `unit ${u}: 1000 draws`,
-  runUnit(unit, ctx) {
-    runs++;
-    if (unit === "broken") return Promise.reject(new Error("injected failure"));
-    const r = new Rng(ctx.seed + unit.charCodeAt(0));
-    const xs = r.fill(1000, (q) => q.uniform());
-    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-    const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1));
-    return Promise.resolve({
-      figures: [
-        makeFigure({
-          table: "toy_means",
-          row: "uniform",
-          column: unit,
-          value: mean,
-          stderr: sd / Math.sqrt(1000),
-          unit: "value",
-          scale: "1000 draws",
-          n: 1000,
-          published: 0.5,
-        }),
-      ],
-      config: { draws: 1000 },
-      seeds: [ctx.seed],
-      backend: ctx.device.name,
-      adapter: ctx.device.backend.description,
-      complete: true,
-    });
-  },
+  units: (preset) =>
+    (preset === "smoke" ? ["a", "b", "c", "broken"] : ["a"]).map((name) => ({
+      name,
+      budget: `unit ${name}: 1000 draws`,
+      run: (ctx: UnitContext) => runToy(name, ctx),
+    })),
   claims: (figures: readonly Figure[]) => [{
     table: "toy_means",
     statement: "every mean is within 4 standard errors of 1/2",
@@ -73,8 +79,8 @@ Deno.test("runner: units, shards, resume, failures, merge and report", async (t)
   };
   try {
     await t.step("shards partition the units", () => {
-      const s1 = planUnits([toy], { ...base, shard: [0, 2] }).map((p) => p.unit);
-      const s2 = planUnits([toy], { ...base, shard: [1, 2] }).map((p) => p.unit);
+      const s1 = planUnits([toy], { ...base, shard: [0, 2] }).map((p) => p.unit.name);
+      const s2 = planUnits([toy], { ...base, shard: [1, 2] }).map((p) => p.unit.name);
       assertEquals([...s1, ...s2].sort(), ["a", "b", "broken", "c"]);
       assertEquals(s1.filter((u) => s2.includes(u)), []);
     });

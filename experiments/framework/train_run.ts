@@ -33,7 +33,11 @@ import type { ResidualFlowConfig } from "../../lib/flow/config.ts";
 import { ResidualFlow } from "../../lib/flow/model.ts";
 import type { EvalRecord, FailureReport } from "../../lib/train/train_types.ts";
 import { Trainer } from "../../lib/train/trainer.ts";
+import { driveTraining } from "../../lib/train/driver.ts";
+import type { ProgressBar } from "../../lib/cli/progress.ts";
 import type { UnitContext } from "./experiment.ts";
+import { upperMedian } from "./stats.ts";
+import { pathExists } from "../../lib/artifacts/files.ts";
 
 /** Version of the run folder's layout and of `result.json`; part of the hash. */
 export const TRAIN_RUN_FORMAT = 1;
@@ -271,27 +275,11 @@ async function readResult(path: string): Promise<TrainRunResult | null> {
   return r as TrainRunResult;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
 /** A copy of `value` with NaN and ±Infinity written as their names (JSON cannot hold them). */
 function jsonSafe<T>(value: T): T {
   return JSON.parse(
     JSON.stringify(value, (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v)),
   );
-}
-
-function median(xs: readonly number[]): number {
-  if (!xs.length) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 async function loadSplits(
@@ -332,7 +320,7 @@ export async function trainRun(
   // deletes the folder's result anyway, so there an unreadable one only means "not this session's".
   const previous = ctx.resume ? await readResult(resultPath) : await readResult(resultPath).catch(() => null);
   if (previous && previous.hash === hash && (ctx.resume || previous.session === RUN_SESSION)) {
-    if (await exists(ckPath)) {
+    if (await pathExists(ckPath)) {
       ctx.log(`${label}: reusing the finished run ${hash.slice(0, 12)} (${previous.steps} steps)`);
       return { ok: true, result: previous, dir, cached: true };
     }
@@ -350,120 +338,111 @@ export async function trainRun(
     );
   }
   await Deno.mkdir(dir, { recursive: true });
-  if (!ctx.resume) {
-    await Deno.remove(resultPath).catch(() => {});
-    await Deno.remove(ckPath).catch(() => {});
-  }
+  if (!ctx.resume) await Deno.remove(resultPath).catch(() => {});
   await writeJsonAtomic(`${dir}/spec.json`, spec);
-  const build = () => {
-    const model = new ResidualFlow(spec.model, { rng: new Rng(spec.seed), device: ctx.device });
-    const trainer = new Trainer({
-      model,
-      device: ctx.device,
-      data: train,
-      batchSize: spec.batch,
-      seed: spec.seed,
-      adam: { lr: spec.lr, warmupIters: spec.warmup, weightDecay: spec.weightDecay },
-      emaDecay: spec.emaDecay,
-      flip: spec.flip,
-      logEvery: spec.logEvery,
-      datasetName: spec.dataset,
-    });
-    return { model, trainer };
-  };
-  const { model, trainer } = build();
-  let resumedFrom = 0;
-  if (await exists(ckPath)) {
-    // A checkpoint that cannot be loaded (corrupt, non-finite, another configuration) is an error
-    // naming the file, never a silent retrain that would throw away (or hide) the earlier run.
-    try {
-      const meta = await trainer.loadCheckpoint(ckPath);
-      resumedFrom = meta.step;
-      ctx.log(`${label}: resumed ${ckPath} at step ${meta.step} of ${spec.steps}`);
-    } catch (e) {
-      trainer.dispose();
-      model.dispose();
-      const msg = (e as Error).message.split("\n")[0];
-      throw new Error(
-        `${msg.includes(ckPath) ? msg : `Cannot load checkpoint ${ckPath}: ${msg}`} ` +
-          `(delete ${dir} to train this run again)`,
-      );
-    }
-  }
-  const parameters = model.parameters().reduce((a, p) => a + p.value.size, 0);
-  ctx.log(
-    `${label}: ${train.description}; ${parameters} parameters; ${spec.steps} steps of batch ${spec.batch} ` +
-      `on ${ctx.device.backend.description}`,
-  );
-  const stepSeconds: number[] = [];
-  let lastEval = "";
-  try {
-    const bar = ctx.progress(`train ${label}`, Math.max(0, spec.steps - trainer.step), "step");
-    const start = trainer.step;
-    const run = await trainer.run({
-      steps: spec.steps,
-      evalData: spec.evalEvery > 0 ? test : undefined,
-      evalEvery: spec.evalEvery,
-      evalLimit: spec.evalSubset,
-      evalBatchSize: spec.evalBatch,
-      finalEval: false,
-      checkpointPath: ckPath,
-      checkpointEvery: opts.checkpointEvery ?? 0,
-      checkpointInfo: { extra: { spec, hash } },
-      onStep: (s) => {
-        if (s.accepted) stepSeconds.push(s.seconds);
-        const info = s.accepted ? `loss ${s.loss.toFixed(3)} bpd${lastEval}` : `step ${s.step} rejected`;
-        bar.update(trainer.step - start, info);
-        if (s.failure) ctx.log(`${label}: ${s.failure.message}`);
-      },
-      onEval: (e) => {
-        lastEval = ` · test@${e.step} ${e.bitsPerDim.toFixed(3)}`;
-      },
-    });
-    bar.finish(run.complete ? undefined : `stopped: ${run.incompleteReason}`);
-    let finalEval: EvalRecord | null = null;
-    const t0 = performance.now();
-    if (run.optimizerSteps > 0 || spec.steps === 0) {
-      const total = Math.min(test.count, spec.evalLimit ?? test.count);
-      const evalBar = ctx.progress(`test ${label}`, total, "img");
-      finalEval = await trainer.evaluate(test, {
-        batchSize: spec.evalBatch,
-        limit: total,
-        onProgress: (done) => evalBar.update(done),
+  return await driveTraining({
+    checkpointPath: ckPath,
+    // Without --resume a stale checkpoint is discarded; a checkpoint that cannot be loaded (corrupt,
+    // non-finite, another configuration) is an error naming the file, never a silent retrain that
+    // would throw away (or hide) the earlier run.
+    existing: ctx.resume ? "resume" : "restart",
+    loadErrorHint: `(delete ${dir} to train this run again)`,
+    steps: spec.steps,
+    build: () => {
+      const model = new ResidualFlow(spec.model, { rng: new Rng(spec.seed), device: ctx.device });
+      const trainer = new Trainer({
+        model,
+        device: ctx.device,
+        data: train,
+        batchSize: spec.batch,
+        seed: spec.seed,
+        adam: { lr: spec.lr, warmupIters: spec.warmup, weightDecay: spec.weightDecay },
+        emaDecay: spec.emaDecay,
+        flip: spec.flip,
+        logEvery: spec.logEvery,
+        datasetName: spec.dataset,
       });
-      evalBar.finish(`${finalEval.bitsPerDim.toFixed(4)} ± ${finalEval.standardError.toFixed(4)} bits/dim`);
-    }
-    const result: TrainRunResult = {
-      format: TRAIN_RUN_FORMAT,
-      hash,
-      spec,
-      session: RUN_SESSION,
-      complete: run.complete,
-      incompleteReason: run.incompleteReason,
-      steps: run.steps,
-      optimizerSteps: run.optimizerSteps,
-      finalEval,
-      evals: run.history.evals,
-      curve: run.history.logs.map((l) => ({ step: l.step, loss: l.lossMean, wallSeconds: l.wallSeconds })),
-      failures: run.history.failures.map((f: FailureReport) => f.message),
-      trainSeconds: run.wallSeconds,
-      finalEvalSeconds: (performance.now() - t0) / 1000,
-      stepSecondsMedian: median(stepSeconds),
-      resumedFrom,
-      checkpoint: RUN_CHECKPOINT,
-      checkpointPath: ckPath,
-      datasetName: train.name,
-      trainDescription: train.description,
-      testDescription: test.description,
-      parameters,
-      backend: ctx.device.name,
-      adapter: ctx.device.backend.description,
-    };
-    const safe = jsonSafe(result);
-    await writeJsonAtomic(resultPath, safe);
-    return { ok: true, result: safe, dir, cached: false };
-  } finally {
-    trainer.dispose();
-    model.dispose();
-  }
+      const parameters = model.parameters().reduce((a, p) => a + p.value.size, 0);
+      const stepSeconds: number[] = [];
+      const dispose = () => {
+        trainer.dispose();
+        model.dispose();
+      };
+      return { model, trainer, parameters, stepSeconds, bar: null as ProgressBar | null, dispose };
+    },
+    run: (b, start) => {
+      const trainer = b.trainer;
+      if (start.resumed) ctx.log(`${label}: resumed ${ckPath} at step ${start.resumedFrom} of ${spec.steps}`);
+      ctx.log(
+        `${label}: ${train.description}; ${b.parameters} parameters; ${spec.steps} steps of batch ` +
+          `${spec.batch} on ${ctx.device.backend.description}`,
+      );
+      let lastEval = "";
+      const bar = ctx.progress(`train ${label}`, Math.max(0, spec.steps - trainer.step), "step");
+      b.bar = bar;
+      const first = trainer.step;
+      return {
+        evalData: spec.evalEvery > 0 ? test : undefined,
+        evalEvery: spec.evalEvery,
+        evalLimit: spec.evalSubset,
+        evalBatchSize: spec.evalBatch,
+        finalEval: false,
+        checkpointEvery: opts.checkpointEvery ?? 0,
+        checkpointInfo: { extra: { spec, hash } },
+        onStep: (s) => {
+          if (s.accepted) b.stepSeconds.push(s.seconds);
+          const info = s.accepted ? `loss ${s.loss.toFixed(3)} bpd${lastEval}` : `step ${s.step} rejected`;
+          bar.update(trainer.step - first, info);
+          if (s.failure) ctx.log(`${label}: ${s.failure.message}`);
+        },
+        onEval: (e) => {
+          lastEval = ` · test@${e.step} ${e.bitsPerDim.toFixed(3)}`;
+        },
+      };
+    },
+    finish: async (b, run, start) => {
+      b.bar?.finish(run.complete ? undefined : `stopped: ${run.incompleteReason}`);
+      let finalEval: EvalRecord | null = null;
+      const t0 = performance.now();
+      if (run.optimizerSteps > 0 || spec.steps === 0) {
+        const total = Math.min(test.count, spec.evalLimit ?? test.count);
+        const evalBar = ctx.progress(`test ${label}`, total, "img");
+        finalEval = await b.trainer.evaluate(test, {
+          batchSize: spec.evalBatch,
+          limit: total,
+          onProgress: (done) => evalBar.update(done),
+        });
+        evalBar.finish(`${finalEval.bitsPerDim.toFixed(4)} ± ${finalEval.standardError.toFixed(4)} bits/dim`);
+      }
+      const result: TrainRunResult = {
+        format: TRAIN_RUN_FORMAT,
+        hash,
+        spec,
+        session: RUN_SESSION,
+        complete: run.complete,
+        incompleteReason: run.incompleteReason,
+        steps: run.steps,
+        optimizerSteps: run.optimizerSteps,
+        finalEval,
+        evals: run.history.evals,
+        curve: run.history.logs.map((l) => ({ step: l.step, loss: l.lossMean, wallSeconds: l.wallSeconds })),
+        failures: run.history.failures.map((f: FailureReport) => f.message),
+        trainSeconds: run.wallSeconds,
+        finalEvalSeconds: (performance.now() - t0) / 1000,
+        stepSecondsMedian: upperMedian(b.stepSeconds),
+        resumedFrom: start.resumedFrom,
+        checkpoint: RUN_CHECKPOINT,
+        checkpointPath: ckPath,
+        datasetName: train.name,
+        trainDescription: train.description,
+        testDescription: test.description,
+        parameters: b.parameters,
+        backend: ctx.device.name,
+        adapter: ctx.device.backend.description,
+      };
+      const safe = jsonSafe(result);
+      await writeJsonAtomic(resultPath, safe);
+      return { ok: true, result: safe, dir, cached: false };
+    },
+  });
 }

@@ -4,8 +4,8 @@
  */
 import { createDevice } from "../../lib/engine/devices.ts";
 import { assertRejects } from "../../lib/testing/asserts.ts";
-import { densitySpec } from "../density_presets.ts";
-import { removeTestContext, testContext } from "../experiment_test_util.ts";
+import { densitySpec } from "../density/density_presets.ts";
+import { removeTestContext, testContext } from "./test_util.ts";
 import { RUN_CHECKPOINT, RUN_RESULT, runDir, trainRun } from "./train_run.ts";
 
 Deno.test("trainRun: corrupt run files are errors that name them", async (t) => {

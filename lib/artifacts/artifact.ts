@@ -6,15 +6,12 @@
  * @module
  */
 import { writeJsonAtomic } from "./atomic.ts";
-import { isPublishedTable, publishedValue } from "./published.ts";
 import {
   type Artifact,
   ARTIFACT_SCHEMA,
   ARTIFACT_SCHEMA_VERSION,
   type ClaimVerdict,
   type Figure,
-  type Preset,
-  PRESETS,
   type PublishedRef,
   type Series,
 } from "./schema.ts";
@@ -30,8 +27,8 @@ export interface ArtifactInput {
   readonly adapter: string;
   /** The backend(s) used, e.g. "webgpu". */
   readonly backend: string;
-  /** The preset the run used. */
-  readonly preset: Preset;
+  /** The preset (scale) the run used, a plain name such as "smoke". */
+  readonly preset: string;
   /** The full resolved configuration. */
   readonly config: Readonly<Record<string, unknown>>;
   /** Every seed used. */
@@ -110,20 +107,15 @@ export async function buildArtifact(input: ArtifactInput): Promise<Artifact> {
   return artifact;
 }
 
-/** The fields of a figure an experiment measures; {@link makeFigure} adds the published value. */
+/** The fields of a figure; `published` defaults to `null` (no published value beside it). */
 export type FigureInput = Omit<Figure, "published"> & { readonly published?: PublishedRef };
 
 /**
- * A figure with its published value looked up in `published.ts` when `table` is one of the paper's
- * tables (a wrong row or column name then throws), or `null` for the project's own figures.
+ * A figure with its published value: the one given, or `null` when none is (the experiments look the
+ * paper's values up in `experiments/published.ts` and pass them here).
  */
 export function makeFigure(input: FigureInput): Figure {
-  const published = input.published !== undefined
-    ? input.published
-    : isPublishedTable(input.table)
-    ? publishedValue(input.table, input.row, input.column)
-    : null;
-  return { ...input, published };
+  return { ...input, published: input.published !== undefined ? input.published : null };
 }
 
 /**
@@ -177,14 +169,11 @@ export function artifactPath(resultsDir: string, suiteVersion: string, preset: s
 export async function writeArtifact(
   resultsDir: string,
   suiteVersion: string,
-  preset: Preset,
+  preset: string,
   name: string,
   artifact: Artifact,
 ): Promise<string> {
   const path = artifactPath(resultsDir, suiteVersion, preset, name);
-  if (!(PRESETS as readonly string[]).includes(preset)) {
-    throw new Error(`Cannot write artifact ${path}: preset "${preset}" is not one of ${PRESETS.join(", ")}`);
-  }
   if (artifact.suiteVersion !== suiteVersion) {
     throw new Error(
       `Cannot write artifact ${path}: it was built by suite version ${artifact.suiteVersion}, not ${suiteVersion}`,

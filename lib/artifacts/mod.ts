@@ -102,8 +102,6 @@ export {
   ARTIFACT_SCHEMA_VERSION,
   type ClaimVerdict,
   type Figure,
-  type Preset,
-  PRESETS,
   type PublishedRef,
   type Series,
 } from "./schema.ts";

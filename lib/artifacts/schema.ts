@@ -9,18 +9,12 @@ import type { JsonSchema } from "./validate.ts";
 /** Version of the artifact format; bump it when the schema changes incompatibly. */
 export const ARTIFACT_SCHEMA_VERSION = 1;
 
-/** The presets an artifact can be run under (issue 5: the same code at every scale). */
-export const PRESETS = ["smoke", "quick", "long", "paper"] as const;
-
-/** A preset name. */
-export type Preset = typeof PRESETS[number];
-
 /** A published value beside a figure: a number, a `[lo, hi]` range, or `null` (none in the paper). */
 export type PublishedRef = number | readonly [number, number] | null;
 
 /** One measured number of a table or figure, with its uncertainty and the paper's value beside it. */
 export interface Figure {
-  /** The table or figure it belongs to, e.g. "density_bpd" (the keys of `published.ts` for paper tables). */
+  /** The table or figure it belongs to, e.g. "density_bpd" (a paper table name). */
   readonly table: string;
   /** The row (method), e.g. "Residual Flow". */
   readonly row: string;
@@ -83,8 +77,8 @@ export interface Artifact {
   readonly adapter: string;
   /** The backend(s) used, e.g. "webgpu", "cpu", "meta+webgpu". */
   readonly backend: string;
-  /** The preset the run used. */
-  readonly preset: Preset;
+  /** The preset (scale) the run used, a plain name such as "smoke"; the experiments define the presets. */
+  readonly preset: string;
   /** The full resolved configuration of the run (any JSON object). */
   readonly config: Readonly<Record<string, unknown>>;
   /** Every seed used. */
@@ -166,7 +160,7 @@ export const ARTIFACT_SCHEMA: JsonSchema = {
     denoVersion: NON_EMPTY_STRING,
     adapter: { type: "string" },
     backend: NON_EMPTY_STRING,
-    preset: { enum: [...PRESETS] },
+    preset: NON_EMPTY_STRING,
     config: { type: "object" },
     seeds: { type: "array", items: { type: "integer" } },
     wallTimeSeconds: { type: "number", minimum: 0 },

@@ -73,7 +73,7 @@ export interface EstimatorConfig {
   /** Neumann gradient series (Theorem 2). */
   readonly neumannGrad: boolean;
   /** Backward-in-forward (memory-efficient log-det gradients). */
-  readonly memEff: boolean;
+  readonly backwardInForward: boolean;
 }
 
 /** Power-iteration settings of spectral normalisation. */
@@ -95,16 +95,31 @@ export const DEFAULT_ESTIMATOR: EstimatorConfig = {
   nExactTerms: 2,
   evalExactTerms: 20,
   neumannGrad: true,
-  memEff: true,
+  backwardInForward: true,
 };
 
 /** Default power iteration: adaptive to 1e-3, at most 200 iterations. */
 export const DEFAULT_SPECTRAL: SpectralConfig = { nIterations: null, tol: 1e-3, maxIterations: 200 };
 
+/**
+ * A configuration read from a file, with the estimator's `memEff` (this project's name for
+ * backward-in-forward before it was renamed `backwardInForward`) under its current name, so checkpoints
+ * written earlier still load and compare equal. Anything else is returned as it is.
+ */
+export function upgradeLegacyConfig(config: unknown): unknown {
+  if (config === null || typeof config !== "object") return config;
+  const est = (config as { estimator?: unknown }).estimator;
+  if (est === null || typeof est !== "object" || !("memEff" in est)) return config;
+  const { memEff, ...rest } = est as Record<string, unknown>;
+  const estimator = "backwardInForward" in rest ? rest : { ...rest, backwardInForward: memEff };
+  return { ...config, estimator };
+}
+
 /** Builds a config from overrides on the official defaults (SPEC 1.0). */
 export function makeConfig(
   overrides: Partial<ResidualFlowConfig> & Pick<ResidualFlowConfig, "inputShape">,
 ): ResidualFlowConfig {
+  overrides = upgradeLegacyConfig(overrides) as typeof overrides;
   const cfg: ResidualFlowConfig = {
     nBlocks: [16, 16, 16],
     hiddenChannels: 512,

@@ -218,12 +218,12 @@ export interface LogdetRequest {
   readonly plan: SeriesPlan;
   /** The probe v, shape of x (one standard-normal vector per example). */
   readonly probe: Tensor;
-  /** Training: a log-det with gradients (per `gradient`, `memEff`); eval: no graph for the log-det. */
+  /** Training: a log-det with gradients (per `gradient`, `backwardInForward`); eval: no graph for the log-det. */
   readonly training: boolean;
   /** Naive backprop through the series, or the Neumann surrogate (default "naive"). */
   readonly gradient?: LogdetGradient;
   /** Backward-in-forward (default false). */
-  readonly memEff?: boolean;
+  readonly backwardInForward?: boolean;
   /** Receives the upstream-gradient spread on non-CPU devices (backward-in-forward only). */
   readonly upstreamSink?: UpstreamSpreadSink;
 }
@@ -249,7 +249,7 @@ export interface LogdetResult {
 export function residualLogdet(branch: ResidualBranch, x: Tensor, req: LogdetRequest): LogdetResult {
   const recording = isGradEnabled();
   const gradient = req.gradient ?? "naive";
-  const memEff = req.memEff ?? false;
+  const inForward = req.backwardInForward ?? false;
   if (gradient !== "naive" && gradient !== "neumann") {
     throw new Error(`Cannot estimate a log-det with gradient "${gradient}": expected "naive" or "neumann"`);
   }
@@ -271,12 +271,12 @@ export function residualLogdet(branch: ResidualBranch, x: Tensor, req: LogdetReq
       if (gradient === "naive") {
         const est = basicLogdetEstimator(gx, xin, v, req.plan, { createGraph: true });
         const estimate = est.detach();
-        if (!memEff) return { gx, logdet: est, estimate };
+        if (!inForward) return { gx, logdet: est, estimate };
         const logdet = backwardInForward(xin, x.node, params, estimate, est, req.upstreamSink);
         return { gx, logdet, estimate };
       }
       const { surrogate, estimate } = neumannLogdetEstimator(gx, xin, v, req.plan);
-      if (memEff) {
+      if (inForward) {
         const logdet = backwardInForward(xin, x.node, params, estimate, surrogate, req.upstreamSink);
         return { gx, logdet, estimate };
       }

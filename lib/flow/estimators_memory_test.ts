@@ -31,12 +31,12 @@ type Variant = Record<string, any>;
 const fixture = await readFixture("iresblock.json");
 const variants = fixture.variants as Variant[];
 
-type Mode = "plain" | "naive" | "neumann" | "memEff" | "both";
+type Mode = "plain" | "naive" | "neumann" | "backwardInForward" | "both";
 const MODES: Record<Exclude<Mode, "plain">, IResBlockOptions> = {
-  naive: { neumannGrad: false, memEff: false },
-  neumann: { neumannGrad: true, memEff: false },
-  memEff: { neumannGrad: false, memEff: true },
-  both: { neumannGrad: true, memEff: true },
+  naive: { neumannGrad: false, backwardInForward: false },
+  neumann: { neumannGrad: true, backwardInForward: false },
+  backwardInForward: { neumannGrad: false, backwardInForward: true },
+  both: { neumannGrad: true, backwardInForward: true },
 };
 
 /** loss = mean_b(½|z_b|² − Σ_blocks logdet_b) through a stack; "plain" skips the log-det. */
@@ -73,11 +73,11 @@ Deno.test("backward-in-forward gives the plain path's gradients for the same dra
         `${kind}, ${gradient}: a stack of the two fixture blocks, gradients to every parameter and x`,
         async () => {
           const results: Float64Array[][] = [];
-          for (const memEff of [false, true]) {
+          for (const backwardInForward of [false, true]) {
             const blocks = [variants[1], variants[0]].map((v) =>
               new IResBlock(new FixtureBranch(v.layers as FixtureLayer[], dev), {
                 neumannGrad: gradient === "neumann",
-                memEff,
+                backwardInForward,
               })
             );
             const x = requireGrad(fixtureTensor(variants[1].x, dev));
@@ -88,7 +88,7 @@ Deno.test("backward-in-forward gives the plain path's gradients for the same dra
             });
             results.push(await Promise.all(gs.map(async (g) => Float64Array.from(await g!.read()))));
             dispose(gs);
-            if (memEff && dev.name === "webgpu") {
+            if (backwardInForward && dev.name === "webgpu") {
               // No synchronous check there: the upstream spread is recorded as a tensor instead.
               for (const b of blocks) assertEquals(await b.lastUpstreamSpread!.item(), 0);
             }
@@ -140,7 +140,7 @@ Deno.test("backward-in-forward frees each block's estimator graph during forward
   const m = 3;
   const live: Record<string, number> = {};
   let stored = 0;
-  for (const mode of ["plain", "both", "memEff"] as const) {
+  for (const mode of ["plain", "both", "backwardInForward"] as const) {
     const blocks = stack(dev, m, mode);
     const x = randn([4, 4, 8, 8], new Rng(1), dev);
     // The last convolution's bias never gets a log-det gradient (g shifted by a constant has the same Jacobian).
@@ -153,7 +153,7 @@ Deno.test("backward-in-forward frees each block's estimator graph during forward
     x.dispose();
   }
   // Beyond the plain forward graph only the stored gradients and a few [B]-sized tensors remain.
-  for (const mode of ["both", "memEff"]) {
+  for (const mode of ["both", "backwardInForward"]) {
     const extra = live[mode] - live.plain - stored;
     assertTrue(
       extra >= 0 && extra <= 64 * m * 4,
@@ -179,7 +179,7 @@ Deno.test("peak memory of a training step, n = 10 terms (meta device)", async (t
   });
 
   await t.step("16 blocks: naive > Neumann > backward-in-forward > both", () => {
-    const p = (["naive", "neumann", "memEff", "both"] as const).map((mode) => peak(16, mode));
+    const p = (["naive", "neumann", "backwardInForward", "both"] as const).map((mode) => peak(16, mode));
     assertTrue(p[0] > p[1] && p[1] > p[2] && p[2] > p[3], `peaks ${p.join(", ")}`);
     // Naive backprop holds n VJP graphs per block: several times Neumann's one.
     assertTrue(p[0] > 4 * p[1], `naive ${p[0]} vs Neumann ${p[1]}`);

@@ -51,7 +51,7 @@ export interface IResBlockOptions {
   /** Train with the Neumann gradient series instead of naive backprop (default true, as the official training). */
   readonly neumannGrad?: boolean;
   /** Backward-in-forward (default true, as the official training). */
-  readonly memEff?: boolean;
+  readonly backwardInForward?: boolean;
   /** Exact terms of the evaluation estimator (default 20). */
   readonly evalExactTerms?: number;
   /** Settings of the fixed-point inverse (defaults of {@link FixedPointOptions}). */
@@ -71,7 +71,7 @@ export interface IResBlockSettings {
   /** Training gradient. */
   readonly gradient: LogdetGradient;
   /** Backward-in-forward. */
-  readonly memEff: boolean;
+  readonly backwardInForward: boolean;
   /** Exact terms in eval mode. */
   readonly evalExactTerms: number;
   /** Fixed-point inverse settings. */
@@ -109,7 +109,7 @@ export function resolveIResBlockOptions(o: IResBlockOptions = {}): IResBlockSett
     dist,
     nTruncated: ints[1][1],
     gradient: (o.neumannGrad ?? true) ? "neumann" : "naive",
-    memEff: o.memEff ?? true,
+    backwardInForward: o.backwardInForward ?? true,
     evalExactTerms: ints[2][1],
     inverse: o.inverse ?? {},
   };
@@ -183,7 +183,7 @@ export class IResBlock implements FlowLayer {
         probe,
         training: ctx.training,
         gradient: this.settings.gradient,
-        memEff: this.settings.memEff,
+        backwardInForward: this.settings.backwardInForward,
         upstreamSink: (spread) => {
           this.lastUpstreamSpread?.dispose();
           this.lastUpstreamSpread = spread;

@@ -224,7 +224,7 @@ Deno.test("iresblock forward", async (t) => {
         [
           b.settings.nExactTerms,
           b.settings.gradient,
-          b.settings.memEff,
+          b.settings.backwardInForward,
           b.settings.evalExactTerms,
           b.settings.estimator,
         ],
@@ -275,10 +275,10 @@ Deno.test("iresblock forward", async (t) => {
     "training: every mode gives the same value and finite gradients to every parameter and x",
     async () => {
       const modes: IResBlockOptions[] = [
-        { neumannGrad: false, memEff: false },
-        { neumannGrad: true, memEff: false },
-        { neumannGrad: false, memEff: true },
-        { neumannGrad: true, memEff: true },
+        { neumannGrad: false, backwardInForward: false },
+        { neumannGrad: true, backwardInForward: false },
+        { neumannGrad: false, backwardInForward: true },
+        { neumannGrad: true, backwardInForward: true },
       ];
       let first: Float64Array | null = null;
       for (const m of modes) {
@@ -306,7 +306,7 @@ Deno.test("iresblock forward", async (t) => {
   );
 
   await t.step("backward-in-forward refuses per-example upstream weights (CPU check)", () => {
-    const b = block(v, dev64, { memEff: true });
+    const b = block(v, dev64, { backwardInForward: true });
     const xg = requireGrad(fixtureTensor(v.x, dev64));
     const params = b.parameters().map((p) => p.value);
     assertThrows(
@@ -328,7 +328,7 @@ Deno.test("iresblock forward", async (t) => {
 
   await t.step("forward under noGrad in training mode builds no graph", async () => {
     const { noGrad } = await import("../engine/tensor.ts");
-    const b = block(v, dev64, { memEff: true });
+    const b = block(v, dev64, { backwardInForward: true });
     const xg = requireGrad(fixtureTensor(v.x, dev64));
     const out = noGrad(() => b.forward(xg, ctxOf(true, 2)));
     assertTrue(!out.y.requiresGrad && !out.logdet!.requiresGrad);

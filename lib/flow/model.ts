@@ -140,7 +140,7 @@ export class ResidualFlow implements Module {
       lambda: config.estimator.nDist === "poisson" ? config.estimator.nDistParam : undefined,
       nTruncated: config.estimator.nTruncated,
       neumannGrad: config.estimator.neumannGrad,
-      memEff: config.estimator.memEff,
+      backwardInForward: config.estimator.backwardInForward,
       evalExactTerms: config.estimator.evalExactTerms,
     };
     const spectral = {

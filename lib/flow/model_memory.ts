@@ -14,24 +14,26 @@ import { makeConfig, type ResidualFlowConfig } from "./config.ts";
 import { ResidualFlow } from "./model.ts";
 
 /** How log-det gradients are computed in training. */
-export type GradientMode = "naive" | "neumann" | "memEff" | "both";
+export type GradientMode = "naive" | "neumann" | "backwardInForward" | "both";
 
 /** The four modes, in the order of the paper's Fig. 3 bars. */
-export const GRADIENT_MODES: readonly GradientMode[] = ["naive", "neumann", "memEff", "both"];
+export const GRADIENT_MODES: readonly GradientMode[] = ["naive", "neumann", "backwardInForward", "both"];
 
 /** The estimator flags of a mode: Neumann series and/or backward-in-forward. */
-export function gradientModeFlags(mode: GradientMode): { neumannGrad: boolean; memEff: boolean } {
+export function gradientModeFlags(mode: GradientMode): { neumannGrad: boolean; backwardInForward: boolean } {
   switch (mode) {
     case "naive":
-      return { neumannGrad: false, memEff: false };
+      return { neumannGrad: false, backwardInForward: false };
     case "neumann":
-      return { neumannGrad: true, memEff: false };
-    case "memEff":
-      return { neumannGrad: false, memEff: true };
+      return { neumannGrad: true, backwardInForward: false };
+    case "backwardInForward":
+      return { neumannGrad: false, backwardInForward: true };
     case "both":
-      return { neumannGrad: true, memEff: true };
+      return { neumannGrad: true, backwardInForward: true };
     default:
-      throw new Error(`Cannot use gradient mode "${mode}": expected naive, neumann, memEff or both`);
+      throw new Error(
+        `Cannot use gradient mode "${mode}": expected naive, neumann, backwardInForward or both`,
+      );
   }
 }
 

@@ -102,7 +102,7 @@ function tinyConfig(fx: Json): ResidualFlowConfig {
       nExactTerms: 2,
       evalExactTerms: c.eval_exact_terms,
       neumannGrad: true,
-      memEff: true,
+      backwardInForward: true,
     },
   });
 }

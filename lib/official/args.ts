@@ -282,7 +282,7 @@ export function officialConfig(raw: Readonly<Record<string, unknown>>): Official
       nExactTerms: nExact,
       evalExactTerms: 20,
       neumannGrad: flags.neumann_grad,
-      memEff: flags.mem_eff,
+      backwardInForward: flags.mem_eff,
     },
     spectral: { nIterations: nIters as number | null, tol, maxIterations: 200 },
   });

@@ -19,6 +19,7 @@ import {
   saveSafetensors,
 } from "../artifacts/safetensors.ts";
 import type { BufferState, Module, Parameter } from "../flow/module.ts";
+import { upgradeLegacyConfig } from "../flow/config.ts";
 import type { Adam } from "./optimizer.ts";
 import type { Ema } from "./ema.ts";
 
@@ -285,7 +286,7 @@ export function restoreCheckpoint(ck: LoadedCheckpoint, parts: CheckpointParts, 
     );
   }
   if (opts.config !== undefined) {
-    const d = diffJson(ck.meta.config, opts.config);
+    const d = diffJson(upgradeLegacyConfig(ck.meta.config), opts.config);
     if (d.length) problems.push(`the model configuration differs (${d.join("; ")})`);
   }
   if (opts.train !== undefined) {

@@ -10,6 +10,13 @@ export { Adam, type AdamOptions, type AdamState, clipGradNorm } from "./optimize
 export { Ema } from "./ema.ts";
 export * from "./trainer.ts";
 export {
+  type DrivenBuild,
+  type DrivenStart,
+  type DriveOptions,
+  driveTraining,
+  type ExistingCheckpoint,
+} from "./driver.ts";
+export {
   type CheckpointMeta,
   type CheckpointParts,
   type LoadedCheckpoint,

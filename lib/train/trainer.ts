@@ -314,7 +314,9 @@ export class Trainer {
       throw new Error(
         `Cannot train step ${step}: backward-in-forward assumes every example's log-det gets the same ` +
           `upstream gradient (a loss that is a mean over examples), but its relative spread exceeds ` +
-          `${UPSTREAM_REL_TOL} in ${broken.join(", ")}; use a mean-reduced loss or turn memEff off`,
+          `${UPSTREAM_REL_TOL} in ${
+            broken.join(", ")
+          }; use a mean-reduced loss or turn backwardInForward off`,
       );
     }
     if (Number.isFinite(loss) && Number.isFinite(gradNorm)) {

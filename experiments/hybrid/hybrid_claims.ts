@@ -1,0 +1,179 @@
+/**
+ * The hybrid table's qualitative claims, checked on measured figures: residual blocks reach lower
+ * test bits/dim than both coupling baselines (at λ = 1/D and λ = 1 on MNIST; at λ = 1/D on SVHN, the
+ * only SVHN setting where the paper gives all three rows), and under λ = 1 residual blocks keep their
+ * accuracy where the coupling models lose it (MNIST: the smallest fall from λ = 0 to λ = 1, and the
+ * highest accuracy at λ = 1). A verdict compares the point estimates; the detail gives each
+ * difference in standard errors so a reader sees whether it is resolved at this scale.
+ * @module
+ */
+import { publishedValue } from "../published.ts";
+import type { Figure } from "../../lib/artifacts/schema.ts";
+import { failOnNonFinite } from "../framework/claim_guards.ts";
+import type { Claim } from "../framework/experiment.ts";
+import {
+  HYBRID_DATASETS,
+  HYBRID_ROWS,
+  HYBRID_TABLE,
+  hybridColumn,
+  type HybridDataset,
+} from "./hybrid_plan.ts";
+import { finiteFigure } from "../framework/figures.ts";
+
+/** The project's table of accuracy falls from λ = 0 to λ = 1 (drawn by the summary unit). */
+export const ACCURACY_DROP_TABLE = "hybrid_accuracy_drop";
+
+/** A measured cell: value and standard error (0 when none is given). */
+export interface Cell {
+  /** The value. */
+  readonly value: number;
+  /** Its standard error. */
+  readonly stderr: number;
+}
+
+/** The finite cell (table, row, column) of `figures`, or null. */
+export function findCell(
+  figures: readonly Figure[],
+  row: string,
+  column: string,
+  table = HYBRID_TABLE,
+): Cell | null {
+  const f = finiteFigure(figures, table, row, column);
+  if (!f) return null;
+  return { value: f.value, stderr: typeof f.stderr === "number" && Number.isFinite(f.stderr) ? f.stderr : 0 };
+}
+
+/** The fall of accuracy from λ = 0 to λ = 1 of a row, with the standard error of the difference. */
+export function accuracyDrop(figures: readonly Figure[], ds: string, row: string): Cell | null {
+  const a0 = findCell(figures, row, hybridColumn(ds, "l0", "acc"));
+  const a1 = findCell(figures, row, hybridColumn(ds, "l1", "acc"));
+  if (!a0 || !a1) return null;
+  return { value: a0.value - a1.value, stderr: Math.hypot(a0.stderr, a1.stderr) };
+}
+
+/** The paper's fall of accuracy from λ = 0 to λ = 1 of a row, or null where a cell is missing. */
+export function publishedDrop(ds: string, row: string): number | null {
+  const a0 = publishedValue(HYBRID_TABLE, row, hybridColumn(ds, "l0", "acc"));
+  const a1 = publishedValue(HYBRID_TABLE, row, hybridColumn(ds, "l1", "acc"));
+  return typeof a0 === "number" && typeof a1 === "number" ? a0 - a1 : null;
+}
+
+const RESIDUAL = "Residual";
+const BASELINES = HYBRID_ROWS.filter((r) => r.row !== RESIDUAL).map((r) => r.row);
+
+function fmt(c: Cell | null, digits: number): string {
+  return c === null ? "missing" : `${c.value.toFixed(digits)} ± ${c.stderr.toFixed(digits)}`;
+}
+
+/** "a − b = d (k SE)" for two cells with independent errors. */
+function gap(nameA: string, a: Cell, nameB: string, b: Cell, digits: number): string {
+  const d = a.value - b.value;
+  const se = Math.hypot(a.stderr, b.stderr);
+  const k = se > 0 ? `${(Math.abs(d) / se).toFixed(1)} SE` : "no SE";
+  return `${nameA} − ${nameB} = ${d >= 0 ? "+" : ""}${d.toFixed(digits)} (${k})`;
+}
+
+function paperList(column: string, digits: number): string {
+  return HYBRID_ROWS.map((r) => {
+    const p = publishedValue(HYBRID_TABLE, r.row, column);
+    return `${r.row} ${typeof p === "number" ? p.toFixed(digits) : "—"}`;
+  }).join(", ");
+}
+
+/**
+ * A claim that Residual's cell is below (`lower`) or above every baseline's; null when a cell is
+ * missing (then `missingWhy` is the detail).
+ */
+function ordering(
+  table: string,
+  statement: string,
+  cells: ReadonlyMap<string, Cell | null>,
+  lower: boolean,
+  digits: number,
+  missingWhy: string,
+): Claim {
+  const res = cells.get(RESIDUAL) ?? null;
+  const base = BASELINES.map((b) => [b, cells.get(b) ?? null] as const);
+  if (res === null || base.some(([, c]) => c === null)) {
+    const have = [...cells.entries()].map(([r, c]) => `${r} ${fmt(c, digits)}`).join(", ");
+    return { table, statement, holds: null, detail: `${missingWhy}; ${have}` };
+  }
+  const holds = base.every(([, c]) => (lower ? res.value < c!.value : res.value > c!.value));
+  const values = [...cells.entries()].map(([r, c]) => `${r} ${fmt(c, digits)}`).join(", ");
+  const gaps = base.map(([b, c]) => gap(RESIDUAL, res, b, c!, digits)).join("; ");
+  return { table, statement, holds, detail: `${values}; ${gaps}` };
+}
+
+function bpdClaim(
+  figures: readonly Figure[],
+  ds: HybridDataset,
+  lam: "l1d" | "l1",
+  missingWhy: string,
+): Claim {
+  const column = hybridColumn(ds.key, lam, "bpd");
+  const label = lam === "l1d" ? "λ = 1/D" : "λ = 1";
+  const cells = new Map(HYBRID_ROWS.map((r) => [r.row, findCell(figures, r.row, column)] as const));
+  const read = figures.filter((f) => f.table === HYBRID_TABLE && f.column === column);
+  return failOnNonFinite(
+    ordering(
+      HYBRID_TABLE,
+      `Residual blocks reach lower test bits/dim than Coupling and Coupling + 1x1 Conv at ${label} on ${ds.label} (paper: ${
+        paperList(column, 2)
+      })`,
+      cells,
+      true,
+      3,
+      missingWhy,
+    ),
+    read,
+  );
+}
+
+function dropClaim(figures: readonly Figure[], ds: HybridDataset, missingWhy: string): Claim {
+  const cells = new Map(HYBRID_ROWS.map((r) => [r.row, accuracyDrop(figures, ds.key, r.row)] as const));
+  const paper = HYBRID_ROWS.map((r) => {
+    const d = publishedDrop(ds.key, r.row);
+    return `${r.row} ${d === null ? "—" : d.toFixed(4)}`;
+  }).join(", ");
+  return ordering(
+    HYBRID_TABLE,
+    `Test accuracy falls least from λ = 0 to λ = 1 with residual blocks on ${ds.label} (paper's falls: ${paper})`,
+    cells,
+    true,
+    4,
+    missingWhy,
+  );
+}
+
+function accL1Claim(figures: readonly Figure[], ds: HybridDataset, missingWhy: string): Claim {
+  const column = hybridColumn(ds.key, "l1", "acc");
+  const cells = new Map(HYBRID_ROWS.map((r) => [r.row, findCell(figures, r.row, column)] as const));
+  return ordering(
+    HYBRID_TABLE,
+    `Residual blocks keep the highest test accuracy at λ = 1 on ${ds.label} (paper: ${paperList(column, 4)})`,
+    cells,
+    false,
+    4,
+    missingWhy,
+  );
+}
+
+/** The claims of the hybrid table, checked on `figures` (see the module documentation). */
+export function hybridClaims(figures: readonly Figure[]): Claim[] {
+  const claims: Claim[] = [];
+  for (const ds of HYBRID_DATASETS) {
+    const ran = figures.some((f) => f.table === HYBRID_TABLE && f.column.startsWith(`${ds.key}_`));
+    const why = ran
+      ? `some ${ds.label} cells are missing`
+      : `no ${ds.label} cells (${
+        ds.key === "svhn" ? "SVHN runs only when its files are in the data folder" : "not run"
+      })`;
+    claims.push(bpdClaim(figures, ds, "l1d", why));
+    if (ds.key === "mnist") {
+      claims.push(bpdClaim(figures, ds, "l1", why));
+      claims.push(dropClaim(figures, ds, why));
+      claims.push(accL1Claim(figures, ds, why));
+    }
+  }
+  return claims;
+}
