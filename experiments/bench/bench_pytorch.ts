@@ -243,6 +243,9 @@ except ImportError:
 print(json.dumps(out))
 `;
 
+/** Environment variables passed on to the sgemm subprocess (the task's --allow-env lists them). */
+export const SUBPROCESS_ENV = ["PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH"] as const;
+
 /**
  * The CPU's sgemm ceiling: best of `reps` n×n×n float32 products in a Python subprocess on `threads`
  * threads, through numpy's BLAS and through PyTorch's oneDNN (a 1×1 convolution is one GEMM), whichever
@@ -253,9 +256,13 @@ export async function measureSgemm(
   opts: { python?: string; n?: number; reps?: number; threads?: number } = {},
 ): Promise<SgemmCeiling> {
   const { python = DEFAULT_PYTHON, n = 2048, reps = 3, threads = navigator.hardwareConcurrency } = opts;
-  const env: Record<string, string> = { ...Deno.env.toObject(), OMP_NUM_THREADS: String(threads) };
-  delete env.OPENBLAS_CORETYPE;
-  delete env.OPENBLAS_L2_SIZE;
+  // Only the variables the subprocess needs are passed (the task may read just these), without the two
+  // OpenBLAS overrides.
+  const env: Record<string, string> = { OMP_NUM_THREADS: String(threads) };
+  for (const name of SUBPROCESS_ENV) {
+    const v = Deno.env.get(name);
+    if (v !== undefined) env[name] = v;
+  }
   let out: Deno.CommandOutput;
   try {
     out = await new Deno.Command(python, {
