@@ -9,14 +9,14 @@
 import { add, div, lt, mul, pow, sub } from "../engine/ops/elementwise.ts";
 import { max, sum } from "../engine/ops/reduce.ts";
 import { concat, reshape } from "../engine/ops/shape.ts";
-import { noGrad, type Tensor, tidy } from "../engine/tensor.ts";
+import { noGrad, type Tensor } from "../engine/tensor.ts";
 import type {
   InducedNormLayer,
   LipschitzUpdate,
   PowerOperator,
   UpdateOptions,
 } from "./induced_norm_layer.ts";
-import { type BatchMember, groupKey, PowerBatch, powerBatchOptions } from "./power_batch.ts";
+import { type BatchMember, groupKey, PowerBatch, powerBatchOptions, runPowerChunk } from "./power_batch.ts";
 
 /**
  * Cap of the iteration to tolerance at first use. The official code allows 20000; from the initial
@@ -91,25 +91,19 @@ export class PowerSession {
   /** Adaptive: runs up to `checkEvery` iterations and returns one convergence flag per iteration. */
   runChunk(): Tensor {
     const k = Math.min(this.layer.checkEvery, this.cap - this.iterations);
-    return noGrad(() => {
-      const flags: Tensor[] = [];
-      let u = this.#u;
-      let v = this.#v;
-      for (let i = 0; i < k; i++) {
-        const [nu, nv] = this.layer.stepFor(this.op, this.#w, v);
-        flags.push(tidy(() => {
-          const okU = lt(rmsDiff(nu, u), add(this.layer.atol, mul(max(nu), this.layer.rtol)));
-          const okV = lt(rmsDiff(nv, v), add(this.layer.atol, mul(max(nv), this.layer.rtol)));
-          return reshape(mul(okU, okV), [1]);
-        }));
-        this.#pending.push([nu, nv]);
-        u = nu;
-        v = nv;
-      }
-      const all = concat(flags, 0);
-      flags.forEach((f) => f.dispose());
-      return all;
-    });
+    const { atol, rtol } = this.layer;
+    return runPowerChunk(
+      this.#u,
+      this.#v,
+      k,
+      (v) => this.layer.stepFor(this.op, this.#w, v),
+      (nu, u, nv, v) => {
+        const okU = lt(rmsDiff(nu, u), add(atol, mul(max(nu), rtol)));
+        const okV = lt(rmsDiff(nv, v), add(atol, mul(max(nv), rtol)));
+        return reshape(mul(okU, okV), [1]);
+      },
+      this.#pending,
+    );
   }
 
   /** Adaptive: takes the flags of the last chunk, keeps the first converged state (or the last). */
