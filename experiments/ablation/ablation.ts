@@ -29,7 +29,8 @@ import type { Preset } from "../framework/presets.ts";
 import type { DatasetName } from "../../lib/data/mod.ts";
 import { failOnNonFinite } from "../framework/claim_guards.ts";
 import type { Claim, Experiment, Unit, UnitContext, UnitResult } from "../framework/experiment.ts";
-import { datasetLabel, trainRun, type TrainRunResult } from "../framework/train_run.ts";
+import { trainRun, type TrainRunResult } from "../framework/train_run.ts";
+import { datasetLabel } from "../../lib/data/mod.ts";
 import {
   checkpointEvery,
   columnDataset,

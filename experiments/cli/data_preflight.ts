@@ -9,7 +9,7 @@ import { OptionError } from "../../lib/cli/args.ts";
 import { isDir } from "../../lib/data/errors.ts";
 import { loadDataset, resolveDataDir } from "../../lib/data/mod.ts";
 import { findMnistDir } from "../../lib/data/mnist.ts";
-import { hasFullCifar10, hasImagenet } from "../density/density_presets.ts";
+import { columnDataset, hasFullCifar10, hasImagenet } from "../density/density_presets.ts";
 import { svhnAvailability } from "../hybrid/hybrid_plan.ts";
 
 /** Experiments that read datasets (the others build their inputs themselves). */
@@ -17,9 +17,10 @@ export const DATA_EXPERIMENTS: ReadonlySet<string> = new Set(["density", "ablati
 
 /**
  * Checks the data folder for `experiments` at `preset`: an explicit `dataDir` must be a folder; every
- * dataset found in it that the units use (MNIST files in `mnist/`, full CIFAR-10 or else its exact
- * subset, SVHN, ImageNet at
- * the `paper` preset) is loaded, both splits (ImageNet: its validation file). Returns what was checked.
+ * dataset found in it that the units use (MNIST files in `mnist/`; the CIFAR-10 set of the preset: the
+ * exact subset under `smoke` and `quick`, under `long` the full set when present or else the subset,
+ * under `paper` the full set; SVHN; ImageNet at the `paper` preset) is loaded, both splits (ImageNet:
+ * its validation file). Returns what was checked.
  */
 export async function checkReproduceData(
   dataDir: string | undefined,
@@ -33,8 +34,10 @@ export async function checkReproduceData(
   const dir = resolveDataDir(dataDir);
   const names: string[] = [];
   if ((await findMnistDir(dir)) !== null) names.push("mnist");
-  if (hasFullCifar10(dir)) names.push("cifar10");
-  else if (await isDir(`${dir}/cifar10-exact`)) names.push("cifar10-exact");
+  // The CIFAR-10 set the units of this preset train on (see columnDataset), when it is there.
+  if (columnDataset("cifar10", dir, preset) === "cifar10") {
+    if (hasFullCifar10(dir)) names.push("cifar10");
+  } else if (await isDir(`${dir}/cifar10-exact`)) names.push("cifar10-exact");
   if (svhnAvailability(dir).present) names.push("svhn");
   const checked: string[] = [];
   for (const name of names) {

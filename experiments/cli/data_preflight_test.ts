@@ -1,6 +1,7 @@
 import { assertEquals, assertRejects } from "../../lib/testing/asserts.ts";
 import { encodeIdx } from "../../lib/data/idx.ts";
 import { checkReproduceData } from "./data_preflight.ts";
+import { writeCifarBatchStubs } from "../framework/test_util.ts";
 
 Deno.test("checkReproduceData", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "preflight_test_" });
@@ -36,7 +37,21 @@ Deno.test("checkReproduceData", async (t) => {
         () => checkReproduceData(dir, ["samples"], "smoke"),
         /train-images-idx3-ubyte.*truncated/,
       );
+      await Deno.remove(`${dir}/mnist`, { recursive: true });
     });
+
+    await t.step(
+      "CIFAR-10: the set of the preset is checked (the full batches only under long and paper)",
+      async () => {
+        await writeCifarBatchStubs(dir, 100);
+        // smoke and quick train on the exact subset, which is absent here (derived later): nothing to check.
+        assertEquals(await checkReproduceData(dir, ["density"], "smoke"), []);
+        assertEquals(await checkReproduceData(dir, ["density"], "quick"), []);
+        for (const preset of ["long", "paper"] as const) {
+          await assertRejects(() => checkReproduceData(dir, ["density"], preset), /cifar-10-batches-bin/);
+        }
+      },
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -6,7 +6,7 @@
 import { readArtifact } from "../../lib/artifacts/artifact.ts";
 import { assertEquals, assertTrue } from "../../lib/testing/asserts.ts";
 import denoJson from "../../deno.json" with { type: "json" };
-import { smokeDataDir } from "../framework/test_util.ts";
+import { smokeDataDir, writeCifarBatchStubs } from "../framework/test_util.ts";
 import { EXPERIMENTS } from "../registry.ts";
 
 const script = new URL("./reproduce.ts", import.meta.url).pathname;
@@ -37,12 +37,21 @@ Deno.test("reproduce: bad options are rejected with the valid ones", async () =>
   assertTrue(/unknown experiment; valid:/.test(s.stderr), s.stderr);
 });
 
-Deno.test("reproduce fetches what the units read: the exact subset at smoke, full CIFAR-10 under paper", async () => {
+Deno.test("reproduce fetches what the units read: the exact subset at smoke and quick, full CIFAR-10 under paper", async () => {
   const dir = await Deno.makeTempDir({ prefix: "resflow_need_" }); // an empty data folder
   try {
-    const need = (preset: "smoke" | "paper") =>
+    const need = (preset: "smoke" | "quick" | "long" | "paper") =>
       [...new Set(EXPERIMENTS.flatMap((e) => e.datasets?.(preset, { dataDir: dir }) ?? []))].sort();
     assertEquals(need("smoke"), ["cifar10-exact", "mnist"]);
+    assertEquals(need("quick"), ["cifar10-exact", "mnist"]);
+    assertEquals(need("long"), ["cifar10-exact", "mnist"]);
+    assertEquals(need("paper"), ["cifar10", "mnist"]);
+    // Once the official batches are there (e.g. downloaded by an earlier run): smoke and quick still
+    // train on the exact subset (the committed runs' images), long and paper on the full set.
+    await writeCifarBatchStubs(dir);
+    assertEquals(need("smoke"), ["cifar10-exact", "mnist"]);
+    assertEquals(need("quick"), ["cifar10-exact", "mnist"]);
+    assertEquals(need("long"), ["cifar10", "mnist"]);
     assertEquals(need("paper"), ["cifar10", "mnist"]);
   } finally {
     await Deno.remove(dir, { recursive: true });

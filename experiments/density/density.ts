@@ -1,7 +1,8 @@
 /**
  * Experiment "density": test bits/dim of Residual Flows (paper Table 1, row "Residual Flow") on MNIST
- * and CIFAR-10 (the full set when `--data-dir` holds it, else the project's exact subset of 4k train /
- * 1k test images), and ImageNet 32/64 under `paper` when their data is present. Each unit trains one
+ * and CIFAR-10 (under `smoke` and `quick` the project's exact subset of 4k train / 1k test images; under
+ * `long` the full set when the data folder holds it, else the subset; under `paper` the full set; see
+ * `columnDataset`), and ImageNet 32/64 under `paper` when their data is present. Each unit trains one
  * model through the shared run cache (experiments/framework/train_run.ts), reports the final test
  * bits/dim with its standard error over the test images (EMA weights, 20 exact terms plus roulette),
  * the first and last periodic evaluations, the training curve as PNG and sample grids at temperature
@@ -20,7 +21,8 @@ import { type DatasetName, resolveDataDir } from "../../lib/data/mod.ts";
 import { failOnNonFinite } from "../framework/claim_guards.ts";
 import type { Claim, Experiment, Unit, UnitContext, UnitResult } from "../framework/experiment.ts";
 import { drawSamples, loadTrainedModel } from "../framework/trained_model.ts";
-import { datasetLabel, trainRun, type TrainRunResult } from "../framework/train_run.ts";
+import { trainRun, type TrainRunResult } from "../framework/train_run.ts";
+import { datasetLabel } from "../../lib/data/mod.ts";
 import {
   checkpointEvery,
   columnDataset,

@@ -139,18 +139,24 @@ export const QUICK_NOTE = "sized from times measured on WebGPU/llvmpipe on a qui
   "density 5.7 min, ablation 16.3 min, samples 0.4 min (30.6 min for the three when the machine was " +
   "shared with other jobs)";
 
+/** Presets that always train CIFAR-10 columns on the exact subset, whatever the data folder holds. */
+export const EXACT_SUBSET_PRESETS: ReadonlySet<Preset> = new Set(["smoke", "quick"]);
+
 /**
- * The registry dataset of a column: full CIFAR-10 when the data folder holds it, else the exact subset
- * (4k train / 1k test); under `paper` always the full set (nothing shrunk: without it the unit reports
- * the data missing).
+ * The registry dataset of a column. CIFAR-10 columns: under `smoke` and `quick` always the exact subset
+ * (4k train / 1k test; derived from the official batches when absent), so a user's run trains on the
+ * same images as the committed results even after the full set was downloaded; under `long` the full
+ * set when the data folder holds it, else the exact subset; under `paper` always the full set (nothing
+ * shrunk: without it the unit reports the data missing).
  */
 export function columnDataset(
   column: DensityColumn,
   dataDir: string | undefined,
-  preset?: Preset,
+  preset: Preset,
 ): DatasetName {
   if (column === "mnist") return "mnist";
   if (column === "imagenet32" || column === "imagenet64") return column;
+  if (EXACT_SUBSET_PRESETS.has(preset)) return "cifar10-exact";
   return preset === "paper" || hasFullCifar10(dataDir) ? "cifar10" : "cifar10-exact";
 }
 

@@ -9,7 +9,12 @@ import { formatError } from "../../lib/artifacts/validate.ts";
 import type { Figure } from "../../lib/artifacts/schema.ts";
 import { createDevice } from "../../lib/engine/devices.ts";
 import { assertEquals, assertTrue } from "../../lib/testing/asserts.ts";
-import { checkUnitResult, removeTestContext, testContext } from "../framework/test_util.ts";
+import {
+  checkUnitResult,
+  removeTestContext,
+  testContext,
+  writeCifarBatchStubs,
+} from "../framework/test_util.ts";
 import {
   DENSITY_ROW,
   DENSITY_TABLE,
@@ -20,7 +25,7 @@ import {
   FIRST_EVAL_ROW,
   LAST_EVAL_ROW,
 } from "./density.ts";
-import { densitySpec } from "./density_presets.ts";
+import { columnDataset, densitySpec } from "./density_presets.ts";
 import { RUN_RESULT, specHash, trainRun } from "../framework/train_run.ts";
 import { unitNamed } from "../framework/experiment.ts";
 
@@ -77,6 +82,32 @@ Deno.test("density experiment, smoke preset", async (t) => {
     });
   } finally {
     await removeTestContext(ctx);
+  }
+});
+
+Deno.test("density: which CIFAR-10 each preset trains on", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "resflow-cifar-rule-" });
+  try {
+    const datasets = (column: "cifar10" | "cifar10_small") =>
+      (["smoke", "quick", "long", "paper"] as const).map((p) => columnDataset(column, dir, p));
+    await t.step("without the official batches: the exact subset, except under paper", () => {
+      assertEquals(datasets("cifar10"), ["cifar10-exact", "cifar10-exact", "cifar10-exact", "cifar10"]);
+    });
+    await t.step(
+      "with them: smoke and quick stay on the exact subset, long and paper use the full set",
+      async () => {
+        await writeCifarBatchStubs(dir);
+        for (const column of ["cifar10", "cifar10_small"] as const) {
+          assertEquals(datasets(column), ["cifar10-exact", "cifar10-exact", "cifar10", "cifar10"]);
+        }
+        assertEquals(densitySpec("cifar10", "resflow-lipswish", "smoke", 0, dir).dataset, "cifar10-exact");
+        assertEquals(densitySpec("cifar10", "resflow-lipswish", "quick", 0, dir).dataset, "cifar10-exact");
+        assertEquals(densitySpec("cifar10", "resflow-lipswish", "long", 0, dir).dataset, "cifar10");
+        assertEquals(columnDataset("mnist", dir, "smoke"), "mnist");
+      },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 

@@ -51,6 +51,18 @@ export function smokeDataDir(): Promise<string> {
   return smokeData;
 }
 
+/**
+ * Writes placeholder official CIFAR-10 batches (`data_batch_1.bin`, `test_batch.bin` of `bytes` zero
+ * bytes each) into `<dir>/cifar-10-batches-bin`: enough for the presence checks that choose the set a
+ * preset trains on; a size that is no whole number of records makes them damaged for the loaders.
+ */
+export async function writeCifarBatchStubs(dir: string, bytes = 3073): Promise<void> {
+  await Deno.mkdir(`${dir}/cifar-10-batches-bin`, { recursive: true });
+  for (const f of ["data_batch_1.bin", "test_batch.bin"]) {
+    await Deno.writeFile(`${dir}/cifar-10-batches-bin/${f}`, new Uint8Array(bytes));
+  }
+}
+
 /** A unit context that prints nothing, with fresh temporary work and output folders. */
 export async function testContext(preset: Preset, device: Device, seed = 1): Promise<UnitContext> {
   const root = await Deno.makeTempDir({ prefix: "resflow-experiment-test-" });

@@ -23,6 +23,7 @@ import { writeJsonAtomic } from "../../lib/artifacts/atomic.ts";
 import {
   type Dataset,
   DatasetError,
+  datasetLabel,
   type DatasetName,
   isDatasetName,
   loadDataset,
@@ -166,17 +167,6 @@ export type TrainRunOutcome =
     readonly reason: string;
   };
 
-/** Display names of the datasets for messages. */
-const DATASET_LABELS: Readonly<Record<string, string>> = {
-  mnist: "MNIST",
-  cifar10: "CIFAR-10",
-  "cifar10-exact": "CIFAR-10 exact subset",
-  svhn: "SVHN",
-  imagenet32: "ImageNet 32x32",
-  imagenet64: "ImageNet 64x64",
-  celeba5bit: "CelebA 5-bit",
-};
-
 /** Canonical JSON: object keys sorted at every level, so equal specs give equal text. */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(sortKeys(value));
@@ -229,11 +219,6 @@ export function validateSpec(spec: TrainRunSpec): void {
   if (spec.trainLimit !== null && !posInt(spec.trainLimit)) {
     bad("trainLimit", spec.trainLimit, "null or >= 1");
   }
-}
-
-/** "MNIST", "CIFAR-10", ... for a dataset id. */
-export function datasetLabel(id: string): string {
-  return DATASET_LABELS[id] ?? id;
 }
 
 /** The reason of a missing dataset, one line naming the command that fetches it (or where to get it). */

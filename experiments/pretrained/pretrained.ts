@@ -25,7 +25,8 @@ import { evaluatePerImage } from "../../lib/train/evaluate_images.ts";
 import type { Claim, Experiment, Unit, UnitContext, UnitResult } from "../framework/experiment.ts";
 import { unitArtifactName } from "../framework/runner.ts";
 import { drawSamples, reconstruct } from "../framework/trained_model.ts";
-import { datasetLabel, missingDataReason } from "../framework/train_run.ts";
+import { missingDataReason } from "../framework/train_run.ts";
+import { datasetLabel } from "../../lib/data/mod.ts";
 import { DENSITY_ROW, DENSITY_TABLE } from "../density/density.ts";
 import { findFigure, hasValue } from "../framework/figures.ts";
 

@@ -17,7 +17,8 @@ import type { Preset } from "../framework/presets.ts";
 import { DatasetError, type DatasetName, loadDataset } from "../../lib/data/mod.ts";
 import type { Claim, Experiment, Unit, UnitContext, UnitResult } from "../framework/experiment.ts";
 import { drawSamples, loadTrainedModel, reconstruct } from "../framework/trained_model.ts";
-import { datasetLabel, missingDataReason, trainRun } from "../framework/train_run.ts";
+import { missingDataReason, trainRun } from "../framework/train_run.ts";
+import { datasetLabel } from "../../lib/data/mod.ts";
 import {
   checkpointEvery,
   columnDataset,

@@ -12,33 +12,7 @@ import {
 import { DatasetError } from "./errors.ts";
 import { encodeNpy } from "./npy.ts";
 import { encodeTar } from "./tar.ts";
-import { expectDatasetError, withTempDir } from "./testing_util.ts";
-
-/** Serves `files` by name on 127.0.0.1 (a free port) while `fn` runs; counts requests per path. */
-async function withServer(
-  files: Record<string, Uint8Array>,
-  fn: (base: string, hits: Map<string, number>) => Promise<void>,
-): Promise<void> {
-  const hits = new Map<string, number>();
-  const ac = new AbortController();
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen: () => {} },
-    (req) => {
-      const name = new URL(req.url).pathname.slice(1);
-      hits.set(name, (hits.get(name) ?? 0) + 1);
-      const body = files[name];
-      return body
-        ? new Response(body as Uint8Array<ArrayBuffer>)
-        : new Response("not found", { status: 404 });
-    },
-  );
-  try {
-    await fn(`http://127.0.0.1:${server.addr.port}`, hits);
-  } finally {
-    ac.abort();
-    await server.finished;
-  }
-}
+import { expectDatasetError, withServer, withTempDir } from "./testing_util.ts";
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 

@@ -14,7 +14,7 @@ import { type DatasetDownload, downloadDataset, type DownloadFile, OFFICIAL_DOWN
 import { DatasetError, fileSize } from "./errors.ts";
 import { findImagenetFile } from "./imagenet.ts";
 import { DEFAULT_DATA_DIR, findExactDir, resolveDataDir } from "./registry.ts";
-import type { DatasetName } from "./sources.ts";
+import { DATASET_LABELS, type DatasetName } from "./sources.ts";
 import { findSvhnFile, SVHN_FILES } from "./svhn.ts";
 
 /** What {@link ensureData} found or did for one dataset. */
@@ -47,17 +47,6 @@ export interface EnsureOptions {
   /** Aborts the transfers. */
   readonly signal?: AbortSignal;
 }
-
-/** Short names for the log lines. */
-const LABELS: Readonly<Record<DatasetName, string>> = {
-  mnist: "MNIST",
-  cifar10: "CIFAR-10",
-  "cifar10-exact": "CIFAR-10 exact subset",
-  svhn: "SVHN",
-  imagenet32: "ImageNet 32x32",
-  imagenet64: "ImageNet 64x64",
-  celeba5bit: "CelebA 5-bit",
-};
 
 /** Quotes a shell word when it needs it. */
 function shellWord(s: string): string {
@@ -143,7 +132,7 @@ export async function ensureData(names: readonly DatasetName[], opts: EnsureOpti
   const dir = resolveDataDir(opts.dataDir);
   const out: DataStatus[] = [];
   for (const name of [...new Set(names)]) {
-    const label = LABELS[name];
+    const label = DATASET_LABELS[name];
     if (name === "mnist") {
       out.push({ name, state: "embedded", line: `${label}: embedded, nothing to fetch` });
       continue;
@@ -179,7 +168,7 @@ export async function ensureData(names: readonly DatasetName[], opts: EnsureOpti
 
 /** Downloads (and for the exact subset, derives) one missing dataset. */
 async function obtain(name: DatasetName, dir: string, opts: EnsureOptions): Promise<DataStatus> {
-  const label = LABELS[name];
+  const label = DATASET_LABELS[name];
   const fetch = async (what: DatasetName) => {
     const files = opts.files?.[what];
     return await downloadDataset(what, dir, {

@@ -70,5 +70,11 @@ export {
   SHARED_EXACT_DIR,
 } from "./registry.ts";
 export { Rng, shuffleInPlace } from "./rng.ts";
-export { DATASET_NAMES, type DatasetName, OFFICIAL_SOURCES } from "./sources.ts";
+export {
+  DATASET_LABELS,
+  DATASET_NAMES,
+  datasetLabel,
+  type DatasetName,
+  OFFICIAL_SOURCES,
+} from "./sources.ts";
 export { loadSvhn, type SvhnOptions } from "./svhn.ts";

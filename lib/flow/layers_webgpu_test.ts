@@ -15,7 +15,7 @@ import { ActNorm2d } from "./actnorm.ts";
 import { LipSwish } from "./activations.ts";
 import { ClassifierHead } from "./classifier.ts";
 import { ChannelCouplingBlock, MaskedCouplingBlock } from "./coupling.ts";
-import { inverse, slogdet } from "./dense.ts";
+import { inverse, slogdet } from "./dense_test_util.ts";
 import { inverseMatrix, InvertibleConv2d, logAbsDet } from "./invconv.ts";
 import {
   fixtureTensor,
@@ -30,7 +30,8 @@ import {
 import { LogitTransform } from "./logit.ts";
 import { normalizeU, normalizeV } from "./mixed_norm.ts";
 import { Normalize } from "./normalize.ts";
-import { operatorNorm, SpectralNormConv2d } from "./spectral_norm.ts";
+import { operatorNorm } from "./norm_test_util.ts";
+import { SpectralNormConv2d } from "./spectral_norm.ts";
 import { Squeeze } from "./squeeze.ts";
 import type { FlowLayer } from "./module.ts";
 

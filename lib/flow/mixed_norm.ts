@@ -18,8 +18,7 @@
  * @module
  */
 import { grad } from "../engine/autograd.ts";
-import { fmt } from "../engine/backend.ts";
-import { full, tensor } from "../engine/ops/creation.ts";
+import { full } from "../engine/ops/creation.ts";
 import {
   abs,
   add,
@@ -36,11 +35,9 @@ import {
   tanh,
   where,
 } from "../engine/ops/elementwise.ts";
-import { matmul } from "../engine/ops/linalg.ts";
 import { max, mean, sum } from "../engine/ops/reduce.ts";
 import { concat, reshape } from "../engine/ops/shape.ts";
-import { Rng } from "../engine/random.ts";
-import { type Device, noGrad, type Tensor, tidy } from "../engine/tensor.ts";
+import { type Device, type Tensor, tidy } from "../engine/tensor.ts";
 import { type BufferState, type Module, Parameter } from "./module.ts";
 
 /** The shift inside asym_squash: atanh(0.5), so θ = 0 gives p = 2. */
@@ -286,94 +283,4 @@ export function orderGradients(
     const gs = grad(orderLoss(layers, scale), orders.map((o) => o.value), { allowUnused: false });
     return gs.map((g) => where(eq(g, g), g, 0));
   });
-}
-
-/**
- * Closed forms of a few induced matrix norms of W [m, n] (row-major), or null when there is none:
- * (1, 1) max column |·| sum, (∞, ∞) max row |·| sum, (1, 2) max column ℓ2, (1, ∞) max |entry|,
- * (2, ∞) max row ℓ2.
- */
-export function closedFormMatrixNorm(
-  w: ArrayLike<number>,
-  m: number,
-  n: number,
-  p: number,
-  q: number,
-): number | null {
-  const col = (j: number, f: (v: number) => number) => {
-    let s = 0;
-    for (let i = 0; i < m; i++) s += f(w[i * n + j]);
-    return s;
-  };
-  const row = (i: number, f: (v: number) => number) => {
-    let s = 0;
-    for (let j = 0; j < n; j++) s += f(w[i * n + j]);
-    return s;
-  };
-  const range = (k: number) => Array.from({ length: k }, (_, i) => i);
-  if (p === 1 && q === 1) return Math.max(...range(n).map((j) => col(j, Math.abs)));
-  if (p === Infinity && q === Infinity) return Math.max(...range(m).map((i) => row(i, Math.abs)));
-  if (p === 1 && q === 2) return Math.max(...range(n).map((j) => Math.sqrt(col(j, (v) => v * v))));
-  if (p === 1 && q === Infinity) return Math.max(...Array.from(w, Math.abs));
-  if (p === 2 && q === Infinity) return Math.max(...range(m).map((i) => Math.sqrt(row(i, (v) => v * v))));
-  return null;
-}
-
-/** Options of {@link inducedMatrixNorm}. */
-export interface InducedNormOptions {
-  /** Iterations per start (default 200). */
-  readonly iterations?: number;
-  /** Random starts; the largest σ wins (default 10 for non-(2,2), 1 for (2,2)). */
-  readonly restarts?: number;
-  /** Seed of the random starts (default 0). */
-  readonly seed?: number;
-}
-
-/**
- * ‖W‖_{p→q} of a matrix W [m, n] by the power method with random restarts (a lower bound that is
- * usually the global maximum). Runs under noGrad; one readback at the end.
- *
- * @example
- * ```ts
- * import { createDevice, randn, Rng } from "../engine/mod.ts";
- *
- * const w = randn([8, 6], new Rng(0), await createDevice("cpu64"));
- * const s = await inducedMatrixNorm(w, 3, 1.5); // ‖W‖_{3→1.5}
- * ```
- */
-export async function inducedMatrixNorm(
-  weight: Tensor,
-  p: number,
-  q: number,
-  opts: InducedNormOptions = {},
-): Promise<number> {
-  if (weight.rank !== 2) {
-    throw new Error(`Cannot take an induced matrix norm of shape ${fmt(weight.shape)}: expected a matrix`);
-  }
-  const [m, n] = weight.shape;
-  const iterations = opts.iterations ?? 200;
-  const restarts = opts.restarts ?? (p === 2 && q === 2 ? 1 : 10);
-  const rng = new Rng(opts.seed ?? 0);
-  const best = noGrad(() =>
-    tidy(() => {
-      const sigmas: Tensor[] = [];
-      for (let r = 0; r < restarts; r++) {
-        let v = normalizeV(tensor(rng.fill(n, (g) => g.normal()), [n], weight.device), p);
-        let u = normalizeU(tensor(rng.fill(m, (g) => g.normal()), [m], weight.device), q);
-        for (let k = 0; k < iterations; k++) {
-          const nu = tidy(() => normalizeU(reshape(matmul(weight, reshape(v, [n, 1])), [m]), q));
-          const nv = tidy(() => normalizeV(reshape(matmul(weight, reshape(nu, [m, 1]), true), [n]), p));
-          u.dispose();
-          v.dispose();
-          u = nu;
-          v = nv;
-        }
-        sigmas.push(reshape(sum(mul(u, reshape(matmul(weight, reshape(v, [n, 1])), [m]))), [1]));
-      }
-      return max(concat(sigmas, 0));
-    })
-  );
-  const s = await best.item();
-  best.dispose();
-  return s;
 }

@@ -10,13 +10,11 @@ import { pow } from "../engine/ops/elementwise.ts";
 import { sum } from "../engine/ops/reduce.ts";
 import { Rng } from "../engine/random.ts";
 import { noGrad, type Tensor, tidy } from "../engine/tensor.ts";
-import { largestSingularValue, matmulHost } from "./dense.ts";
+import { largestSingularValue, matmulHost } from "./dense_test_util.ts";
 import { fixtureTensor, loadFixture } from "./layer_test_util.ts";
 import {
   asymSquash,
   asymSquashHost,
-  closedFormMatrixNorm,
-  inducedMatrixNorm,
   LearnableOrder,
   normalizeU,
   normalizeV,
@@ -25,6 +23,7 @@ import {
   orderLoss,
   parseVnorms,
 } from "./mixed_norm.ts";
+import { closedFormMatrixNorm, inducedMatrixNorm } from "./norm_test_util.ts";
 import { SpectralNormConv2d, SpectralNormLinear, updateLipschitzAll } from "./spectral_norm.ts";
 
 /** Float64 identities (norms of normalised vectors, closed forms). */

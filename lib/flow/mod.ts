@@ -44,7 +44,6 @@ export * from "./iresblock.ts";
 export * from "./linear.ts";
 export * from "./logit.ts";
 export * from "./mixed_norm.ts";
-export type { InducedNormOptions as InducedMatrixNormOptions } from "./mixed_norm.ts";
 export * from "./model.ts";
 export * from "./model_memory.ts";
 export * from "./module.ts";

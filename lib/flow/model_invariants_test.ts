@@ -14,11 +14,12 @@ import { rand, Rng } from "../engine/random.ts";
 import { type Device, dispose, noGrad, type Tensor, tidy } from "../engine/tensor.ts";
 import { assertClose, assertEquals, assertTrue, type Tolerance } from "../testing/asserts.ts";
 import { makeConfig, type ResidualFlowConfig } from "./config.ts";
-import { slogdet } from "./dense.ts";
+import { slogdet } from "./dense_test_util.ts";
 import { jacobians, maxAbsDiff } from "./layer_test_util.ts";
 import { ResidualFlow } from "./model.ts";
 import type { IResBlock } from "./iresblock.ts";
-import { type InducedNormLayer, operatorNorm, SpectralNormConv2d } from "./spectral_norm.ts";
+import { operatorNorm } from "./norm_test_util.ts";
+import { type InducedNormLayer, SpectralNormConv2d } from "./spectral_norm.ts";
 
 /** Whole-model round trip in float32 (the block inverses stop at a change of 1e-6). */
 const ROUND_TRIP = 1e-4;

@@ -16,7 +16,7 @@ import { assertClose, assertEquals, assertTrue, type Tolerance } from "../testin
 import { ActNormBase } from "./actnorm.ts";
 import { Elu, LipSwish } from "./activations.ts";
 import { makeConfig, type ResidualFlowConfig } from "./config.ts";
-import { slogdet } from "./dense.ts";
+import { slogdet } from "./dense_test_util.ts";
 import { exactLogdet } from "./exact_logdet.ts";
 import { IResBlock } from "./iresblock.ts";
 import { fixtureFiles, fixtureTensor, flat, jacobians, loadFixture } from "./layer_test_util.ts";

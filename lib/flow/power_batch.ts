@@ -80,6 +80,36 @@ function rowConverged(a: Tensor, b: Tensor, atol: number, rtol: number): Tensor 
   return lt(rms, add(atol, mul(max(a, 1), rtol)));
 }
 
+/**
+ * The chunk loop of the adaptive power iteration (one layer's or a stacked group's): runs `k` steps
+ * from (u0, v0) under noGrad, appends each new (u, v) to `pending` (owned by the caller) and returns
+ * the convergence flags of every step, concatenated in step order.
+ */
+export function runPowerChunk(
+  u0: Tensor,
+  v0: Tensor,
+  k: number,
+  step: (v: Tensor) => [Tensor, Tensor],
+  converged: (nu: Tensor, u: Tensor, nv: Tensor, v: Tensor) => Tensor,
+  pending: [Tensor, Tensor][],
+): Tensor {
+  return noGrad(() => {
+    const flags: Tensor[] = [];
+    let u = u0;
+    let v = v0;
+    for (let i = 0; i < k; i++) {
+      const [nu, nv] = step(v);
+      flags.push(tidy(() => converged(nu, u, nv, v)));
+      pending.push([nu, nv]);
+      u = nu;
+      v = nv;
+    }
+    const all = concat(flags, 0);
+    flags.forEach((f) => f.dispose());
+    return all;
+  });
+}
+
 /** Several layers' power iterations run as one stacked iteration. */
 export class PowerBatch {
   /** The members, in stacking order. */
@@ -167,26 +197,18 @@ export class PowerBatch {
     );
     const k = Math.min(m0.checkEvery, left);
     this.chunk = k;
-    return noGrad(() => {
-      const flags: Tensor[] = [];
-      let u = this.#u;
-      let v = this.#v;
-      for (let i = 0; i < k; i++) {
-        const [nu, nv] = tidy(() => {
+    return runPowerChunk(
+      this.#u,
+      this.#v,
+      k,
+      (v) =>
+        tidy(() => {
           const nu = normalizeRows(this.#apply(v));
           return [nu, normalizeRows(this.#adjoint(nu))];
-        });
-        flags.push(
-          tidy(() => mul(rowConverged(nu, u, m0.atol, m0.rtol), rowConverged(nv, v, m0.atol, m0.rtol))),
-        );
-        this.#pending.push([nu, nv]);
-        u = nu;
-        v = nv;
-      }
-      const all = concat(flags, 0);
-      flags.forEach((f) => f.dispose());
-      return all;
-    });
+        }),
+      (nu, u, nv, v) => mul(rowConverged(nu, u, m0.atol, m0.rtol), rowConverged(nv, v, m0.atol, m0.rtol)),
+      this.#pending,
+    );
   }
 
   /** Takes the last chunk's flags; members that stop hand their kept state to their session. */

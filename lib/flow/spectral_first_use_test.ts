@@ -10,7 +10,8 @@ import { Rng } from "../engine/random.ts";
 import { tidy } from "../engine/tensor.ts";
 import { makeConfig } from "./config.ts";
 import { ResidualFlow } from "./model.ts";
-import { type InducedNormLayer, operatorNorm, SpectralNormConv2d } from "./spectral_norm.ts";
+import { operatorNorm } from "./norm_test_util.ts";
+import { type InducedNormLayer, SpectralNormConv2d } from "./spectral_norm.ts";
 
 /**
  * Largest relative shortfall of a converged σ estimate below the true operator norm: the stop rule

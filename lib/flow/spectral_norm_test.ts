@@ -10,7 +10,7 @@ import { createDevice } from "../engine/devices.ts";
 import { tensor } from "../engine/ops/creation.ts";
 import { Rng } from "../engine/random.ts";
 import { type Device, noGrad, tidy } from "../engine/tensor.ts";
-import { largestSingularValue } from "./dense.ts";
+import { largestSingularValue } from "./dense_test_util.ts";
 import {
   fixtureTensor,
   flat,
@@ -20,12 +20,12 @@ import {
   weightedSum,
 } from "./layer_test_util.ts";
 import {
-  operatorNorm,
   SpectralNormConv2d,
   type SpectralNormConv2dOptions,
   SpectralNormLinear,
   updateLipschitzAll,
 } from "./spectral_norm.ts";
+import { operatorNorm } from "./norm_test_util.ts";
 
 /** Float64 values vs the fixture (README: ~1e-10 relative). */
 const F64: Tolerance = { atol: 1e-12, rtol: 1e-10 };

@@ -1,8 +1,8 @@
 /**
- * Small dense linear algebra on the host in float64 (row-major `Float64Array`s): LU with partial
- * pivoting, log|det|, inverse, and the eigenvalues of a symmetric matrix (cyclic Jacobi). Used by the
- * invertible 1×1 convolution's checks, by brute-force Jacobian log-dets in tests, and for exact
- * operator norms of small convolutions (σ_max = √λ_max(AᵀA)).
+ * Test helpers: small dense linear algebra on the host in float64 (row-major `Float64Array`s): LU with
+ * partial pivoting, log|det|, inverse, and the eigenvalues of a symmetric matrix (cyclic Jacobi). Used by
+ * the invertible 1×1 convolution's checks, by brute-force Jacobian log-dets, and for exact operator norms
+ * of small convolutions (σ_max = √λ_max(AᵀA)). Not part of the published package.
  * @module
  */
 
