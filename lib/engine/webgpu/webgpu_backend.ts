@@ -22,6 +22,7 @@ import type { PoolStats } from "./buffer_pool.ts";
 import { binaryOp, fillInto, unaryOp, whereOp } from "./elementwise_ops.ts";
 import { reduceOp } from "./reduce_ops.ts";
 import { concatOp, padOp, permuteOp, sliceOp } from "./layout_ops.ts";
+import { splitFlatOp } from "./flat_copy_ops.ts";
 import { type MatmulDims, matmulDispatch } from "./matmul_ops.ts";
 import { releaseFastGemmResources } from "./fast_gemm.ts";
 import { conv2dDispatch, conv2dInputGradDispatch, conv2dWeightGradDispatch } from "./conv_ops.ts";
@@ -302,6 +303,10 @@ class WebGpuBackendImpl implements WebGpuBackend {
 
   concat(xs: readonly Storage[], shapes: readonly Shape[], axis: number): Storage {
     return concatOp(this.#d, xs.map((x) => gpuOf(x, "concat")), shapes, axis);
+  }
+
+  splitFlat(x: Storage, sizes: readonly number[]): Storage[] {
+    return splitFlatOp(this.#d, gpuOf(x, "splitFlat"), sizes);
   }
 }
 
