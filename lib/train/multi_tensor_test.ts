@@ -5,7 +5,10 @@
 import { assertClose, assertEquals, assertTrue, type Tolerance } from "../testing/asserts.ts";
 import { createDevice } from "../engine/devices.ts";
 import type { Device, Tensor } from "../engine/tensor.ts";
-import { tensor } from "../engine/ops/creation.ts";
+import { requireGrad, tensor } from "../engine/ops/creation.ts";
+import { grad } from "../engine/autograd.ts";
+import { add, mul } from "../engine/ops/elementwise.ts";
+import { sum } from "../engine/ops/reduce.ts";
 import { concat, reshape, splitFlat } from "../engine/ops/shape.ts";
 import { requestWebGpuAdapter } from "../engine/webgpu/webgpu_backend.ts";
 import { Parameter } from "../flow/module.ts";
@@ -132,4 +135,25 @@ Deno.test({
     assertTrue(g.length === c.length, "as many pieces");
     g.forEach((x, i) => assertEquals(x, c[i], `piece ${i} (0: the flat concatenation)`));
   },
+});
+
+Deno.test("splitFlat's gradient puts each piece's gradient back in its range (exact oracle)", async (t) => {
+  const shapes = [[2, 3], [0], [4], [], [3, 1, 2]];
+  const total = shapes.reduce((n, s) => n + sizeOf(s), 0);
+  const kinds = adapter ? ["cpu", "webgpu"] as const : ["cpu"] as const;
+  for (const kind of kinds) {
+    await t.step(kind, async () => {
+      const d = await createDevice(kind);
+      const x = requireGrad(tensor(values(3, total), [total], d));
+      const weights = shapes.map((s, j) => tensor(values(50 + j, sizeOf(s)), s, d));
+      const pieces = splitFlat(x, shapes);
+      pieces.forEach((p, j) => assertEquals([...p.shape], shapes[j], `shape of piece ${j}`));
+      // d/dx of sum_j sum(piece_j * w_j) is the concatenation of the w_j, exactly.
+      const loss = pieces.map((p, j) => sum(mul(p, weights[j]))).reduce((a, b) => add(a, b));
+      const [gx] = grad(loss, [x]);
+      const expected: number[] = [];
+      for (const w of weights) expected.push(...await w.read());
+      assertEquals([...await gx.read()], expected, "gradient of the flat input");
+    });
+  }
 });
