@@ -295,7 +295,9 @@ async function main(argv: readonly string[]): Promise<number> {
   });
   const nParams = model.parameters().reduce((n, p) => n + p.value.size, 0);
   console.log(
-    `Device: ${device.backend.description}; ${nParams} parameters; config 4-4, hidden 64, FC end, Poisson(2)+2, Neumann + backward-in-forward`,
+    `Device: ${device.backend.description} (matrix products: ${
+      gemmKernelOf(device.backend) ?? "CPU"
+    }); ${nParams} parameters; config 4-4, hidden 64, FC end, Poisson(2)+2, Neumann + backward-in-forward`,
   );
   const dataroot = baseline ? await mnistDataroot() : null;
   const ours: number[] = [];
@@ -433,6 +435,8 @@ async function main(argv: readonly string[]): Promise<number> {
     denoVersion: Deno.version.deno,
     backend: device.name,
     adapter: device.backend.description,
+    // The matrix-product kernels the WebGPU backend chose for this adapter (null on other backends).
+    gemmKernel: gemmKernelOf(device.backend),
     loadAverage: Deno.loadavg(),
     config: cfg,
     batchSize: 64,
@@ -535,3 +539,9 @@ async function main(argv: readonly string[]): Promise<number> {
 }
 
 if (import.meta.main) await runMain("deno task bench:train", main);
+
+/** The WebGPU backend's matrix-product kernel family with its reason, or null on another backend. */
+function gemmKernelOf(backend: object): string | null {
+  const b = backend as Partial<Pick<WebGpuBackend, "gemmKernel" | "gemmKernelReason">>;
+  return b.gemmKernel ? `${b.gemmKernel}: ${b.gemmKernelReason}` : null;
+}

@@ -191,4 +191,9 @@ export interface Backend {
   pad(x: Storage, shape: Shape, before: readonly number[], after: readonly number[], value: number): Storage;
   /** Concatenates along `axis`; all shapes agree except on that axis. */
   concat(xs: readonly Storage[], shapes: readonly Shape[], axis: number): Storage;
+  /**
+   * Optional: consecutive pieces of the flat storage x with the given sizes (summing to x's size), in
+   * fewer dispatches than one slice per piece. Callers fall back to {@link Backend.slice} without it.
+   */
+  splitFlat?(x: Storage, sizes: readonly number[]): Storage[];
 }

@@ -50,7 +50,18 @@ export {
 } from "./ops/creation.ts";
 export * from "./ops/elementwise.ts";
 export { logsumexp, max, mean, normalizeAxes, sum, sumTo } from "./ops/reduce.ts";
-export { concat, expand, flatten, pad, permute, reshape, slice, sliceAxis, transpose } from "./ops/shape.ts";
+export {
+  concat,
+  expand,
+  flatten,
+  pad,
+  permute,
+  reshape,
+  slice,
+  sliceAxis,
+  splitFlat,
+  transpose,
+} from "./ops/shape.ts";
 export { matmul } from "./ops/linalg.ts";
 export {
   conv2d,

@@ -5,8 +5,10 @@
  * @module
  */
 import { add, mul } from "../engine/ops/elementwise.ts";
+import { splitFlat } from "../engine/ops/shape.ts";
 import { noGrad, type Tensor, tidy } from "../engine/tensor.ts";
 import type { Parameter } from "../flow/module.ts";
+import { concatFlat } from "./optimizer.ts";
 
 /**
  * Shadow weights: shadow ← decay · shadow + (1 − decay) · param after each step.
@@ -34,21 +36,54 @@ export class Ema {
   readonly params: readonly Parameter[];
   /** Decay per update. */
   readonly decay: number;
+  /**
+   * Whether the shadow is one flat tensor over all parameters, updated in a few dispatches (default),
+   * rather than one tensor and one update chain per parameter. The same arithmetic per element.
+   */
+  readonly multiTensor: boolean;
   #shadow: Tensor[] | null = null;
+  #flat: Tensor | null = null;
 
-  /** Tracks `params` with `decay`. */
-  constructor(params: readonly Parameter[], decay = 0.999) {
+  /** Tracks `params` with `decay`; `multiTensor` as in {@link Ema.multiTensor}. */
+  constructor(params: readonly Parameter[], decay = 0.999, opts: { readonly multiTensor?: boolean } = {}) {
     this.params = params;
     this.decay = decay;
+    this.multiTensor = opts.multiTensor ?? true;
   }
 
   /** True once the shadow exists. */
   get initialized(): boolean {
-    return this.#shadow !== null;
+    return this.#shadow !== null || this.#flat !== null;
+  }
+
+  /** The per-parameter shadow tensors, split from the flat one when needed (owned by the EMA). */
+  #pieces(): Tensor[] | null {
+    if (this.#shadow === null && this.#flat !== null) {
+      const flat = this.#flat;
+      this.#shadow = noGrad(() => splitFlat(flat, this.params.map((p) => p.value.shape))).map((t) =>
+        t.keep()
+      );
+    }
+    return this.#shadow;
   }
 
   /** Updates (or creates) the shadow from the current parameters. */
   update(): void {
+    if (this.multiTensor && this.params.length > 0) {
+      noGrad(() => {
+        const old = this.#flat ?? (this.#shadow ? concatFlat(this.#shadow).keep() : null);
+        this.#shadow?.forEach((s) => s.dispose());
+        this.#shadow = null;
+        const w = this.params.map((p) => p.value);
+        this.#flat = (old === null
+          ? tidy(() =>
+            concatFlat(w.map((t) => t.detach()))
+          )
+          : tidy(() => add(mul(old, this.decay), mul(concatFlat(w), 1 - this.decay)))).keep();
+        old?.dispose();
+      });
+      return;
+    }
     noGrad(() => {
       if (this.#shadow === null) {
         this.#shadow = this.params.map((p) => p.value.detach().keep());
@@ -65,13 +100,15 @@ export class Ema {
   /** The shadow tensors by parameter name (owned by the EMA), for checkpoints. */
   shadow(): Map<string, Tensor> {
     const m = new Map<string, Tensor>();
-    this.#shadow?.forEach((s, i) => m.set(this.params[i].name, s));
+    this.#pieces()?.forEach((s, i) => m.set(this.params[i].name, s));
     return m;
   }
 
   /** Replaces the shadow (takes ownership). */
   loadShadow(shadow: Map<string, Tensor>): void {
     this.#shadow?.forEach((s) => s.dispose());
+    this.#flat?.dispose();
+    this.#flat = null;
     this.#shadow = this.params.map((p) => {
       const s = shadow.get(p.name);
       if (!s) throw new Error(`Cannot load the EMA: no shadow for parameter ${p.name}`);
@@ -81,9 +118,10 @@ export class Ema {
 
   /** Runs `fn` with the shadow weights swapped in, then swaps the training weights back. */
   async withShadow<T>(fn: () => Promise<T> | T): Promise<T> {
-    if (this.#shadow === null) return await fn();
+    const pieces = this.#pieces();
+    if (pieces === null) return await fn();
     const saved = this.params.map((p) => p.value.detach().keep());
-    this.params.forEach((p, i) => p.set(this.#shadow![i].detach()));
+    this.params.forEach((p, i) => p.set(pieces[i].detach()));
     try {
       return await fn();
     } finally {
@@ -95,5 +133,7 @@ export class Ema {
   dispose(): void {
     this.#shadow?.forEach((s) => s.dispose());
     this.#shadow = null;
+    this.#flat?.dispose();
+    this.#flat = null;
   }
 }

@@ -3,7 +3,7 @@
  * adjoint as the backward rule.
  * @module
  */
-import { broadcastShapes, fmt, sizeOf } from "../backend.ts";
+import { broadcastShapes, fmt, type Shape, sizeOf } from "../backend.ts";
 import { Node } from "../graph.ts";
 import { isGradEnabled, type Tensor, viewAs } from "../tensor.ts";
 import { scalarConst } from "./creation.ts";
@@ -156,5 +156,45 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
     xs,
     [],
     (g, needs) => xs.map((t, i) => (needs[i] ? sliceAxis(g, a, offsets[i], t.shape[a]) : null)),
+  );
+}
+
+/**
+ * Splits x, read flat, into consecutive pieces of the given shapes (their sizes must sum to x's size):
+ * the inverse of concatenating the flattened pieces. On backends with `splitFlat` (WebGPU) one dispatch
+ * moves many pieces; elsewhere each piece is a slice. Each piece's gradient flows back into its range.
+ */
+export function splitFlat(x: Tensor, shapes: readonly Shape[]): Tensor[] {
+  const d = sameDevice("splitFlat", x);
+  const sizes = shapes.map((s) => sizeOf(s));
+  const total = sizes.reduce((n, s) => n + s, 0);
+  if (total !== x.size) {
+    throw new Error(
+      `Cannot split ${
+        fmt(x.shape)
+      } (${x.size} values) into pieces of ${total} values in all (${shapes.length} shapes)`,
+    );
+  }
+  const flat = reshape(x, [x.size]);
+  const starts: number[] = [];
+  let at = 0;
+  for (const s of sizes) {
+    starts.push(at);
+    at += s;
+  }
+  if (!d.backend.splitFlat) {
+    return shapes.map((s, j) => reshape(slice(flat, [starts[j]], [sizes[j]]), s));
+  }
+  const storages = d.backend.splitFlat(flat.buffer.storage, sizes);
+  return storages.map((st, j) =>
+    record(
+      "splitFlat",
+      d,
+      st,
+      shapes[j],
+      [flat],
+      [],
+      (g) => [pad(reshape(g, [sizes[j]]), [starts[j]], [total - starts[j] - sizes[j]], 0)],
+    )
   );
 }

@@ -1,7 +1,8 @@
 /**
  * Host side of 2-D convolution and its two adjoints as implicit GEMMs. {@link conv2dDispatch},
  * {@link conv2dInputGradDispatch} and {@link conv2dWeightGradDispatch} are the single places that pick
- * a kernel: large convolutions go to the texture GEMM (fast_gemm.ts, via fast_route.ts) when enabled and
+ * a kernel: with the "tiled" kernels (GPUs, see gemm_select.ts) all three run as implicit GEMMs on the
+ * workgroup-memory tiled kernel of kernels/gemm_tiled.ts; otherwise large convolutions go to the texture GEMM (fast_gemm.ts, via fast_route.ts) when enabled and
  * it accepts the shape, the rest to the implicit-GEMM buffer kernels. The repacked weights are
  * cached per weight storage ({@link Dispatcher.derived}), so the many products with one weight in a
  * training step (forward, then one input gradient per power-series term) repack it once per layout.
@@ -20,6 +21,33 @@ import {
   recordFastConv2dWeightGrad,
 } from "./fast_gemm.ts";
 import { fastConvWorthIt, recordFast } from "./fast_route.ts";
+import { convTiledKernel, TILED_TILE } from "../../../kernels/gemm_tiled.ts";
+import { fillInto } from "./elementwise_ops.ts";
+
+/**
+ * One of the convolution's products on the workgroup-memory tiled kernel (the "tiled" kernels, for
+ * GPUs; see gemm_select.ts): a [m, n] result reducing over k, written into `out`.
+ */
+function convTiled(
+  d: Dispatcher,
+  mode: "forward" | "inputGrad" | "weightGrad",
+  out: GpuStorage,
+  inputs: readonly GpuStorage[],
+  g: Conv2dGeometry,
+  [m, n, k]: readonly [number, number, number],
+): GpuStorage {
+  if (k === 0) {
+    fillInto(d, out, 0);
+    return out;
+  }
+  const [nb, c, h, w] = g.x;
+  const [o, , kh, kw] = g.w;
+  const [, , ho, wo] = conv2dOutputShape(g);
+  const kernel = d.kernel(`conv:tiled:${mode}`, () => convTiledKernel(mode));
+  const values = { m, n, k, z0: 0, nb, c, h, w, o, kh, kw, ho, wo, stride: g.stride, pad: g.pad };
+  d.dispatch(kernel, values, out, inputs, [Math.ceil(n / TILED_TILE), Math.ceil(m / TILED_TILE), 1]);
+  return out;
+}
 
 /**
  * Pixel columns per invocation of the forward / input-gradient kernel, and of the weight-gradient
@@ -159,6 +187,7 @@ export function conv2dDispatch(
   const [, , ho, wo] = conv2dOutputShape(g);
   const out = d.alloc(n * o * ho * wo, "conv2d");
   if (out.size === 0) return out;
+  if (d.gemmKernel === "tiled") return convTiled(d, "forward", out, [x, w], g, [o, n * ho * wo, c * kh * kw]);
   if (
     strategy === "auto" && fastConvWorthIt(g) &&
     recordFast(
@@ -193,6 +222,9 @@ export function conv2dInputGradDispatch(
   const [, , ho, wo] = conv2dOutputShape(g);
   const out = d.alloc(n * c * h * wd, "conv2dInputGrad");
   if (out.size === 0) return out;
+  if (d.gemmKernel === "tiled") {
+    return convTiled(d, "inputGrad", out, [dy, w], g, [c, n * h * wd, o * kh * kw]);
+  }
   if (
     strategy === "auto" && fastConvWorthIt(g) &&
     recordFast(
@@ -225,6 +257,10 @@ export function conv2dWeightGradDispatch(
   const [o, , kh, kw] = g.w;
   const [, , ho, wo] = conv2dOutputShape(g);
   const kc = c * kh * kw;
+  if (d.gemmKernel === "tiled") {
+    const dw = d.alloc(o * kc, "conv2dWeightGrad");
+    return dw.size === 0 ? dw : convTiled(d, "weightGrad", dw, [x, dy], g, [o, kc, n * ho * wo]);
+  }
   if (fastConvWorthIt(g) && n * o * ho * wo > 0) {
     const dw = d.alloc(o * kc, "conv2dWeightGrad");
     const rec = (ctx: FastGemmContext) => recordFastConv2dWeightGrad(ctx, x.buffer, dy.buffer, dw.buffer, g);

@@ -15,6 +15,7 @@ import { WG1 } from "../../../kernels/common.ts";
 import { BufferPool } from "./buffer_pool.ts";
 import { type CachedPipeline, PipelineCache } from "./pipeline_cache.ts";
 import { ElementwiseFuser, MAX_FUSED_BINDINGS } from "./fusion.ts";
+import type { GemmKernel } from "./gemm_select.ts";
 
 /** A WebGPU storage: a (pooled) buffer holding `size` float32 values. */
 export class GpuStorage implements Storage {
@@ -61,6 +62,11 @@ export interface DispatcherOptions {
    * {@link Dispatcher.recordExternal} (default true; read by matmul_ops.ts and conv_ops.ts).
    */
   readonly fastGemm?: boolean;
+  /**
+   * Matrix-product kernels: "texture" (default; register-blocked buffer kernels plus the texture GEMM,
+   * for software rasterizers) or "tiled" (the workgroup-memory tiled kernel, for GPUs); see gemm_select.ts.
+   */
+  readonly gemmKernel?: GemmKernel;
 }
 
 /** A kernel ready to dispatch: pipeline plus the order of its uniform fields. */
@@ -107,6 +113,8 @@ export class Dispatcher {
   readonly fuser: ElementwiseFuser | null;
   /** Whether large products may use the texture GEMM (see {@link DispatcherOptions.fastGemm}). */
   readonly fastGemm: boolean;
+  /** The matrix-product kernels in use (see {@link DispatcherOptions.gemmKernel}). */
+  readonly gemmKernel: GemmKernel;
   /** Whether bind groups are cached (see {@link DispatcherOptions.bindGroupCache}). */
   readonly bindGroupCache: boolean;
   readonly #groups = new Map<string, GPUBindGroup>();
@@ -171,6 +179,7 @@ export class Dispatcher {
   constructor(device: GPUDevice, limits: DispatchLimits, opts: DispatcherOptions) {
     const { submitEvery, profile = false, fuse = true, fastGemm = true, bindGroupCache = true } = opts;
     this.bindGroupCache = bindGroupCache;
+    this.gemmKernel = opts.gemmKernel ?? "texture";
     if (!Number.isInteger(submitEvery) || submitEvery < 1) {
       throw new Error(
         `Cannot create the WebGPU dispatcher: submitEvery ${submitEvery} is not a positive integer`,

@@ -10,6 +10,7 @@ import type { Dispatcher, GpuStorage } from "./dispatcher.ts";
 import { stridedValues } from "./elementwise_ops.ts";
 import { fillInto } from "./elementwise_ops.ts";
 import { contiguousStrides, simplifyStrided } from "./shape_utils.ts";
+import { gatherFlat } from "./flat_copy_ops.ts";
 
 /** dst[dstBase + idx·dstStrides] = src[srcBase + idx·srcStrides] over the box `dims`. */
 export function stridedCopy(
@@ -77,7 +78,10 @@ export function padOp(
   return out;
 }
 
-/** Concatenation along `axis` (one copy per input into its slab of the output). */
+/**
+ * Concatenation along `axis`: when every input is one contiguous slab of the output (no axis before
+ * `axis` longer than 1), a flat gather of up to 15 inputs per dispatch, else one copy per input.
+ */
 export function concatOp(
   d: Dispatcher,
   xs: readonly GpuStorage[],
@@ -88,6 +92,10 @@ export function concatOp(
   const outShape = [...shapes[0]];
   outShape[axis] = shapes.reduce((acc, s) => acc + s[axis], 0);
   const out = d.alloc(sizeOf(outShape), "concat");
+  if (outShape.slice(0, axis).every((v) => v === 1)) {
+    gatherFlat(d, out, xs);
+    return out;
+  }
   const os = contiguousStrides(outShape);
   let offset = 0;
   xs.forEach((x, j) => {

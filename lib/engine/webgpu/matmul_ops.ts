@@ -1,7 +1,9 @@
 /**
  * Host side of the batched matrix product. {@link matmulDispatch} is the single place that picks a
- * matmul kernel: large products go to the texture GEMM (fast_gemm.ts, via fast_route.ts) when enabled
- * and it accepts the shape, the rest to the buffer kernels of kernels/matmul.ts.
+ * matmul kernel: with the "tiled" kernels (GPUs, see gemm_select.ts) every product goes to the
+ * workgroup-memory tiled kernel of kernels/gemm_tiled.ts; otherwise large products go to the texture
+ * GEMM (fast_gemm.ts, via fast_route.ts) when enabled and it accepts the shape, the rest to the buffer
+ * kernels of kernels/matmul.ts.
  * @module
  */
 import {
@@ -15,6 +17,7 @@ import type { Dispatcher, GpuStorage } from "./dispatcher.ts";
 import { fillInto } from "./elementwise_ops.ts";
 import { recordFastMatmul } from "./fast_gemm.ts";
 import { fastMatmulWorthIt, recordFast } from "./fast_route.ts";
+import { matmulTiledKernel, TILED_TILE } from "../../../kernels/gemm_tiled.ts";
 
 /** Products with at least this many rows use the taller register block. */
 const TALL_MIN_ROWS = 512;
@@ -48,6 +51,17 @@ export function matmulDispatch(d: Dispatcher, a: GpuStorage, b: GpuStorage, dims
     fillInto(d, out, 0);
     return out;
   }
+  const sa = aBatch === 1 ? 0 : m * k, sb = bBatch === 1 ? 0 : k * n;
+  const maxZ = d.limits.maxComputeWorkgroupsPerDimension;
+  if (d.gemmKernel === "tiled") {
+    const ta = transA ? "T" : "N", tb = transB ? "T" : "N";
+    const kernel = d.kernel(`matmul:tiled:${ta}${tb}`, () => matmulTiledKernel(transA, transB));
+    const gx = Math.ceil(n / TILED_TILE), gy = Math.ceil(m / TILED_TILE);
+    for (let z0 = 0; z0 < batch; z0 += maxZ) {
+      d.dispatch(kernel, { m, n, k, sa, sb, z0 }, out, [a, b], [gx, gy, Math.min(maxZ, batch - z0)]);
+    }
+    return out;
+  }
   if (
     fastMatmulWorthIt(batch, m, n, k) &&
     recordFast(
@@ -65,8 +79,6 @@ export function matmulDispatch(d: Dispatcher, a: GpuStorage, b: GpuStorage, dims
     : d.kernel(`matmul:scalar:${ta}${tb}`, () => matmulScalarKernel(transA, transB));
   const gx = vec ? Math.ceil(n / bl.tn / bl.wgx) : Math.ceil(n / SCALAR_BLOCK / 8);
   const gy = vec ? Math.ceil(m / bl.tm / bl.wgy) : Math.ceil(m / SCALAR_BLOCK / 8);
-  const sa = aBatch === 1 ? 0 : m * k, sb = bBatch === 1 ? 0 : k * n;
-  const maxZ = d.limits.maxComputeWorkgroupsPerDimension;
   for (let z0 = 0; z0 < batch; z0 += maxZ) {
     const values = { m, n, k, sa, sb, z0 };
     d.dispatch(kernel, values, out, [a, b], [gx, gy, Math.min(maxZ, batch - z0)]);

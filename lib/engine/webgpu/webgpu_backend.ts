@@ -22,8 +22,10 @@ import type { PoolStats } from "./buffer_pool.ts";
 import { binaryOp, fillInto, unaryOp, whereOp } from "./elementwise_ops.ts";
 import { reduceOp } from "./reduce_ops.ts";
 import { concatOp, padOp, permuteOp, sliceOp } from "./layout_ops.ts";
+import { splitFlatOp } from "./flat_copy_ops.ts";
 import { type MatmulDims, matmulDispatch } from "./matmul_ops.ts";
 import { releaseFastGemmResources } from "./fast_gemm.ts";
+import { type GemmKernel, type GemmKernelOption, selectGemmKernel } from "./gemm_select.ts";
 import { conv2dDispatch, conv2dInputGradDispatch, conv2dWeightGradDispatch } from "./conv_ops.ts";
 
 /** Options of {@link createWebGpuBackend}. */
@@ -48,6 +50,12 @@ export interface WebGpuBackendOptions {
    * float rounding (summation order).
    */
   readonly fastGemm?: boolean;
+  /**
+   * Matrix-product kernels (gemm_select.ts): "auto" (default) picks "texture" on a software rasterizer
+   * such as llvmpipe and "tiled" (workgroup-memory tiles) on any other adapter; "texture" or "tiled"
+   * forces one (tests, A/B runs). Results differ only by float rounding (summation order).
+   */
+  readonly gemmKernel?: GemmKernelOption;
   /**
    * Cache bind groups of buffer kernels, with a dynamic uniform offset (default true); false creates one
    * per dispatch. Results are the same either way.
@@ -105,6 +113,10 @@ export interface WebGpuBackend extends Backend {
   readonly limits: DispatchLimits;
   /** Pool and dispatch counters. */
   stats(): WebGpuStats;
+  /** The matrix-product kernels in use (see {@link WebGpuBackendOptions.gemmKernel}). */
+  readonly gemmKernel: GemmKernel;
+  /** Why those kernels were chosen (adapter or option), one line. */
+  readonly gemmKernelReason: string;
   /** Turns bind-group reuse off or on at run time (for measuring its effect; results are the same). */
   setBindGroupReuse(on: boolean): void;
   /**
@@ -155,12 +167,17 @@ class WebGpuBackendImpl implements WebGpuBackend {
     readonly description: string,
     limits: DispatchLimits,
     opts: DispatcherOptions,
+    readonly gemmKernelReason: string,
   ) {
     this.#d = new Dispatcher(device, limits, opts);
   }
 
   get limits(): DispatchLimits {
     return this.#d.limits;
+  }
+
+  get gemmKernel(): GemmKernel {
+    return this.#d.gemmKernel;
   }
 
   poolBytes(): number {
@@ -303,6 +320,10 @@ class WebGpuBackendImpl implements WebGpuBackend {
   concat(xs: readonly Storage[], shapes: readonly Shape[], axis: number): Storage {
     return concatOp(this.#d, xs.map((x) => gpuOf(x, "concat")), shapes, axis);
   }
+
+  splitFlat(x: Storage, sizes: readonly number[]): Storage[] {
+    return splitFlatOp(this.#d, gpuOf(x, "splitFlat"), sizes);
+  }
 }
 
 /** The adapter, or null when WebGPU or an adapter is unavailable. */
@@ -347,11 +368,13 @@ export async function createWebGpuBackend(opts: WebGpuBackendOptions = {}): Prom
   const description = info.description ||
     [info.vendor, info.architecture, info.device].filter(Boolean).join(" ") ||
     "WebGPU adapter";
+  const gemm = selectGemmKernel(info, opts.gemmKernel ?? "auto");
   return new WebGpuBackendImpl(device, description, limits, {
     submitEvery: opts.submitEvery ?? 64,
     profile,
     fuse: opts.fuse ?? true,
     fastGemm: opts.fastGemm ?? true,
     bindGroupCache: opts.bindGroupCache ?? true,
-  });
+    gemmKernel: gemm.kernel,
+  }, gemm.reason);
 }
