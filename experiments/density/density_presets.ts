@@ -82,6 +82,19 @@ export interface ScaledBudget {
   readonly evals: number;
   /** Steps per training-curve point. */
   readonly logEvery: number;
+  /** Per-column changes of the optimisation and evaluation budget (the model stays the preset's). */
+  readonly columns?: Readonly<Partial<Record<DensityColumn, ColumnBudget>>>;
+}
+
+/** What a column may change of its preset's budget. */
+export type ColumnBudget = Partial<
+  Pick<ScaledBudget, "steps" | "warmup" | "lr" | "emaDecay" | "evalLimit" | "evalSubset" | "evals">
+>;
+
+/** The budget of a column at a scaled preset: the preset's, with the column's changes. */
+export function columnBudget(preset: Exclude<Preset, "paper">, column: DensityColumn): ScaledBudget {
+  const b = SCALED_BUDGETS[preset];
+  return { ...b, ...(b.columns?.[column] ?? {}) };
 }
 
 /** Budgets of the scaled presets (per dataset family: MNIST-like 28x28 or CIFAR-like 32x32). */
@@ -266,7 +279,7 @@ export function densitySpec(
       seed,
     };
   }
-  const b = SCALED_BUDGETS[preset];
+  const b = columnBudget(preset, column);
   const evalEvery = Math.max(b.logEvery, Math.floor(b.steps / b.evals / b.logEvery) * b.logEvery);
   return {
     dataset,
