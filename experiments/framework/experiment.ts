@@ -116,5 +116,5 @@ export interface Experiment {
    * The paper's qualitative claims, checked on all figures (and curves: periodic evaluations, paired
    * trends, which gates read) of this experiment.
    */
-  claims(figures: readonly Figure[], series: readonly Series[]): Claim[];
+  claims(figures: readonly Figure[], series?: readonly Series[]): Claim[];
 }
