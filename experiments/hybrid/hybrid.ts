@@ -26,13 +26,13 @@ import {
   hybridModelConfig,
   hybridPlan,
   plannedDatasets,
+  plannedTrainingUnits,
   scaleWords,
   SUMMARY_UNIT,
   svhnAvailability,
   trainingBudget,
   type TrainingUnit,
   trainingUnitName,
-  trainingUnits,
 } from "./hybrid_plan.ts";
 import { writeHybridPlots } from "./hybrid_plots.ts";
 import { runHybridTraining } from "./hybrid_train.ts";
@@ -148,7 +148,7 @@ async function runSummary(ctx: UnitContext): Promise<UnitResult> {
   const figures: Figure[] = [];
   const missing: string[] = [];
   const stepTimes: string[] = [];
-  for (const u of datasets.flatMap(trainingUnits)) {
+  for (const u of datasets.flatMap((d) => plannedTrainingUnits(d, ctx.preset))) {
     const unit = trainingUnitName(u);
     const path = `${ctx.outDir}/${unitArtifactName(HYBRID_EXPERIMENT, unit)}.json`;
     // A missing artifact is a unit not run yet; a corrupt or invalid one is an error naming the file.
@@ -194,7 +194,7 @@ async function runSummary(ctx: UnitContext): Promise<UnitResult> {
   return {
     figures: out,
     files,
-    config: { reads: datasets.flatMap(trainingUnits).map(trainingUnitName) },
+    config: { reads: datasets.flatMap((d) => plannedTrainingUnits(d, ctx.preset)).map(trainingUnitName) },
     seeds: [ctx.seed],
     backend: ctx.device.name,
     adapter: ctx.device.backend.description,
@@ -210,9 +210,11 @@ async function runSummary(ctx: UnitContext): Promise<UnitResult> {
 export const hybridExperiment: Experiment = {
   name: HYBRID_EXPERIMENT,
   title: "Hybrid modelling: accuracy and bits/dim of coupling vs residual blocks (hybrid table)",
-  claimsVersion: 1,
+  claimsVersion: 2,
   units(preset: Preset, opts: { dataDir: string | undefined }): Unit[] {
-    const training = plannedDatasets(opts.dataDir).flatMap(trainingUnits).map((u): Unit => ({
+    const training = plannedDatasets(opts.dataDir).flatMap((d) => plannedTrainingUnits(d, preset)).map((
+      u,
+    ): Unit => ({
       name: trainingUnitName(u),
       budget: trainingBudget(u, preset),
       run: (ctx: UnitContext) => runTrainingUnit(u, ctx),

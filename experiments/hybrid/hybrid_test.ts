@@ -20,7 +20,8 @@ import {
 } from "../../lib/testing/asserts.ts";
 import { mergeExperiments, planUnits, presetDir, type RunSettings, runUnits } from "../framework/runner.ts";
 import { hybridExperiment } from "./hybrid.ts";
-import { ACCURACY_DROP_TABLE, hybridClaims } from "./hybrid_claims.ts";
+import { ACCURACY_DROP_TABLE, ACCURACY_GATE, hybridClaims } from "./hybrid_claims.ts";
+import { claimOutcome } from "../../lib/artifacts/schema.ts";
 import {
   HYBRID_DATASETS,
   HYBRID_LAMBDAS,
@@ -121,19 +122,28 @@ Deno.test("hybrid experiment, smoke preset through the runner", async (t) => {
       assertTrue(a.notes!.includes("SVHN was not run"), a.notes ?? "");
     });
 
-    await t.step("merged: the claims evaluate (MNIST verdicts, SVHN unchecked)", async () => {
-      const [m] = await mergeExperiments([hybridExperiment], {
-        ...settings,
-        adapter: "test",
-        backend: "cpu",
-      });
-      assertTrue(m.artifact !== null && m.artifact.complete, m.artifact?.incompleteReason ?? "no artifact");
-      assertEquals(m.claims.length, 5);
-      for (const c of m.claims) {
-        if (c.statement.includes("SVHN")) assertEquals(c.holds, null, c.statement);
-        else assertTrue(typeof c.holds === "boolean", `${c.statement}: ${c.detail}`);
-      }
-    });
+    await t.step(
+      "merged: bits/dim verdicts, accuracy claims not testable (gate), SVHN unchecked",
+      async () => {
+        const [m] = await mergeExperiments([hybridExperiment], {
+          ...settings,
+          adapter: "test",
+          backend: "cpu",
+        });
+        assertTrue(m.artifact !== null && m.artifact.complete, m.artifact?.incompleteReason ?? "no artifact");
+        assertEquals(m.claims.length, 5);
+        for (const c of m.claims) {
+          if (c.statement.includes("SVHN")) assertEquals(c.holds, null, c.statement);
+          else if (c.statement.includes("accuracy")) {
+            assertEquals(claimOutcome(c), "not testable", c.detail);
+            assertTrue(
+              c.detail.startsWith("not testable at this scale (gate: Residual λ = 0 test accuracy"),
+              c.detail,
+            );
+          } else assertTrue(typeof c.holds === "boolean", `${c.statement}: ${c.detail}`);
+        }
+      },
+    );
   } finally {
     await Deno.remove(root, { recursive: true });
   }
@@ -286,6 +296,27 @@ Deno.test("hybrid claims: verdicts on cells with a known answer", async (t) => {
     const claims = hybridClaims(cells);
     claims.forEach((c, i) => assertEquals(c.holds, i !== 0, c.statement));
     assertTrue(claims[0].detail.includes("Residual/mnist_l1d_bpd: 3 non-finite"), claims[0].detail);
+  });
+  await t.step("accuracy claims are gated on λ = 0 accuracy >= 97 % of every compared row", () => {
+    const low = hybridClaims(
+      synthetic((r, c) => (r === "Coupling" && c === "mnist_l0_acc" ? 0.869 : paper(r, c))),
+    );
+    assertEquals(low.map(claimOutcome), ["holds", "holds", "not testable", "not testable", "holds"]);
+    assertTrue(low[2].detail.includes("Coupling λ = 0 test accuracy on MNIST 0.8690"), low[2].detail);
+    assertEquals(low[2].gate?.statement.includes(`>= ${ACCURACY_GATE}`), true);
+    const ok = hybridClaims(synthetic(paper));
+    assertEquals(ok[2].gate?.passed, true, "the paper's accuracies pass the gate");
+  });
+  await t.step("at long: Residual vs Coupling only, λ = 1/D not testable", () => {
+    const long = synthetic(paper).map((f) => ({ ...f, scale: "long: x" }))
+      .filter((f) => f.row !== "Coupling + 1x1 Conv" && !f.column.includes("_l1d_"));
+    const claims = hybridClaims(long);
+    assertEquals(claims.map(claimOutcome), ["not testable", "holds", "holds", "holds", "not testable"]);
+    assertTrue(claims[0].detail.includes("l1d not trained at long"), claims[0].detail);
+    assertTrue(
+      claims[1].statement.includes("lower test bits/dim than Coupling at λ = 1"),
+      claims[1].statement,
+    );
   });
   await t.step("missing cells give null verdicts that say why", () => {
     const claims = hybridClaims(
