@@ -436,7 +436,7 @@ async function runAblationUnit(
     notes: [
       ...notes,
       ...(r.failures.length ? [`${r.failures.length} rejected steps: ${r.failures[0]}`] : []),
-      ...(ctx.preset === "quick" && variant === "iresnet-elu" ? [`The quick budget was ${QUICK_NOTE}.`] : []),
+      ...(ctx.preset === "quick" && variant === "resflow-elu" ? [`The quick budget was ${QUICK_NOTE}.`] : []),
     ],
   };
 }
