@@ -12,7 +12,7 @@
  *   steps, issue 15) and the plateau gate has its last 300 steps to look at; CIFAR-10 keeps 120 steps
  *   (its claims are not testable at this scale). Sized from measured step times (QUICK_NOTE).
  * - `long`: 3 scales of 2 blocks of width 64, 2 FC blocks of width 128, batch 32, 2000 test images;
- *   MNIST 2000 steps (an evaluation every 200 on 500 images; the ablation trains two seeds), CIFAR-10
+ *   MNIST 2000 steps (10 evaluations on 500 images; the ablation trains two seeds), CIFAR-10
  *   450 steps. Measured on a quiet 2-core machine: 1.9 s/step on MNIST and 2.9 s/step on CIFAR-10,
  *   13 and 9 test images/s in evaluation: about 65 min per MNIST run (6 for the ablation's two seeds:
  *   6.5 h) and 25 min per CIFAR-10 run (6: 2.5 h), about 9 hours for density and ablation.
@@ -139,6 +139,11 @@ export const SCALED_BUDGETS: Readonly<Record<Exclude<Preset, "paper">, ScaledBud
     // min per MNIST run plus 10 evaluations of 300 images (about 2-3 min): about 45 min for the two
     // runs of the ablation (LipSwish, which is density's MNIST run, and ELU), about 80 min at the
     // contention measured here.
+    // The quick hour, from these figures and the last quick report's wall times (commit c8fe1a0,
+    // quiet machine): density's CIFAR-10 run (120 steps) about 5 min; hybrid cut to 60 steps, about
+    // 11 min (18.2 min at 100 steps); memory 1.3, estimators 0.3, samples 0.5 min; with the two MNIST
+    // runs about 63 min plus pretrained's evaluations. Under the load measured here (other agents
+    // sharing the 2 cores) expect about twice that.
     columns: { mnist: { steps: 1000, lr: 2e-3, evals: 10, evalSubset: 300 } },
   },
   long: {
@@ -156,7 +161,7 @@ export const SCALED_BUDGETS: Readonly<Record<Exclude<Preset, "paper">, ScaledBud
     evals: 5,
     logEvery: 15,
     // The ablation's MNIST comparison needs its crossover well behind it and a plateau: 2000 steps
-    // (issue 15 asks 2000-3000), an evaluation every 200 steps on 500 images.
+    // (issue 15 asks 2000-3000), 10 evaluations on 500 images (every 195 steps: a multiple of logEvery).
     columns: { mnist: { steps: 2000, evals: 10, evalSubset: 500 } },
   },
 };
