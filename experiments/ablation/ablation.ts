@@ -611,8 +611,11 @@ export function ablationClaims(figures: readonly Figure[], series: readonly Seri
           ? `; difference ${separated(biased, unbiased) ? "beyond" : "within"} 2 combined standard errors`
           : ""),
     }, [biased, unbiased]);
+    // The deviations carry the window's lag behind a falling test curve: compared only once both runs
+    // stopped improving (the same gate as the orderings).
     const unplanned = plannedGate(preset, column, [elu, ires]);
-    claims.push(unplanned ? gated(claim, unplanned) : claim);
+    const gate = unplanned ?? (known ? plateauGate(ablationCurves(series, column, [elu, ires])) : null);
+    claims.push(gate ? gated(claim, gate) : claim);
   }
   return claims;
 }

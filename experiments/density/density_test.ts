@@ -49,7 +49,7 @@ Deno.test("density experiment, smoke preset", async (t) => {
         assertEquals(claims[1].holds, null, "the paper tolerance is checked only at the paper preset");
         assertEquals(claimOutcome(claims[1]), "not testable", claims[1].detail);
         assertTrue(
-          claims[1].detail.startsWith("not testable at this scale (gate: the run is the paper's model"),
+          claims[1].detail.startsWith("gate: the run is the paper's model"),
         );
       });
     }

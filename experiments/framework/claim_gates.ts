@@ -9,7 +9,8 @@
  * - {@link thresholdGate}: a measured value reaches a floor (λ = 0 accuracy >= 97 % before a hybrid
  *   accuracy claim);
  * - {@link trendDirection} and {@link trendText}: where the difference is heading;
- * - {@link gated}: a claim with its gate; "not testable at this scale (gate: ...)" when it failed.
+ * - {@link gated}: a claim with its gate; "not testable at this scale (gate: ... — not met)" when it
+ *   failed.
  * @module
  */
 import type { ClaimGate, ClaimTrend } from "../../lib/artifacts/schema.ts";
@@ -164,7 +165,8 @@ export function trendText(t: ClaimTrend, digits = 3): string {
 
 /**
  * `claim` with its gate (and trend) attached. When the gate failed the claim has no verdict: holds is
- * null and the detail starts "not testable at this scale (gate: ...)" with the gate's numbers.
+ * null (the report says "not testable at this scale") and the detail starts "gate: <condition> — not
+ * met (measured: ...)" with the gate's numbers, then the claim's own numbers and the trend.
  */
 export function gated(claim: Claim, gate: ClaimGate, trend?: ClaimTrend): Claim {
   const withTrend = trend ? { ...claim, trend } : claim;
@@ -180,7 +182,6 @@ export function gated(claim: Claim, gate: ClaimGate, trend?: ClaimTrend): Claim 
     ...withTrend,
     holds: null,
     gate,
-    detail:
-      `not testable at this scale (gate: ${gate.statement}; measured: ${gate.detail}). ${claim.detail}.${trendPart}`,
+    detail: `gate: ${gate.statement} — not met (measured: ${gate.detail}). ${claim.detail}.${trendPart}`,
   };
 }

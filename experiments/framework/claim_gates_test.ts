@@ -129,7 +129,10 @@ Deno.test("gated", async (t) => {
   await t.step("a failed gate removes the verdict and names the gate, keeping the trend", () => {
     const g = gated(claim, thresholdGate("λ = 0 accuracy", 0.8, 0.97), trend);
     assertEquals(g.holds, null);
-    assertTrue(g.detail.startsWith("not testable at this scale (gate: λ = 0 accuracy >= 0.97"), g.detail);
+    assertTrue(
+      g.detail.startsWith("gate: λ = 0 accuracy >= 0.97 — not met (measured: λ = 0 accuracy 0.8000)"),
+      g.detail,
+    );
     assertTrue(g.detail.includes("+0.300") && g.detail.includes("falling"), g.detail);
     assertEquals(g.trend, trend);
   });

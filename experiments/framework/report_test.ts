@@ -45,7 +45,12 @@ Deno.test("report: holds, fails, not testable and not checked are told apart", a
     const md = await Deno.readTextFile(`${dir}/REPORT.md`);
     const rows = md.split("\n").filter((l) => /^\| [ABCD] \|/.test(l)).map((l) => l.split(" | ")[1]);
     assertEquals(rows, ["yes", "no", VERDICT_WORDS["not testable"], "not checked"]);
-    assertTrue(md.includes("not testable at this scale (gate: λ = 0 accuracy >= 0.97; measured: 0.87)"), md);
+    assertTrue(
+      md.includes(
+        "| C | not testable at this scale | gate: λ = 0 accuracy >= 0.97 — not met (measured: 0.87)",
+      ),
+      md,
+    );
     const summary = JSON.parse(await Deno.readTextFile(`${dir}/summary.json`));
     assertEquals(summary.experiments.x.claims[2].gate.passed, false);
   } finally {

@@ -137,7 +137,7 @@ Deno.test("hybrid experiment, smoke preset through the runner", async (t) => {
           else if (c.statement.includes("accuracy")) {
             assertEquals(claimOutcome(c), "not testable", c.detail);
             assertTrue(
-              c.detail.startsWith("not testable at this scale (gate: Residual λ = 0 test accuracy"),
+              c.detail.startsWith("gate: Residual λ = 0 test accuracy"),
               c.detail,
             );
           } else assertTrue(typeof c.holds === "boolean", `${c.statement}: ${c.detail}`);
