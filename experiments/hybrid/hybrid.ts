@@ -25,6 +25,7 @@ import {
   hybridColumn,
   hybridModelConfig,
   hybridPlan,
+  perImageSeriesName,
   plannedDatasets,
   plannedTrainingUnits,
   scaleWords,
@@ -90,6 +91,21 @@ async function runTrainingUnit(u: TrainingUnit, ctx: UnitContext): Promise<UnitR
       yLabel: "training loss",
     }]
     : [];
+  // Per-image values, so that the claims pair rows on the same test images (same seed: same noise).
+  const perImage = (column: string, y: readonly number[] | undefined) => {
+    if (!y) return;
+    const clean = y.map((v) => (Number.isFinite(v) ? v : 0));
+    if (clean.some((v, i) => v !== y[i])) return; // the schema holds finite numbers only
+    series.push({
+      name: perImageSeriesName(column, u.row.row),
+      x: clean.map((_, i) => i),
+      y: clean,
+      xLabel: "test image",
+      yLabel: column.endsWith("acc") ? "correct (1) or not (0)" : "bits/dim",
+    });
+  };
+  perImage(hybridColumn(u.dataset.key, u.lambda.key, "acc"), r.accuracy.perImage);
+  if (r.bpd) perImage(hybridColumn(u.dataset.key, u.lambda.key, "bpd"), r.bpd.perImage);
   const config = hybridModelConfig(u.dataset, u.row, plan);
   const notes = [
     `${name}: ${r.steps} steps, median ${
@@ -226,7 +242,7 @@ export const hybridExperiment: Experiment = {
     };
     return [...training, summary];
   },
-  claims(figures: readonly Figure[]): Claim[] {
-    return hybridClaims(figures);
+  claims(figures: readonly Figure[], series: readonly Series[] = []): Claim[] {
+    return hybridClaims(figures, series);
   },
 };

@@ -4,7 +4,9 @@
  * only SVHN setting where the paper gives all three rows), and under λ = 1 residual blocks keep their
  * accuracy where the coupling models lose it (MNIST: the smallest fall from λ = 0 to λ = 1, and the
  * highest accuracy at λ = 1). A verdict compares the point estimates; the detail gives each
- * difference in standard errors so a reader sees whether it is resolved at this scale.
+ * difference in standard errors so a reader sees whether it is resolved at this scale: paired SEs of
+ * the per-image differences (the units keep every test image's value, and all units evaluate the same
+ * images with the same noise) where those values are in the series, else combined SEs.
  *
  * Gates (issue 15): an accuracy claim is judged only when every compared row reached
  * {@link ACCURACY_GATE} test accuracy at λ = 0 in the same run (a classifier short of that is far from
@@ -16,7 +18,7 @@
  * @module
  */
 import { publishedValue } from "../published.ts";
-import type { Figure } from "../../lib/artifacts/schema.ts";
+import type { Figure, Series } from "../../lib/artifacts/schema.ts";
 import { failOnNonFinite } from "../framework/claim_guards.ts";
 import type { Claim } from "../framework/experiment.ts";
 import {
@@ -25,9 +27,10 @@ import {
   HYBRID_TABLE,
   hybridColumn,
   type HybridDataset,
+  perImageSeriesName,
 } from "./hybrid_plan.ts";
 import { finiteFigure } from "../framework/figures.ts";
-import { allGates, gated, thresholdGate } from "../framework/claim_gates.ts";
+import { allGates, gated, pairedDifference, thresholdGate } from "../framework/claim_gates.ts";
 import type { ClaimGate } from "../../lib/artifacts/schema.ts";
 import { presetOfScale } from "../density/density_presets.ts";
 import type { Preset } from "../framework/presets.ts";
@@ -149,11 +152,39 @@ function fmt(c: Cell | null, digits: number): string {
 }
 
 /** "a − b = d (k SE)" for two cells with independent errors. */
-function gap(nameA: string, a: Cell, nameB: string, b: Cell, digits: number): string {
+/**
+ * "a − b = d (k SE)": with the paired SE of the per-image differences when it is known (`pairedSe`),
+ * else the combined SE of two independent cells.
+ */
+function gap(
+  nameA: string,
+  a: Cell,
+  nameB: string,
+  b: Cell,
+  digits: number,
+  pairedSe: number | null,
+): string {
   const d = a.value - b.value;
-  const se = Math.hypot(a.stderr, b.stderr);
-  const k = se > 0 ? `${(Math.abs(d) / se).toFixed(1)} SE` : "no SE";
+  const se = pairedSe ?? Math.hypot(a.stderr, b.stderr);
+  const what = pairedSe === null ? "SE" : "paired SE";
+  const k = se > 0 ? `${(Math.abs(d) / se).toFixed(1)} ${what}` : `${what} 0`;
   return `${nameA} − ${nameB} = ${d >= 0 ? "+" : ""}${d.toFixed(digits)} (${k})`;
+}
+
+/** The per-image values of `row` in `column` (series written by the training units), or null. */
+export function perImageValues(
+  series: readonly Series[],
+  column: string,
+  row: string,
+): readonly number[] | null {
+  return series.find((x) => x.name === perImageSeriesName(column, row))?.y ?? null;
+}
+
+/** The SE of the per-image differences a − b, or null when either is missing or their images differ. */
+function pairedSeOf(a: readonly number[] | null, b: readonly number[] | null): number | null {
+  if (!a || !b || a.length !== b.length || a.length < 2) return null;
+  const p = pairedDifference(a, b);
+  return Number.isFinite(p.stderr) ? p.stderr : null;
 }
 
 function paperList(column: string, digits: number): string {
@@ -174,6 +205,7 @@ function ordering(
   lower: boolean,
   digits: number,
   missingWhy: string,
+  pairedSe: (baseline: string) => number | null = () => null,
 ): Claim {
   const res = cells.get(RESIDUAL) ?? null;
   const base = [...cells.keys()].filter((r) => r !== RESIDUAL).map((b) => [b, cells.get(b) ?? null] as const);
@@ -183,12 +215,13 @@ function ordering(
   }
   const holds = base.every(([, c]) => (lower ? res.value < c!.value : res.value > c!.value));
   const values = [...cells.entries()].map(([r, c]) => `${r} ${fmt(c, digits)}`).join(", ");
-  const gaps = base.map(([b, c]) => gap(RESIDUAL, res, b, c!, digits)).join("; ");
+  const gaps = base.map(([b, c]) => gap(RESIDUAL, res, b, c!, digits, pairedSe(b))).join("; ");
   return { table, statement, holds, detail: `${values}; ${gaps}` };
 }
 
 function bpdClaim(
   figures: readonly Figure[],
+  series: readonly Series[],
   ds: HybridDataset,
   lam: "l1d" | "l1",
   missingWhy: string,
@@ -210,13 +243,26 @@ function bpdClaim(
       true,
       3,
       missingWhy,
+      (b) => pairedSeOf(perImageValues(series, column, RESIDUAL), perImageValues(series, column, b)),
     ),
     read,
   );
   return unplanned ? gated(claim, unplanned) : claim;
 }
 
-function dropClaim(figures: readonly Figure[], ds: HybridDataset, missingWhy: string): Claim {
+/** Per image: correct at λ = 0 minus correct at λ = 1 of `row`, or null. */
+function perImageDrop(series: readonly Series[], ds: string, row: string): number[] | null {
+  const a0 = perImageValues(series, hybridColumn(ds, "l0", "acc"), row);
+  const a1 = perImageValues(series, hybridColumn(ds, "l1", "acc"), row);
+  return a0 && a1 && a0.length === a1.length ? a0.map((v, i) => v - a1[i]) : null;
+}
+
+function dropClaim(
+  figures: readonly Figure[],
+  series: readonly Series[],
+  ds: HybridDataset,
+  missingWhy: string,
+): Claim {
   const preset = presetOf(figures);
   const rows = [RESIDUAL, ...baselines(preset)];
   const cells = new Map(rows.map((r) => [r, accuracyDrop(figures, ds.key, r)] as const));
@@ -231,11 +277,17 @@ function dropClaim(figures: readonly Figure[], ds: HybridDataset, missingWhy: st
     true,
     4,
     missingWhy,
+    (b) => pairedSeOf(perImageDrop(series, ds.key, RESIDUAL), perImageDrop(series, ds.key, b)),
   );
   return gatedAccuracy(claim, figures, ds, preset, rows);
 }
 
-function accL1Claim(figures: readonly Figure[], ds: HybridDataset, missingWhy: string): Claim {
+function accL1Claim(
+  figures: readonly Figure[],
+  series: readonly Series[],
+  ds: HybridDataset,
+  missingWhy: string,
+): Claim {
   const column = hybridColumn(ds.key, "l1", "acc");
   const preset = presetOf(figures);
   const rows = [RESIDUAL, ...baselines(preset)];
@@ -247,12 +299,13 @@ function accL1Claim(figures: readonly Figure[], ds: HybridDataset, missingWhy: s
     false,
     4,
     missingWhy,
+    (b) => pairedSeOf(perImageValues(series, column, RESIDUAL), perImageValues(series, column, b)),
   );
   return gatedAccuracy(claim, figures, ds, preset, rows);
 }
 
 /** The claims of the hybrid table, checked on `figures` (see the module documentation). */
-export function hybridClaims(figures: readonly Figure[]): Claim[] {
+export function hybridClaims(figures: readonly Figure[], series: readonly Series[] = []): Claim[] {
   const claims: Claim[] = [];
   for (const ds of HYBRID_DATASETS) {
     const ran = figures.some((f) => f.table === HYBRID_TABLE && f.column.startsWith(`${ds.key}_`));
@@ -261,11 +314,11 @@ export function hybridClaims(figures: readonly Figure[]): Claim[] {
       : `no ${ds.label} cells (${
         ds.key === "svhn" ? "SVHN runs only when its files are in the data folder" : "not run"
       })`;
-    claims.push(bpdClaim(figures, ds, "l1d", why));
+    claims.push(bpdClaim(figures, series, ds, "l1d", why));
     if (ds.key === "mnist") {
-      claims.push(bpdClaim(figures, ds, "l1", why));
-      claims.push(dropClaim(figures, ds, why));
-      claims.push(accL1Claim(figures, ds, why));
+      claims.push(bpdClaim(figures, series, ds, "l1", why));
+      claims.push(dropClaim(figures, series, ds, why));
+      claims.push(accL1Claim(figures, series, ds, why));
     }
   }
   return claims;

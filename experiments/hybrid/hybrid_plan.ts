@@ -24,6 +24,14 @@ export function hybridColumn(dataset: string, lambda: HybridLambda["key"], measu
   return `${dataset}_${lambda}_${measure}`;
 }
 
+/**
+ * The name of the series of per-image values (1/0 correct, or bits/dim) of a row in a column, e.g.
+ * "per-image mnist_l1_acc: Residual": the same test images and noise in every unit, so claims pair them.
+ */
+export function perImageSeriesName(column: string, row: string): string {
+  return `per-image ${column}: ${row}`;
+}
+
 /** The column key of the accuracy-drop table (λ = 0 minus λ = 1) for a dataset, e.g. "mnist_l0_minus_l1_acc". */
 export function accuracyDropColumn(dataset: string): string {
   return `${dataset}_l0_minus_l1_acc`;
