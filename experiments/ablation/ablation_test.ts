@@ -3,28 +3,34 @@
  * standard errors; the LipSwish row reuses the density experiment's run; each column's i-ResNet unit
  * draws the bias figure; the claims give the expected verdicts on cells with a known answer.
  */
-import type { Figure } from "../../lib/artifacts/schema.ts";
+import { claimOutcome, type Figure, type Series } from "../../lib/artifacts/schema.ts";
 import { publishedValue } from "../published.ts";
 import { createDevice } from "../../lib/engine/devices.ts";
 import { assertEquals, assertTrue } from "../../lib/testing/asserts.ts";
 import { checkUnitResult, removeTestContext, testContext } from "../framework/test_util.ts";
 import {
   ABLATION_COLUMNS,
+  ABLATION_PAIRED_TABLE,
   ABLATION_TABLE,
   ablationClaims,
   ablationExperiment,
   BIAS_TABLE,
   biasPoints,
+  pairedResults,
+  pairedRow,
+  pairedSeriesName,
   parseAblationUnit,
+  testSeriesPrefix,
 } from "./ablation.ts";
 import { densityExperiment } from "../density/density.ts";
-import { densitySpec, VARIANT_ROWS } from "../density/density_presets.ts";
+import { densitySpec, type ModelVariant, VARIANT_ROWS } from "../density/density_presets.ts";
 import type { TrainRunResult } from "../framework/train_run.ts";
 import { unitNamed } from "../framework/experiment.ts";
 
 Deno.test("ablation experiment, smoke preset", async (t) => {
   const ctx = await testContext("smoke", await createDevice("cpu"));
   const figures: Figure[] = [];
+  const series: Series[] = [];
   try {
     const units = ablationExperiment.units("smoke", { dataDir: undefined }).map((u) => u.name);
     assertEquals(units.length, 9);
@@ -58,6 +64,7 @@ Deno.test("ablation experiment, smoke preset", async (t) => {
       assertEquals(a.figures.find((f) => f.table === ABLATION_TABLE)!.value, dv);
       await checkUnitResult("ablation/mnist-resflow-lipswish", "smoke", a, ctx.outDir);
       figures.push(...a.figures);
+      series.push(...a.series!);
     });
 
     for (const unit of units.filter((u) => u !== "mnist-resflow-lipswish")) {
@@ -73,14 +80,27 @@ Deno.test("ablation experiment, smoke preset", async (t) => {
         if (u.variant === "iresnet-elu") assertEquals(r.files, [`ablation_bias_${u.column}.png`]);
         if (u.variant === "resflow-elu") assertEquals(r.config.cached, false);
         if (u.variant === "iresnet-elu") assertTrue(r.notes!.every((n) => !/not drawn/.test(n)));
+        if (u.variant !== "resflow-lipswish") {
+          const paired = r.figures.find((f) => f.table === ABLATION_PAIRED_TABLE);
+          assertTrue(paired !== undefined && paired.n > 0 && paired.stderr! >= 0, "paired images");
+          assertTrue(r.series!.some((x) => x.name.includes(" paired: ")), "the paired trend");
+        }
         figures.push(...r.figures);
+        series.push(...r.series!);
       });
     }
 
-    await t.step("every claim evaluates on the measured cells", () => {
-      const claims = ablationExperiment.claims(figures);
+    await t.step("smoke is too small to test the orderings: not testable, naming the gate", () => {
+      const claims = ablationExperiment.claims(figures, series);
       assertEquals(claims.length, 3 * ABLATION_COLUMNS.length);
-      for (const c of claims) assertTrue(typeof c.holds === "boolean", `${c.statement}: ${c.detail}`);
+      for (const c of claims.filter((c) => c.table === ABLATION_TABLE)) {
+        assertEquals(claimOutcome(c), "not testable", `${c.statement}: ${c.detail}`);
+        assertTrue(c.detail.startsWith("gate: every compared model"), c.detail);
+        assertTrue(c.trend !== undefined && c.trend.step.length > 0, "with the paired trend");
+      }
+      for (const c of claims.filter((c) => c.table === BIAS_TABLE)) {
+        assertEquals(claimOutcome(c), "not testable", `${c.statement}: ${c.detail}`);
+      }
     });
   } finally {
     await removeTestContext(ctx);
@@ -88,47 +108,100 @@ Deno.test("ablation experiment, smoke preset", async (t) => {
 });
 
 function cell(table: string, row: string, column: string, value: number | null, stderr = 0.01): Figure {
-  return { table, row, column, value, stderr, unit: "bits/dim", published: null, scale: "quick: x", n: 10 };
+  return { table, row, column, value, stderr, unit: "bits/dim", published: null, scale: "long: x", n: 10 };
 }
 
-Deno.test("ablation claims and the bias measure on known numbers", async (t) => {
-  const [lip, elu, ires] = [
-    VARIANT_ROWS["resflow-lipswish"],
-    VARIANT_ROWS["resflow-elu"],
-    VARIANT_ROWS["iresnet-elu"],
+/** A run's periodic test curve as the unit writes it. */
+function curve(column: "mnist" | "cifar10", v: ModelVariant, y: number[]): Series {
+  return {
+    name: `${testSeriesPrefix(column, v)} on 10 fixed images (seed 1)`,
+    x: y.map((_, i) => 100 * (i + 1)),
+    y,
+    yErr: y.map(() => 0.01),
+  };
+}
+
+Deno.test("ablation claims on known numbers: paired, gated, with the trend", async (t) => {
+  const [lip, elu, ires] = ["resflow-lipswish", "resflow-elu", "iresnet-elu"] as const;
+  const flat = [1.5, 1.3, 1.3, 1.3, 1.3];
+  const trend: Series = {
+    name: pairedSeriesName("mnist", lip, elu),
+    x: [100, 200, 300, 400, 500],
+    y: [0.11, 0.08, -0.01, -0.07, -0.08],
+    yErr: [0.01, 0.01, 0.01, 0.01, 0.01],
+  };
+  const base = (paired: number, nonFinite = 0) => [
+    cell(ABLATION_TABLE, VARIANT_ROWS[lip], "mnist", 1.25),
+    cell(ABLATION_TABLE, VARIANT_ROWS[elu], "mnist", 1.3),
+    { ...cell(ABLATION_PAIRED_TABLE, pairedRow(lip, elu), "mnist", paired, 0.01), nonFinite },
   ];
-  await t.step("the paper's own numbers satisfy the ordering in every column", () => {
-    const paper = ABLATION_COLUMNS.flatMap((c) =>
-      [lip, elu, ires].map((row) => {
-        const p = publishedValue(ABLATION_TABLE, row, c);
-        return cell(ABLATION_TABLE, row, c, typeof p === "number" ? p : p![0]);
-      })
-    );
-    const claims = ablationClaims(paper);
-    for (const c of claims.slice(0, 6)) assertEquals(c.holds, true, c.detail);
-    for (const c of claims.slice(6)) assertEquals(c.holds, null, "no bias cells");
+  const lipElu = (figs: Figure[], series: Series[]) =>
+    ablationClaims(figs, series).find((c) => c.statement.startsWith(`${VARIANT_ROWS[lip]} <=`))!;
+  await t.step("gate met: the sign of the paired difference decides", () => {
+    const series = [curve("mnist", lip, flat), curve("mnist", elu, flat), trend];
+    const yes = lipElu(base(-0.05), series);
+    assertEquals([claimOutcome(yes), yes.gate?.passed], ["holds", true], yes.detail);
+    assertTrue(yes.detail.includes("5.0 SE, beyond 2 paired SE"), yes.detail);
+    assertEquals(yes.trend?.difference, trend.y);
+    assertEquals(claimOutcome(lipElu(base(0.05), series)), "fails");
+    const poisoned = lipElu(base(-0.05, 1), series);
+    assertEquals(claimOutcome(poisoned), "fails", "non-finite test images left out");
   });
-  await t.step("a swapped pair breaks the ordering; bias compares |deviation|", () => {
+  await t.step("a model still improving: not testable, naming the gate, with the trend", () => {
+    const series = [curve("mnist", lip, [1.9, 1.7, 1.5, 1.4, 1.3]), curve("mnist", elu, flat), trend];
+    const c = lipElu(base(-0.05), series);
+    assertEquals(claimOutcome(c), "not testable");
+    assertTrue(c.detail.includes("still improving") && c.detail.includes("falling"), c.detail);
+  });
+  await t.step(
+    "a column or row the preset does not run is not testable; a missing pair is not checked",
+    () => {
+      const quick = [cell(ABLATION_TABLE, VARIANT_ROWS[lip], "mnist", 1.25)].map((f) => ({
+        ...f,
+        scale: "quick: x",
+      }));
+      const claims = ablationClaims(quick, []);
+      const cifar = claims.filter((c) => c.statement.includes("on cifar10 ("));
+      assertEquals(cifar.map(claimOutcome), ["not testable", "not testable"]);
+      assertTrue(cifar[0].detail.includes("not run on cifar10 at quick"), cifar[0].detail);
+      assertEquals(claimOutcome(lipElu(quick, [])), "not checked");
+    },
+  );
+  await t.step("bias compares |deviation| where both runs are planned", () => {
     const figs = [
-      cell(ABLATION_TABLE, lip, "mnist", 1.2),
-      cell(ABLATION_TABLE, elu, "mnist", 1.1),
-      cell(ABLATION_TABLE, ires, "mnist", 1.3),
-      cell(BIAS_TABLE, ires, "mnist", 0.2),
-      cell(BIAS_TABLE, elu, "mnist", 0.05),
-      cell(BIAS_TABLE, ires, "cifar10", 0.01),
-      cell(BIAS_TABLE, elu, "cifar10", 0.05),
+      cell(BIAS_TABLE, VARIANT_ROWS[ires], "mnist", 0.2),
+      cell(BIAS_TABLE, VARIANT_ROWS[elu], "mnist", 0.05),
+      cell(BIAS_TABLE, VARIANT_ROWS[ires], "cifar10", 0.01),
+      cell(BIAS_TABLE, VARIANT_ROWS[elu], "cifar10", 0.05),
     ];
-    const claims = ablationClaims(figs);
-    assertEquals(claims[0].holds, true, "ELU <= i-ResNet on mnist");
-    assertEquals(claims[1].holds, false, "LipSwish <= ELU on mnist");
-    assertEquals([claims[2].holds, claims[3].holds], [null, null], "no cifar10_small cells");
-    assertEquals(claims[6].holds, true, "bias on mnist");
-    assertEquals(claims[8].holds, false, "bias on cifar10");
-    const poisoned = ablationClaims(figs.map((f, i) => (i === 2 || i === 3 ? { ...f, nonFinite: 1 } : f)));
-    assertEquals(poisoned[0].holds, false, "a cell with non-finite test images left out fails the ordering");
-    assertEquals(poisoned[1].holds, false, "unchanged");
-    assertEquals(poisoned[6].holds, false, "and the bias claim");
-    assertTrue(poisoned[0].detail.startsWith("fails: "), poisoned[0].detail);
+    const curves = (["mnist", "cifar10"] as const).flatMap((
+      c,
+    ) => [curve(c, elu, flat), curve(c, ires, flat)]);
+    const bias = ablationClaims(figs, curves).filter((c) => c.table === BIAS_TABLE);
+    assertEquals(bias.map(claimOutcome), ["holds", "not checked", "fails"]);
+    const poisoned = ablationClaims(figs.map((f, i) => (i === 0 ? { ...f, nonFinite: 1 } : f)), curves);
+    assertEquals(claimOutcome(poisoned.filter((c) => c.table === BIAS_TABLE)[0]), "fails");
+    const falling = [curve("mnist", elu, flat), curve("mnist", ires, [2, 1.8, 1.6, 1.4])];
+    const early = ablationClaims(figs, falling).filter((c) => c.table === BIAS_TABLE);
+    assertEquals(claimOutcome(early[0]), "not testable", "still improving");
+  });
+  await t.step("pairedResults pairs per image at the steps both runs evaluated, seeds combined", () => {
+    const ev = (step: number, perImage: number[]) => ({
+      step,
+      perImage,
+      bitsPerDim: 0,
+      standardError: 0,
+      count: 3,
+      nonFinite: 0,
+    });
+    const a = { evals: [ev(10, [1, 2, 3]), ev(20, [1, 1, 1])], finalEval: ev(20, [2, 3, 4]) };
+    const b = { evals: [ev(20, [0, 0, 0]), ev(30, [0, 0, 0])], finalEval: ev(20, [1, 2, 3]) };
+    const r = pairedResults([{ a, b }]);
+    assertEquals(r.trend.step, [20]);
+    assertEquals([r.final.mean, r.final.stderr, r.final.n], [1, 0, 3]);
+    const two = pairedResults([{ a, b }, { a: { ...a, finalEval: ev(20, [1, 2, 5]) }, b }]);
+    assertEquals(two.final.n, 6);
+    assertTrue(Math.abs(two.final.mean - 5 / 6) < 1e-12, `${two.final.mean}`);
   });
   await t.step("biasPoints averages the logged losses since the previous evaluation", () => {
     const r = {

@@ -4,6 +4,7 @@
  * and a finished run resumes from its checkpoint; a unit whose dataset is missing reports itself
  * incomplete with the reason; the claims give the expected verdicts on cells with a known answer.
  */
+import { claimOutcome } from "../../lib/artifacts/schema.ts";
 import { buildArtifact, validateArtifact } from "../../lib/artifacts/artifact.ts";
 import { formatError } from "../../lib/artifacts/validate.ts";
 import type { Figure } from "../../lib/artifacts/schema.ts";
@@ -51,6 +52,10 @@ Deno.test("density experiment, smoke preset", async (t) => {
         assertEquals(claims.length, 2);
         assertTrue(typeof claims[0].holds === "boolean", claims[0].detail);
         assertEquals(claims[1].holds, null, "the paper tolerance is checked only at the paper preset");
+        assertEquals(claimOutcome(claims[1]), "not testable", claims[1].detail);
+        assertTrue(
+          claims[1].detail.startsWith("gate: the run is the paper's model"),
+        );
       });
     }
 
@@ -183,6 +188,10 @@ Deno.test("density claims: verdicts on cells with a known answer", async (t) => 
   });
   await t.step("the paper tolerance: checked only under paper, 0.02 bits/dim", () => {
     assertEquals(densityClaims([fig(DENSITY_TABLE, DENSITY_ROW, "mnist", 0.98, "quick: x")])[1].holds, null);
+    assertEquals(
+      claimOutcome(densityClaims([fig(DENSITY_TABLE, DENSITY_ROW, "mnist", 0.98, "quick: x")])[1]),
+      "not testable",
+    );
     assertEquals(densityClaims([fig(DENSITY_TABLE, DENSITY_ROW, "mnist", 0.98, "paper: x")])[1].holds, true);
     assertEquals(densityClaims([fig(DENSITY_TABLE, DENSITY_ROW, "mnist", 1.0, "paper: x")])[1].holds, false);
   });

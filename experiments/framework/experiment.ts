@@ -61,7 +61,8 @@ export interface UnitResult {
 /**
  * One qualitative claim of the paper checked on the measured figures: its table, the statement in words
  * (e.g. "Residual Flow + LipSwish < Residual Flow + ELU < i-ResNet + ELU on MNIST"), whether it holds at
- * this scale (null when it could not be checked: missing cells) and the numbers behind the verdict.
+ * this scale (null when there is no verdict: "not testable at this scale" when its `gate` failed, see
+ * `claim_gates.ts`; "not checked" otherwise, missing cells) and the numbers behind the verdict.
  */
 export type Claim = ClaimVerdict;
 
@@ -111,6 +112,9 @@ export interface Experiment {
    * reproduce` can fetch the missing ones before any unit runs. Omitted: nothing is fetched for it.
    */
   datasets?(preset: Preset, opts: { dataDir: string | undefined }): DatasetName[];
-  /** The paper's qualitative claims, checked on all figures of this experiment. */
-  claims(figures: readonly Figure[]): Claim[];
+  /**
+   * The paper's qualitative claims, checked on all figures (and curves: periodic evaluations, paired
+   * trends, which gates read) of this experiment.
+   */
+  claims(figures: readonly Figure[], series?: readonly Series[]): Claim[];
 }

@@ -6,7 +6,7 @@
  */
 import { writeFileAtomic, writeJsonAtomic } from "../../lib/artifacts/atomic.ts";
 import { formatPublished } from "./published.ts";
-import type { Figure } from "../../lib/artifacts/schema.ts";
+import { type ClaimOutcome, claimOutcome, type Figure } from "../../lib/artifacts/schema.ts";
 import type { Preset } from "./presets.ts";
 import type { MergedExperiment } from "./runner.ts";
 
@@ -106,6 +106,14 @@ const PRESET_NOTE: Record<Preset, string> = {
   paper: "`paper` runs the paper's exact configurations; its numbers are comparable to the paper's.",
 };
 
+/** The report's word for each outcome of a claim. */
+export const VERDICT_WORDS: Readonly<Record<ClaimOutcome, string>> = {
+  holds: "yes",
+  fails: "no",
+  "not testable": "not testable at this scale",
+  "not checked": "not checked",
+};
+
 /** Abbreviated commit(s): "c8fe1a0" or "c8fe1a0+3e3b0be". */
 function short(commits: string): string {
   return commits.split("+").map((c) => c.slice(0, 7)).join("+");
@@ -175,7 +183,7 @@ export async function writeReport(
     if (m.claims.length) {
       md.push("### The paper's claims at this scale", "", "| claim | holds | numbers |", "|---|---|---|");
       for (const c of m.claims) {
-        const verdict = c.holds === null ? "not checked" : c.holds ? "yes" : "no";
+        const verdict = VERDICT_WORDS[claimOutcome(c)];
         md.push(`| ${c.statement} | ${verdict} | ${c.detail.replace(/\|/g, "\\|")} |`);
         text.push(`claim: ${c.statement}: ${verdict} (${c.detail})`);
       }

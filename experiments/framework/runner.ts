@@ -230,7 +230,7 @@ export async function mergeExperiments(
         }`,
       );
     }
-    const claims: Claim[] = stale.length ? [staleClaim(e, stale, s.preset)] : e.claims(figures);
+    const claims: Claim[] = stale.length ? [staleClaim(e, stale, s.preset)] : e.claims(figures, series);
     const notes = parts.map((p) => (p.notes ? `${p.config.unit}: ${p.notes}` : "")).filter((n) => n).join(
       "\n",
     );

@@ -16,7 +16,9 @@
  *
  * Periodic evaluations (every `evalEvery` steps) use the first `evalSubset` test images, the same
  * images and noise each time; the final evaluation uses the first `evalLimit` test images (all when
- * null). Both use the EMA weights and the evaluation estimator (20 exact terms plus roulette).
+ * null). Both use the EMA weights and the evaluation estimator (20 exact terms plus roulette), and
+ * keep every image's bits/dim: runs of one seed share images, noise and probes, so their per-image
+ * differences are paired.
  * @module
  */
 import { writeJsonAtomic } from "../../lib/artifacts/atomic.ts";
@@ -40,8 +42,11 @@ import type { UnitContext } from "./experiment.ts";
 import { upperMedian } from "./stats.ts";
 import { pathExists } from "../../lib/artifacts/files.ts";
 
-/** Version of the run folder's layout and of `result.json`; part of the hash. */
-export const TRAIN_RUN_FORMAT = 1;
+/**
+ * Version of the run folder's layout and of `result.json`; part of the hash. 2: evaluations keep every
+ * test image's bits/dim (`perImage`).
+ */
+export const TRAIN_RUN_FORMAT = 2;
 
 /** Name of the checkpoint inside a run folder. */
 export const RUN_CHECKPOINT = "checkpoint.safetensors";
@@ -371,6 +376,8 @@ export async function trainRun(
         evalEvery: spec.evalEvery,
         evalLimit: spec.evalSubset,
         evalBatchSize: spec.evalBatch,
+        // Every image's bits/dim is kept, so two runs of one seed can be compared per image (paired).
+        evalPerImage: true,
         finalEval: false,
         checkpointEvery: opts.checkpointEvery ?? 0,
         checkpointInfo: { extra: { spec, hash } },
@@ -395,6 +402,7 @@ export async function trainRun(
         finalEval = await b.trainer.evaluate(test, {
           batchSize: spec.evalBatch,
           limit: total,
+          keepPerImage: true,
           onProgress: (done) => evalBar.update(done),
         });
         evalBar.finish(`${finalEval.bitsPerDim.toFixed(4)} ± ${finalEval.standardError.toFixed(4)} bits/dim`);

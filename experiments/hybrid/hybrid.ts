@@ -25,14 +25,15 @@ import {
   hybridColumn,
   hybridModelConfig,
   hybridPlan,
+  perImageSeriesName,
   plannedDatasets,
+  plannedTrainingUnits,
   scaleWords,
   SUMMARY_UNIT,
   svhnAvailability,
   trainingBudget,
   type TrainingUnit,
   trainingUnitName,
-  trainingUnits,
 } from "./hybrid_plan.ts";
 import { writeHybridPlots } from "./hybrid_plots.ts";
 import { runHybridTraining } from "./hybrid_train.ts";
@@ -90,6 +91,21 @@ async function runTrainingUnit(u: TrainingUnit, ctx: UnitContext): Promise<UnitR
       yLabel: "training loss",
     }]
     : [];
+  // Per-image values, so that the claims pair rows on the same test images (same seed: same noise).
+  const perImage = (column: string, y: readonly number[] | undefined) => {
+    if (!y) return;
+    const clean = y.map((v) => (Number.isFinite(v) ? v : 0));
+    if (clean.some((v, i) => v !== y[i])) return; // the schema holds finite numbers only
+    series.push({
+      name: perImageSeriesName(column, u.row.row),
+      x: clean.map((_, i) => i),
+      y: clean,
+      xLabel: "test image",
+      yLabel: column.endsWith("acc") ? "correct (1) or not (0)" : "bits/dim",
+    });
+  };
+  perImage(hybridColumn(u.dataset.key, u.lambda.key, "acc"), r.accuracy.perImage);
+  if (r.bpd) perImage(hybridColumn(u.dataset.key, u.lambda.key, "bpd"), r.bpd.perImage);
   const config = hybridModelConfig(u.dataset, u.row, plan);
   const notes = [
     `${name}: ${r.steps} steps, median ${
@@ -148,7 +164,7 @@ async function runSummary(ctx: UnitContext): Promise<UnitResult> {
   const figures: Figure[] = [];
   const missing: string[] = [];
   const stepTimes: string[] = [];
-  for (const u of datasets.flatMap(trainingUnits)) {
+  for (const u of datasets.flatMap((d) => plannedTrainingUnits(d, ctx.preset))) {
     const unit = trainingUnitName(u);
     const path = `${ctx.outDir}/${unitArtifactName(HYBRID_EXPERIMENT, unit)}.json`;
     // A missing artifact is a unit not run yet; a corrupt or invalid one is an error naming the file.
@@ -194,7 +210,7 @@ async function runSummary(ctx: UnitContext): Promise<UnitResult> {
   return {
     figures: out,
     files,
-    config: { reads: datasets.flatMap(trainingUnits).map(trainingUnitName) },
+    config: { reads: datasets.flatMap((d) => plannedTrainingUnits(d, ctx.preset)).map(trainingUnitName) },
     seeds: [ctx.seed],
     backend: ctx.device.name,
     adapter: ctx.device.backend.description,
@@ -210,9 +226,11 @@ async function runSummary(ctx: UnitContext): Promise<UnitResult> {
 export const hybridExperiment: Experiment = {
   name: HYBRID_EXPERIMENT,
   title: "Hybrid modelling: accuracy and bits/dim of coupling vs residual blocks (hybrid table)",
-  claimsVersion: 1,
+  claimsVersion: 2,
   units(preset: Preset, opts: { dataDir: string | undefined }): Unit[] {
-    const training = plannedDatasets(opts.dataDir).flatMap(trainingUnits).map((u): Unit => ({
+    const training = plannedDatasets(opts.dataDir).flatMap((d) => plannedTrainingUnits(d, preset)).map((
+      u,
+    ): Unit => ({
       name: trainingUnitName(u),
       budget: trainingBudget(u, preset),
       run: (ctx: UnitContext) => runTrainingUnit(u, ctx),
@@ -224,7 +242,7 @@ export const hybridExperiment: Experiment = {
     };
     return [...training, summary];
   },
-  claims(figures: readonly Figure[]): Claim[] {
-    return hybridClaims(figures);
+  claims(figures: readonly Figure[], series: readonly Series[] = []): Claim[] {
+    return hybridClaims(figures, series);
   },
 };

@@ -8,7 +8,7 @@
 import { readArtifact } from "../../lib/artifacts/artifact.ts";
 import { pngInfo } from "../../lib/artifacts/png.ts";
 import { PUBLISHED, publishedValue } from "../published.ts";
-import type { Figure } from "../../lib/artifacts/schema.ts";
+import type { Figure, Series } from "../../lib/artifacts/schema.ts";
 import { createDevice } from "../../lib/engine/devices.ts";
 import {
   assertClose,
@@ -20,7 +20,9 @@ import {
 } from "../../lib/testing/asserts.ts";
 import { mergeExperiments, planUnits, presetDir, type RunSettings, runUnits } from "../framework/runner.ts";
 import { hybridExperiment } from "./hybrid.ts";
-import { ACCURACY_DROP_TABLE, hybridClaims } from "./hybrid_claims.ts";
+import { ACCURACY_DROP_TABLE, ACCURACY_GATE, hybridClaims } from "./hybrid_claims.ts";
+import { pairedDifference } from "../framework/claim_gates.ts";
+import { claimOutcome } from "../../lib/artifacts/schema.ts";
 import {
   HYBRID_DATASETS,
   HYBRID_LAMBDAS,
@@ -29,6 +31,7 @@ import {
   hybridColumn,
   type HybridMeasure,
   parseTrainingUnit,
+  perImageSeriesName,
   SUMMARY_UNIT,
   svhnAvailability,
   trainingUnitName,
@@ -85,6 +88,16 @@ Deno.test("hybrid experiment, smoke preset through the runner", async (t) => {
           assertEquals(f.n > 0, true);
         }
         for (const s of a.series ?? []) assertTrue(s.y.every(Number.isFinite), `${u}: series ${s.name}`);
+        if (u !== SUMMARY_UNIT) {
+          const acc = a.figures.find((f) => f.column.endsWith("_acc"))!;
+          const flags = a.series!.find((s) => s.name === perImageSeriesName(acc.column, acc.row))!;
+          assertEquals(flags.y.length, acc.n, `${u}: one correct/incorrect flag per test image`);
+          assertEquals(
+            flags.y.reduce((x, y) => x + y, 0) / acc.n,
+            acc.value,
+            `${u}: flags make the accuracy`,
+          );
+        }
         all.push(...a.figures);
       }
     });
@@ -121,19 +134,28 @@ Deno.test("hybrid experiment, smoke preset through the runner", async (t) => {
       assertTrue(a.notes!.includes("SVHN was not run"), a.notes ?? "");
     });
 
-    await t.step("merged: the claims evaluate (MNIST verdicts, SVHN unchecked)", async () => {
-      const [m] = await mergeExperiments([hybridExperiment], {
-        ...settings,
-        adapter: "test",
-        backend: "cpu",
-      });
-      assertTrue(m.artifact !== null && m.artifact.complete, m.artifact?.incompleteReason ?? "no artifact");
-      assertEquals(m.claims.length, 5);
-      for (const c of m.claims) {
-        if (c.statement.includes("SVHN")) assertEquals(c.holds, null, c.statement);
-        else assertTrue(typeof c.holds === "boolean", `${c.statement}: ${c.detail}`);
-      }
-    });
+    await t.step(
+      "merged: bits/dim verdicts, accuracy claims not testable (gate), SVHN unchecked",
+      async () => {
+        const [m] = await mergeExperiments([hybridExperiment], {
+          ...settings,
+          adapter: "test",
+          backend: "cpu",
+        });
+        assertTrue(m.artifact !== null && m.artifact.complete, m.artifact?.incompleteReason ?? "no artifact");
+        assertEquals(m.claims.length, 5);
+        for (const c of m.claims) {
+          if (c.statement.includes("SVHN")) assertEquals(c.holds, null, c.statement);
+          else if (c.statement.includes("accuracy")) {
+            assertEquals(claimOutcome(c), "not testable", c.detail);
+            assertTrue(
+              c.detail.startsWith("gate: Residual λ = 0 test accuracy"),
+              c.detail,
+            );
+          } else assertTrue(typeof c.holds === "boolean", `${c.statement}: ${c.detail}`);
+        }
+      },
+    );
   } finally {
     await Deno.remove(root, { recursive: true });
   }
@@ -286,6 +308,45 @@ Deno.test("hybrid claims: verdicts on cells with a known answer", async (t) => {
     const claims = hybridClaims(cells);
     claims.forEach((c, i) => assertEquals(c.holds, i !== 0, c.statement));
     assertTrue(claims[0].detail.includes("Residual/mnist_l1d_bpd: 3 non-finite"), claims[0].detail);
+  });
+  await t.step("accuracy claims are gated on λ = 0 accuracy >= 97 % of every compared row", () => {
+    const low = hybridClaims(
+      synthetic((r, c) => (r === "Coupling" && c === "mnist_l0_acc" ? 0.869 : paper(r, c))),
+    );
+    assertEquals(low.map(claimOutcome), ["holds", "holds", "not testable", "not testable", "holds"]);
+    assertTrue(low[2].detail.includes("Coupling λ = 0 test accuracy on MNIST 0.8690"), low[2].detail);
+    assertEquals(low[2].gate?.statement.includes(`>= ${ACCURACY_GATE}`), true);
+    const ok = hybridClaims(synthetic(paper));
+    assertEquals(ok[2].gate?.passed, true, "the paper's accuracies pass the gate");
+  });
+  await t.step("with per-image series the gaps use the paired SE of the per-image differences", () => {
+    // Residual is right on every image Coupling is right on, plus 10 more of 1000: a difference of 0.01
+    // with a paired SE of about 0.003 (the two independent binomial SEs combine to about 0.013).
+    const flags = (k: number) => Array.from({ length: 1000 }, (_, i) => (i < k ? 1 : 0));
+    const perImage = (row: string, k: number): Series => ({
+      name: perImageSeriesName("mnist_l1_acc", row),
+      x: flags(k).map((_, i) => i),
+      y: flags(k),
+    });
+    const figs = synthetic(paper);
+    const rows = [["Residual", 990], ["Coupling", 980], ["Coupling + 1x1 Conv", 980]] as const;
+    const claims = hybridClaims(figs, rows.map(([r, k]) => perImage(r, k)));
+    const acc = claims[3];
+    const paired = pairedDifference(flags(990), flags(980)).stderr;
+    assertTrue(Math.abs(paired - Math.sqrt(0.01 * 0.99 / 999)) < 1e-12, `${paired}`);
+    assertTrue(acc.detail.includes("paired SE"), acc.detail);
+    assertTrue(!hybridClaims(figs)[3].detail.includes("paired SE"), "unpaired without the series");
+  });
+  await t.step("at long: Residual vs Coupling only, λ = 1/D not testable", () => {
+    const long = synthetic(paper).map((f) => ({ ...f, scale: "long: x" }))
+      .filter((f) => f.row !== "Coupling + 1x1 Conv" && !f.column.includes("_l1d_"));
+    const claims = hybridClaims(long);
+    assertEquals(claims.map(claimOutcome), ["not testable", "holds", "holds", "holds", "not testable"]);
+    assertTrue(claims[0].detail.includes("l1d not trained at long"), claims[0].detail);
+    assertTrue(
+      claims[1].statement.includes("lower test bits/dim than Coupling at λ = 1"),
+      claims[1].statement,
+    );
   });
   await t.step("missing cells give null verdicts that say why", () => {
     const claims = hybridClaims(

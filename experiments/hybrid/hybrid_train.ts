@@ -53,6 +53,11 @@ export interface Accuracy {
   readonly stderr: number;
   /** Wilson score 95 % interval. */
   readonly ci: readonly [number, number];
+  /**
+   * 1 where image i (test-file order) was classified correctly, else 0 (from {@link evaluateAccuracy}):
+   * models evaluated with one seed see the same images and noise, so these pair per image.
+   */
+  readonly perImage?: readonly number[];
 }
 
 /** The accuracy of `correct` out of `count`, its binomial standard error and Wilson 95 % interval. */
@@ -163,6 +168,7 @@ export async function evaluateAccuracy(
   const batcher = new Batcher(src, { batchSize: opts.batchSize, seed: opts.seed, shuffle: false });
   let correct = 0;
   let count = 0;
+  const perImage: number[] = [];
   for (let b = 0; b < batcher.batchesPerEpoch; b++) {
     const batch = batcher.batch(0, b);
     const logits: Tensor = noGrad(() =>
@@ -178,11 +184,13 @@ export async function evaluateAccuracy(
     for (let i = 0; i < batch.size; i++) {
       let best = 0;
       for (let j = 1; j < k; j++) if (host[i * k + j] > host[i * k + best]) best = j;
-      if (best === batch.labels![i]) correct++;
+      const hit = best === batch.labels![i] ? 1 : 0;
+      correct += hit;
+      perImage.push(hit);
       count++;
     }
   }
-  return accuracyOf(correct, count);
+  return { ...accuracyOf(correct, count), perImage };
 }
 
 interface Built {
@@ -291,6 +299,7 @@ export async function runHybridTraining(
           seed: ctx.seed,
           batchSize: plan.evalBatch,
           limit: plan.bpdImages ?? undefined,
+          keepPerImage: true,
         });
         if (bpd) evalBar.tick(1, `bits/dim ${bpd.bitsPerDim.toFixed(3)}`);
         return { accuracy, bpd };

@@ -8,7 +8,7 @@ import {
   validateArtifact,
   writeArtifact,
 } from "./artifact.ts";
-import type { Artifact } from "./schema.ts";
+import { type Artifact, claimOutcome } from "./schema.ts";
 import { formatError } from "./validate.ts";
 
 async function sampleArtifact(overrides: Partial<Artifact> = {}): Promise<Artifact> {
@@ -181,5 +181,40 @@ Deno.test("gitCommit", async (t) => {
     } finally {
       await Deno.remove(outside);
     }
+  });
+});
+
+Deno.test("artifact schema: claims with a gate and a trend, and their outcome", async (t) => {
+  const gate = {
+    statement: "both models' test bits/dim stopped improving",
+    passed: false,
+    detail: "still falling",
+  };
+  const trend = { what: "a − b (bits/dim)", step: [10, 20], difference: [0.1, -0.05], stderr: [0.02, 0.02] };
+  const claim = {
+    table: "ablation_bpd",
+    statement: "a <= b",
+    holds: null,
+    detail: "not testable",
+    gate,
+    trend,
+  };
+  await t.step("a not-testable claim with its gate and trend is valid", async () => {
+    assertEquals(errorsOf(await sampleArtifact({ claims: [claim] })), []);
+    assertEquals(claimOutcome(claim), "not testable");
+  });
+  await t.step("a claim whose gate failed cannot carry a verdict", async () => {
+    assertTrue(errorsOf(await sampleArtifact({ claims: [{ ...claim, holds: true }] })).length > 0);
+  });
+  await t.step("a passed gate allows a verdict; no gate and null is 'not checked'", async () => {
+    const passed = { ...claim, holds: false, gate: { ...gate, passed: true } };
+    assertEquals(errorsOf(await sampleArtifact({ claims: [passed] })), []);
+    assertEquals(claimOutcome(passed), "fails");
+    assertEquals(claimOutcome({ ...passed, holds: true }), "holds");
+    assertEquals(claimOutcome({ table: "t", statement: "s", holds: null, detail: "missing" }), "not checked");
+  });
+  await t.step("a trend with a negative standard error is rejected", async () => {
+    const bad = { ...claim, trend: { ...trend, stderr: [0.02, -1] } };
+    assertTrue(errorsOf(await sampleArtifact({ claims: [bad] })).length > 0);
   });
 });

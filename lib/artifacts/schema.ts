@@ -6,8 +6,11 @@
  */
 import type { JsonSchema } from "./validate.ts";
 
-/** Version of the artifact format; bump it when the schema changes incompatibly. */
-export const ARTIFACT_SCHEMA_VERSION = 1;
+/**
+ * Version of the artifact format; bump it when the schema changes incompatibly. 2: a claim may carry
+ * the gate that decides whether it is testable at the run's scale, and the trend of its difference.
+ */
+export const ARTIFACT_SCHEMA_VERSION = 2;
 
 /** A published value beside a figure: a number, a `[lo, hi]` range, or `null` (none in the paper). */
 export type PublishedRef = number | readonly [number, number] | null;
@@ -106,16 +109,58 @@ export interface Artifact {
   readonly claims?: readonly ClaimVerdict[];
 }
 
+/**
+ * A condition measured in the same run that must hold before a claim about trained models can be
+ * judged at the run's scale (e.g. "both models' test bits/dim stopped improving", "λ = 0 accuracy
+ * >= 97 %"). When it fails the claim is not testable at this scale and has no verdict.
+ */
+export interface ClaimGate {
+  /** The condition in words. */
+  readonly statement: string;
+  /** Whether it was met. */
+  readonly passed: boolean;
+  /** The measured numbers behind it. */
+  readonly detail: string;
+}
+
+/** The compared difference at each periodic evaluation (paired over the same test images). */
+export interface ClaimTrend {
+  /** What is differenced, e.g. "Residual Flow + LipSwish − Residual Flow + ELU (bits/dim)". */
+  readonly what: string;
+  /** Training steps of the evaluations. */
+  readonly step: readonly number[];
+  /** The difference at each step. */
+  readonly difference: readonly number[];
+  /** Its standard error at each step (of the per-image differences). */
+  readonly stderr: readonly number[];
+}
+
+/** The verdict of a claim in words: see {@link ClaimVerdict.holds}. */
+export type ClaimOutcome = "holds" | "fails" | "not testable" | "not checked";
+
 /** One of the paper's qualitative claims with its verdict on an artifact's figures. */
 export interface ClaimVerdict {
   /** The table or figure it is about. */
   readonly table: string;
   /** The claim in words. */
   readonly statement: string;
-  /** Whether it holds at this scale; null when it could not be checked. */
+  /**
+   * Whether it holds at this scale: true (holds), false (fails), or null for no verdict: "not
+   * testable at this scale" when `gate` is present and not passed, else "not checked" (missing cells).
+   */
   readonly holds: boolean | null;
   /** The numbers behind the verdict (or why there is none). */
   readonly detail: string;
+  /** The gate that decides whether the claim is testable at this scale (claims about trained models). */
+  readonly gate?: ClaimGate;
+  /** The compared difference at each periodic evaluation, so a reader sees where it is heading. */
+  readonly trend?: ClaimTrend;
+}
+
+/** "holds", "fails", "not testable" (a gate failed) or "not checked" (cells missing) for a verdict. */
+export function claimOutcome(c: ClaimVerdict): ClaimOutcome {
+  if (c.gate && !c.gate.passed) return "not testable";
+  return c.holds === null ? "not checked" : c.holds ? "holds" : "fails";
 }
 
 const NUMBER_PAIR = {
@@ -216,7 +261,38 @@ export const ARTIFACT_SCHEMA: JsonSchema = {
         statement: NON_EMPTY_STRING,
         holds: { type: ["boolean", "null"] },
         detail: { type: "string" },
+        gate: {
+          type: "object",
+          additionalProperties: false,
+          required: ["statement", "passed", "detail"],
+          properties: {
+            statement: NON_EMPTY_STRING,
+            passed: { type: "boolean" },
+            detail: { type: "string" },
+          },
+        },
+        trend: {
+          type: "object",
+          additionalProperties: false,
+          required: ["what", "step", "difference", "stderr"],
+          properties: {
+            what: NON_EMPTY_STRING,
+            step: { type: "array", items: { type: "number" } },
+            difference: { type: "array", items: { type: "number" } },
+            stderr: { type: "array", items: { type: "number", minimum: 0 } },
+          },
+        },
       },
+      anyOf: [
+        {
+          description: "no gate, or a gate that passed",
+          properties: { gate: { properties: { passed: { const: true } } } },
+        },
+        {
+          description: "a claim not testable at this scale has no verdict",
+          properties: { holds: { type: "null" } },
+        },
+      ],
     },
     series: {
       type: "object",

@@ -25,6 +25,8 @@ export interface EvaluateOptions {
   readonly limit?: number;
   /** Called at the start (0 done) and after each batch with the images done and the total. */
   readonly onProgress?: (done: number, total: number) => void;
+  /** Keep every image's bits/dim in the result (`perImage`), for paired comparisons of two models. */
+  readonly keepPerImage?: boolean;
 }
 
 /** Result of an evaluation. */
@@ -37,6 +39,12 @@ export interface EvalResult {
   readonly count: number;
   /** Non-finite per-example values met (they are left out of the mean and reported here). */
   readonly nonFinite: number;
+  /**
+   * Bits/dim of each example in data order (non-finite ones included as they are), when asked for:
+   * two evaluations with the same seed see the same images, noise and estimator draws, so their
+   * per-example differences are paired.
+   */
+  readonly perImage?: readonly number[];
 }
 
 /** The generator of evaluation batch `index` for `seed`. */
@@ -104,5 +112,6 @@ export async function evaluateBitsPerDim(
     done += batch.size;
     opts.onProgress?.(done, total);
   }
-  return meanAndStandardError(values);
+  const summary = meanAndStandardError(values);
+  return opts.keepPerImage ? { ...summary, perImage: Array.from(values) } : summary;
 }

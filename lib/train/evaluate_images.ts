@@ -33,7 +33,7 @@ export interface PerImageOptions {
 }
 
 /** Per-image bits/dim and their summary. */
-export interface PerImageResult extends EvalResult {
+export interface PerImageResult extends Omit<EvalResult, "perImage"> {
   /** Bits/dim of image i (file order), the mean over the repeats. */
   readonly perImage: Float64Array;
   /** Repeats per image. */

@@ -172,6 +172,8 @@ export interface RunOptions {
   readonly evalBatchSize?: number;
   /** Evaluate only the first this many test images. */
   readonly evalLimit?: number;
+  /** Keep every test image's bits/dim in the evaluation records (for paired comparisons). */
+  readonly evalPerImage?: boolean;
   /** Evaluate at the end (default true when `evalData` is given). */
   readonly finalEval?: boolean;
   /** Where checkpoints are written. */

@@ -394,7 +394,12 @@ export class Trainer {
    */
   async evaluate(
     data: BatchSource,
-    opts: { batchSize?: number; limit?: number; onProgress?: (done: number, total: number) => void } = {},
+    opts: {
+      batchSize?: number;
+      limit?: number;
+      onProgress?: (done: number, total: number) => void;
+      keepPerImage?: boolean;
+    } = {},
   ): Promise<EvalRecord> {
     const saved = this.#snapshot();
     try {
@@ -405,6 +410,7 @@ export class Trainer {
           batchSize: opts.batchSize,
           limit: opts.limit,
           onProgress: opts.onProgress,
+          keepPerImage: opts.keepPerImage,
         });
       });
       return { ...r, step: this.#step };
@@ -483,6 +489,7 @@ export class Trainer {
         batchSize: opts.evalBatchSize,
         limit: opts.evalLimit,
         onProgress: opts.onEvalProgress,
+        keepPerImage: opts.evalPerImage,
       });
       this.#history.evals.push(r);
       opts.onEval?.(r);
