@@ -52,9 +52,14 @@ export interface GradOptions {
  *
  * @example
  * ```ts
- * const x = requireGrad(tensor([1, 2, 3]));
- * const [dx] = grad(sum(mul(x, x)), [x]); // 2x
- * const [hv] = grad(sum(mul(grad(sum(mul(x, x)), [x], { createGraph: true })[0], v)), [x]); // Hessian-vector product
+ * import { createDevice, mul, requireGrad, sum, tensor } from "./mod.ts";
+ *
+ * const device = await createDevice("cpu");
+ * const x = requireGrad(tensor([1, 2, 3], [3], device));
+ * const v = tensor([1, 0, 0], [3], device);
+ * const [dx] = grad(sum(mul(x, x)), [x]); // 2x = [2, 4, 6]
+ * const [g] = grad(sum(mul(x, x)), [x], { createGraph: true });
+ * const [hv] = grad(sum(mul(g, v)), [x]); // Hessian-vector product: 2v = [2, 0, 0]
  * ```
  */
 export function grad(
@@ -244,7 +249,12 @@ export function gradMaybe(
  *
  * @example
  * ```ts
- * const [y, [vjpX]] = vjp((x) => mul(x, x), [x], v);
+ * import { createDevice, mul, requireGrad, tensor } from "./mod.ts";
+ *
+ * const device = await createDevice("cpu");
+ * const x = requireGrad(tensor([1, 2, 3], [3], device));
+ * const v = tensor([1, 1, 1], [3], device);
+ * const [y, [vjpX]] = vjp((x) => mul(x, x), [x], v); // y = x², vjpX = 2x·v = [2, 4, 6]
  * ```
  */
 export function vjp(

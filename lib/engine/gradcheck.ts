@@ -57,6 +57,9 @@ function pickIndices(n: number, maxPoints: number): number[] {
  *
  * @example
  * ```ts
+ * import { createDevice, exp, sum } from "./mod.ts";
+ *
+ * const dev64 = await createDevice("cpu64"); // float64: central differences need the precision
  * const r = await checkGradient((x) => sum(exp(x)), dev64, [{ data: [0.1, 0.2], shape: [2] }]);
  * if (r.maxRelError > 1e-7) throw new Error(r.where);
  * ```

@@ -282,6 +282,10 @@ function collect(value: unknown, out: Set<Tensor>, depth = 0): void {
  *
  * @example
  * ```ts
+ * import { add, createDevice, mul, tensor } from "./mod.ts";
+ *
+ * const device = await createDevice("cpu");
+ * const x = tensor([1, 2, 3], [3], device);
  * const y = tidy(() => add(mul(x, x), 1)); // the temporary x*x is freed
  * ```
  */

@@ -37,7 +37,14 @@ function geometry(x: readonly number[], w: readonly number[], o: Conv2dOptions):
  *
  * @example
  * ```ts
- * const y = conv2d(x, w, b, { pad: 1 }); // 3x3 "same" convolution
+ * import { createDevice, randn, Rng, zeros } from "../mod.ts";
+ *
+ * const device = await createDevice("cpu");
+ * const rng = new Rng(0);
+ * const x = randn([1, 2, 8, 8], rng, device); // NCHW
+ * const w = randn([4, 2, 3, 3], rng, device); // OIHW
+ * const b = zeros([4], device);
+ * const y = conv2d(x, w, b, { pad: 1 }); // 3x3 "same" convolution: [1, 4, 8, 8]
  * ```
  */
 export function conv2d(x: Tensor, w: Tensor, bias?: Tensor | null, opts: Conv2dOptions = {}): Tensor {

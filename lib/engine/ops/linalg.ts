@@ -16,8 +16,13 @@ import { reshape } from "./shape.ts";
  *
  * @example
  * ```ts
- * const c = matmul(a, b);            // [m, k] x [k, n] -> [m, n]
- * const d = matmul(a, b, false, true); // a · bᵀ
+ * import { createDevice, tensor } from "../mod.ts";
+ *
+ * const device = await createDevice("cpu");
+ * const a = tensor([1, 2, 3, 4, 5, 6], [2, 3], device);
+ * const b = tensor([1, 0, 0, 1, 1, 1], [3, 2], device);
+ * const c = matmul(a, b); // [2, 3] x [3, 2] -> [2, 2]
+ * const d = matmul(a, a, false, true); // a · aᵀ: [2, 2]
  * ```
  */
 export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {

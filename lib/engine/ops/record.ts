@@ -60,6 +60,10 @@ export function constant(device: Device, storage: Storage, shape: Shape): Tensor
  *
  * @example
  * ```ts
+ * import { add, createDevice, exp, mul, requireGrad, tensor } from "../mod.ts";
+ *
+ * const device = await createDevice("cpu");
+ * const x = requireGrad(tensor([0, 1, 2], [3], device));
  * // x·e^x saving only x (the chain would also keep e^x and the product's operands).
  * const y = composite("xexp", [x], [x], () => mul(x, exp(x)), (g) => [mul(g, mul(add(x, 1), exp(x)))]);
  * ```
