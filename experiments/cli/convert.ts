@@ -7,7 +7,7 @@
 import { runMain } from "../../lib/cli/main.ts";
 import denoConfig from "../../deno.json" with { type: "json" };
 import { createDevice } from "../../lib/engine/devices.ts";
-import { type OptionSpec, type ParsedArgs, parseOptions } from "../../lib/cli/args.ts";
+import { OptionError, type OptionSpec, parseOptions } from "../../lib/cli/args.ts";
 import { convertOfficialCheckpoint } from "../../lib/official/convert.ts";
 
 const COMMAND = "deno task convert FILE.pth OUT.safetensors";
@@ -27,45 +27,29 @@ export function splitPositionals(argv: readonly string[]): { positionals: string
   return { positionals, rest: argv.slice(i) };
 }
 
-/** Parses `argv`, converts, prints what was written; returns the exit status. */
+/** Parses `argv`, converts, prints what was written; returns the exit status (failures are thrown for {@link runMain}). */
 export async function main(argv: readonly string[]): Promise<number> {
   const { positionals, rest } = splitPositionals(argv);
-  let args: ParsedArgs | null;
-  try {
-    args = parseOptions(COMMAND, SUMMARY, CONVERT_OPTIONS, rest);
-  } catch (e) {
-    console.error((e as Error).message);
-    return 2;
-  }
+  const args = parseOptions(COMMAND, SUMMARY, CONVERT_OPTIONS, rest);
   if (args === null) return 0;
   const input = positionals[0] ?? (args.checkpoint as string | undefined);
   const out = positionals[1] ?? (args.out as string | undefined);
   if (!input || !out) {
-    console.error(`Cannot convert: give the input and output files (usage: ${COMMAND})`);
-    return 2;
+    throw new OptionError(`Cannot convert: give the input and output files (usage: ${COMMAND})`);
   }
   if (!out.endsWith(".safetensors")) {
-    console.error(`Cannot convert to ${out}: expected an output name ending in .safetensors`);
-    return 2;
+    throw new OptionError(`Cannot convert to ${out}: expected an output name ending in .safetensors`);
   }
-  try {
-    const r = await convertOfficialCheckpoint(input, out, {
-      device: await createDevice("cpu"),
-      suiteVersion: denoConfig.version,
-    });
-    console.log(
-      `Wrote ${r.out}: ${r.parameters} parameters${
-        r.ema ? " and their EMA" : " (no EMA in the file)"
-      }, ${r.dataset} model, from a ${r.format}-format checkpoint`,
-    );
-    return 0;
-  } catch (e) {
-    if (e instanceof Error && /^Cannot /.test(e.message)) {
-      console.error(e.message);
-      return 1;
-    }
-    throw e;
-  }
+  const r = await convertOfficialCheckpoint(input, out, {
+    device: await createDevice("cpu"),
+    suiteVersion: denoConfig.version,
+  });
+  console.log(
+    `Wrote ${r.out}: ${r.parameters} parameters${
+      r.ema ? " and their EMA" : " (no EMA in the file)"
+    }, ${r.dataset} model, from a ${r.format}-format checkpoint`,
+  );
+  return 0;
 }
 
 if (import.meta.main) await runMain(COMMAND, main);

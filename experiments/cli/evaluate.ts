@@ -154,35 +154,19 @@ export async function evaluate(args: ParsedArgs): Promise<EvaluateReport> {
   }
 }
 
-/** Parses `argv`, evaluates, prints the result; returns the exit status. */
+/** Parses `argv`, evaluates, prints the result; returns the exit status (failures are thrown for {@link runMain}). */
 export async function main(argv: readonly string[]): Promise<number> {
-  let args: ParsedArgs | null;
-  try {
-    args = parseOptions(COMMAND, SUMMARY, EVALUATE_OPTIONS, argv);
-  } catch (e) {
-    console.error((e as Error).message);
-    return 2;
-  }
+  const args = parseOptions(COMMAND, SUMMARY, EVALUATE_OPTIONS, argv);
   if (args === null) return 0;
-  try {
-    const r = await evaluate(args);
-    const se = r.bitsPerDim.stderr;
-    console.log(
-      `Test bits/dim of ${r.provenance.file} on ${r.dataset} (${r.n} images × ${r.repeats} repeats, ${r.provenance.weights} weights): ${
-        r.bitsPerDim.mean.toFixed(4)
-      } ± ${se.toFixed(4)} (standard error)${
-        r.nonFinite ? `; ${r.nonFinite} non-finite values left out` : ""
-      }`,
-    );
-    if (args.json !== undefined) console.log(`Wrote ${args.json}`);
-    return 0;
-  } catch (e) {
-    if (e instanceof Error && /^Cannot /.test(e.message)) {
-      console.error(e.message);
-      return 1;
-    }
-    throw e;
-  }
+  const r = await evaluate(args);
+  const se = r.bitsPerDim.stderr;
+  console.log(
+    `Test bits/dim of ${r.provenance.file} on ${r.dataset} (${r.n} images × ${r.repeats} repeats, ${r.provenance.weights} weights): ${
+      r.bitsPerDim.mean.toFixed(4)
+    } ± ${se.toFixed(4)} (standard error)${r.nonFinite ? `; ${r.nonFinite} non-finite values left out` : ""}`,
+  );
+  if (args.json !== undefined) console.log(`Wrote ${args.json}`);
+  return 0;
 }
 
 if (import.meta.main) await runMain(COMMAND, main);

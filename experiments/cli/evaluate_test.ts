@@ -14,6 +14,7 @@ import { createDevice } from "../../lib/engine/devices.ts";
 import { main as convertMain } from "./convert.ts";
 import { type EvaluateReport, main as evaluateMain } from "./evaluate.ts";
 import { main as sampleMain } from "./sample.ts";
+import { reportFailure } from "../../lib/cli/main.ts";
 
 const DIR = new URL("../../testdata/checkpoints/", import.meta.url).pathname;
 const FILES = ["checkpoint_zip.pth", "checkpoint_legacy.pth"];
@@ -31,6 +32,15 @@ async function quiet<T>(fn: () => Promise<T>): Promise<{ value: T; out: string; 
   } finally {
     console.log = log;
     console.error = error;
+  }
+}
+
+/** Runs a command's `main` as `runMain` does: a thrown failure becomes its one line and exit status. */
+async function asCommand(fn: () => Promise<number>): Promise<number> {
+  try {
+    return await fn();
+  } catch (e) {
+    return reportFailure("deno task", e);
   }
 }
 
@@ -124,28 +134,34 @@ Deno.test("commands on the authors' checkpoints: convert, evaluate, sample", asy
       assertTrue(same(pngs[0], pngs[1]), "identical PNG bytes");
     });
     await t.step("errors are one line naming the problem", async () => {
-      const bad = await quiet(() => evaluateMain(["--checkpoint", `${DIR}${FILES[0]}`, "--weights", "best"]));
+      const bad = await quiet(() =>
+        asCommand(() => evaluateMain(["--checkpoint", `${DIR}${FILES[0]}`, "--weights", "best"]))
+      );
       assertEquals(bad.value, 1);
       assertEquals(bad.err.trim(), 'Cannot use --weights "best": expected ema or raw');
-      const missing = await quiet(() => convertMain([`${dir}/nope.pth`, `${dir}/x.safetensors`]));
+      const missing = await quiet(() =>
+        asCommand(() => convertMain([`${dir}/nope.pth`, `${dir}/x.safetensors`]))
+      );
       assertEquals(missing.value, 1);
       assertTrue(/^Cannot read .*nope\.pth: no such file/.test(missing.err), missing.err);
-      const name = await quiet(() => convertMain([`${DIR}${FILES[0]}`, `${dir}/x.pth`]));
+      const name = await quiet(() => asCommand(() => convertMain([`${DIR}${FILES[0]}`, `${dir}/x.pth`])));
       assertEquals(name.value, 2);
       assertTrue(/expected an output name ending in \.safetensors/.test(name.err), name.err);
       const data = await quiet(() =>
-        evaluateMain([
-          "--checkpoint",
-          `${DIR}${FILES[0]}`,
-          "--dataset",
-          "cifar10-exact",
-          "--limit",
-          "1",
-          "--device",
-          "cpu",
-          "--data-dir",
-          dir,
-        ])
+        asCommand(() =>
+          evaluateMain([
+            "--checkpoint",
+            `${DIR}${FILES[0]}`,
+            "--dataset",
+            "cifar10-exact",
+            "--limit",
+            "1",
+            "--device",
+            "cpu",
+            "--data-dir",
+            dir,
+          ])
+        )
       );
       assertEquals(data.value, 1);
       assertTrue(/^Cannot /.test(data.err), data.err);

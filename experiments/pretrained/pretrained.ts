@@ -29,6 +29,7 @@ import { missingDataReason } from "../framework/train_run.ts";
 import { datasetLabel } from "../../lib/data/mod.ts";
 import { DENSITY_ROW, DENSITY_TABLE } from "../density/density.ts";
 import { findFigure, hasValue } from "../framework/figures.ts";
+import { pairsGrid } from "../framework/grids.ts";
 
 /** The project's table of this experiment. */
 export const PRETRAINED_TABLE = "pretrained";
@@ -104,20 +105,6 @@ async function ownCell(outDir: string, column: string): Promise<Figure | null> {
   } catch {
     return null;
   }
-}
-
-/** Interleaves rows of originals and reconstructions: up to 8 originals, their reconstructions, ... */
-function pairsGrid(inputs: Float32Array, outputs: Float32Array, n: number, per: number): Float32Array {
-  const out = new Float32Array(2 * n * per);
-  let k = 0;
-  for (let row = 0; row < n; row += 8) {
-    const m = Math.min(8, n - row);
-    for (const src of [inputs, outputs]) {
-      out.set(src.subarray(row * per, (row + m) * per), k * per);
-      k += m;
-    }
-  }
-  return out;
 }
 
 /** Evaluates one checkpoint file; returns its figures, files and notes. */

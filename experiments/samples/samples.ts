@@ -28,6 +28,7 @@ import {
   specScale,
 } from "../density/density_presets.ts";
 import { findFigure, hasValue } from "../framework/figures.ts";
+import { pairsGrid } from "../framework/grids.ts";
 
 /** The project's table of this experiment. */
 export const SAMPLES_TABLE = "samples";
@@ -56,20 +57,6 @@ export function samplesPlan(preset: Preset): { reconstructions: number; samples:
 
 /** Tag of this experiment's sampling seed (distinct from the density experiment's grids). */
 const SEED_TAG = 104729;
-
-/** Interleaves rows of originals and reconstructions: 8 originals, their 8 reconstructions, ... */
-function pairsGrid(inputs: Float32Array, outputs: Float32Array, n: number, per: number): Float32Array {
-  const out = new Float32Array(2 * n * per);
-  let k = 0;
-  for (let row = 0; row < n; row += 8) {
-    const m = Math.min(8, n - row);
-    for (const src of [inputs, outputs]) {
-      out.set(src.subarray(row * per, (row + m) * per), k * per);
-      k += m;
-    }
-  }
-  return out;
-}
 
 async function runSamplesUnit(column: DensityColumn, ctx: UnitContext): Promise<UnitResult> {
   const spec = densitySpec(column, "resflow-lipswish", ctx.preset, ctx.seed, ctx.dataDir);
