@@ -41,6 +41,7 @@ import {
   type PytorchBaseline,
   timeAuthors,
 } from "./bench_pytorch.ts";
+import { median } from "../framework/stats.ts";
 
 /** The benchmarked model: the issue's small MNIST configuration. */
 export function benchConfig() {
@@ -65,13 +66,6 @@ export function benchConfig() {
       backwardInForward: true,
     },
   });
-}
-
-/** The median of `xs` (NaN when empty). */
-export function median(xs: readonly number[]): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 /** Mean, sample standard deviation and standard error of the mean of `xs`. */

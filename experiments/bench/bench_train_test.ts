@@ -5,7 +5,8 @@
  */
 import { assertClose, assertEquals, assertTrue } from "../../lib/testing/asserts.ts";
 import type { WebGpuStats } from "../../lib/engine/webgpu/webgpu_backend.ts";
-import { finiteOrNull, median, ratioOfMeans, stepFigures, summarize } from "./bench_train.ts";
+import { finiteOrNull, ratioOfMeans, stepFigures, summarize } from "./bench_train.ts";
+import { median } from "../framework/stats.ts";
 
 /** Float64 arithmetic on a few values. */
 const TOL = { atol: 1e-12, rtol: 1e-12 };
