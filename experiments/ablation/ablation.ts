@@ -23,8 +23,11 @@
  * final one, over the same test images with the same dequantisation noise and estimator draws (one
  * evaluation seed per run seed): the `ablation_paired` table and a trend series. A claim "a <= b" is
  * judged on that paired difference and only when its gate is met: both runs' test bits/dim stopped
- * improving by more than its standard error over the last periodic evaluations (`claim_gates.ts`);
- * otherwise it is "not testable at this scale", with the trend.
+ * improving by more than its standard error over the last periodic evaluations, or the ordering is
+ * past its crossover (the paired difference kept one sign over those evaluations, ends beyond 2
+ * paired SE and is not shrinking toward zero; `claim_gates.ts`); otherwise it is "not testable at
+ * this scale", with the trend. The bias claim keeps the plateau gate alone (its deviations lag a
+ * falling curve).
  *
  * Units: "<column>-<variant>" for the columns and variants the preset plans (`ablation_plan.ts`; the
  * i-ResNet unit of a column also draws that column's bias figure from the two ELU runs). With several
@@ -58,9 +61,11 @@ import {
 } from "../density/density_presets.ts";
 import { finiteFigure } from "../framework/figures.ts";
 import {
+  anyGate,
   combineSeeds,
   type EvalCurve,
   gated,
+  orderingSettledGate,
   type PairedDifference,
   pairedDifference,
   plateauGate,
@@ -588,11 +593,14 @@ export function ablationClaims(figures: readonly Figure[], series: readonly Seri
             k > 2 ? "beyond" : "within"
           } 2 paired SE); ${cells}`,
       }, [x, y, pf]);
+      // Testable when both runs have stopped improving, or when the ordering is past its crossover
+      // (the paired gap keeps its sign and holds or widens while both still improve).
+      const trend = pairedTrend(series, column, lo, hi);
       claims.push(
         gated(
           claim,
-          plateauGate(ablationCurves(series, column, [lo, hi])),
-          pairedTrend(series, column, lo, hi),
+          anyGate([plateauGate(ablationCurves(series, column, [lo, hi])), orderingSettledGate(trend)]),
+          trend,
         ),
       );
     }

@@ -153,6 +153,21 @@ Deno.test("ablation claims on known numbers: paired, gated, with the trend", asy
     assertEquals(claimOutcome(c), "not testable");
     assertTrue(c.detail.includes("still improving") && c.detail.includes("falling"), c.detail);
   });
+  await t.step("both still improving, the ordering past its crossover: judged on the paired sign", () => {
+    const falling = [2.0, 1.8, 1.7, 1.6, 1.5];
+    const widening: Series = { ...trend, y: [0.11, -0.02, -0.05, -0.08, -0.1] };
+    const series = [curve("mnist", lip, falling), curve("mnist", elu, falling), widening];
+    const c = lipElu(base(-0.1), series);
+    assertEquals([claimOutcome(c), c.gate?.passed], ["holds", true], c.detail);
+    assertTrue(c.detail.includes("settled"), c.detail);
+    assertEquals(
+      claimOutcome(lipElu(base(0.1), [...series.slice(0, 2), { ...trend, y: widening.y.map((v) => -v) }])),
+      "fails",
+    );
+    const closing: Series = { ...trend, y: [0.11, 0.1, 0.08, 0.06, 0.03] };
+    const open = lipElu(base(0.03), [...series.slice(0, 2), closing]);
+    assertEquals(claimOutcome(open), "not testable", "a gap closing toward zero is a model catching up");
+  });
   await t.step(
     "a column or row the preset does not run is not testable; a missing pair is not checked",
     () => {

@@ -6,6 +6,9 @@
  *   combined SE of two independent means: the image-to-image spread, common to both, cancels);
  * - {@link plateauGate}: every compared model's periodic test value has stopped improving by more
  *   than its standard error over the last evaluations;
+ * - {@link orderingSettledGate}: a paired difference is past its crossover: one sign over the last
+ *   evaluations, the last beyond 2 paired standard errors, its size holding or growing (the ordering
+ *   of two models that are both still improving);
  * - {@link thresholdGate}: a measured value reaches a floor (λ = 0 accuracy >= 97 % before a hybrid
  *   accuracy claim);
  * - {@link trendDirection} and {@link trendText}: where the difference is heading;
@@ -125,6 +128,59 @@ export function thresholdGate(what: string, value: number | null, floor: number,
     return { statement, passed: false, detail: `${what} missing` };
   }
   return { statement, passed: value >= floor, detail: `${what} ${value.toFixed(digits)}` };
+}
+
+/** Paired standard errors the last difference must exceed for {@link orderingSettledGate}. */
+export const ORDERING_MIN_SE = 2;
+
+/**
+ * Passed when the ordering of two models is past its crossover: the paired difference a − b had the
+ * same sign at each of the last `window + 1` periodic evaluations, the last one beyond
+ * {@link ORDERING_MIN_SE} paired standard errors, and its size did not shrink by more than the last
+ * standard error over those `window` intervals. Both models may still be improving; the gap between
+ * them is then holding or widening, so the sign at the end of the run is not one model catching up
+ * (issue 15: LipSwish trails ELU for the first ~600 steps of the quick model, then leads). A gap
+ * shrinking toward zero, a sign change inside the window, too few or non-finite points keep it shut.
+ */
+export function orderingSettledGate(trend: ClaimTrend | undefined, window = PLATEAU_WINDOW): ClaimGate {
+  const statement = `the paired difference kept one sign over the last ${window + 1} periodic evaluations, ` +
+    `ended beyond ${ORDERING_MIN_SE} paired SE and did not shrink by more than its SE over the last ${window} ` +
+    `intervals (past its crossover)`;
+  const k = trend?.difference.length ?? 0;
+  if (!trend || k < window + 1) {
+    return {
+      statement,
+      passed: false,
+      detail: `${k} evaluation${k === 1 ? "" : "s"} of the difference, need ${window + 1}`,
+    };
+  }
+  const d = trend.difference.slice(k - 1 - window);
+  const first = d[0], last = d[window], se = trend.stderr[k - 1];
+  const where = `${first >= 0 ? "+" : ""}${first.toFixed(4)} at step ${trend.step[k - 1 - window]} → ${
+    last >= 0 ? "+" : ""
+  }${last.toFixed(4)} ± ${se.toFixed(4)} at ${trend.step[k - 1]}`;
+  if (![...d, se].every(Number.isFinite)) return { statement, passed: false, detail: `${where}: not finite` };
+  const oneSign = d.every((x) => x > 0) || d.every((x) => x < 0);
+  const beyond = Math.abs(last) > ORDERING_MIN_SE * se;
+  const shrink = Math.abs(first) - Math.abs(last);
+  const passed = oneSign && beyond && shrink <= se;
+  const why = !oneSign
+    ? "the sign changed"
+    : !beyond
+    ? `within ${ORDERING_MIN_SE} paired SE`
+    : shrink > se
+    ? `shrank by ${shrink.toFixed(4)} toward zero`
+    : `one sign, ${shrink > 0 ? `shrank by ${shrink.toFixed(4)}` : `grew by ${(-shrink).toFixed(4)}`}`;
+  return { statement, passed, detail: `${where} (${why}: ${passed ? "settled" : "not settled"})` };
+}
+
+/** Several gates as alternatives: passed when any passed; statements and details joined with "or". */
+export function anyGate(gates: readonly ClaimGate[]): ClaimGate {
+  return {
+    statement: gates.map((g) => g.statement).join("; or "),
+    passed: gates.some((g) => g.passed),
+    detail: gates.map((g) => g.detail).join("; "),
+  };
 }
 
 /** Several gates as one: passed when all passed; statements and details joined. */

@@ -8,9 +8,12 @@ import {
 } from "../../lib/testing/asserts.ts";
 import {
   allGates,
+  anyGate,
   combineSeeds,
   type EvalCurve,
   gated,
+  ORDERING_MIN_SE,
+  orderingSettledGate,
   pairedDifference,
   PLATEAU_WINDOW,
   plateauGate,
@@ -88,6 +91,45 @@ Deno.test("plateauGate", async (t) => {
   });
 });
 
+Deno.test("orderingSettledGate", async (t) => {
+  const trend = (d: number[], se = 0.01): ClaimTrend => ({
+    what: "a − b",
+    step: d.map((_, i) => 100 * (i + 1)),
+    difference: d,
+    stderr: d.map(() => se),
+  });
+  await t.step("past the crossover, the gap widening: settled (the quick MNIST LipSwish − ELU shape)", () => {
+    const g = orderingSettledGate(trend([0.12, 0.1, 0.03, -0.02, -0.06, -0.08, -0.1]));
+    assertEquals(g.passed, true, g.detail);
+    assertTrue(g.detail.includes("grew by"), g.detail);
+  });
+  await t.step("a gap holding within its SE either side is settled, of either sign", () => {
+    assertEquals(orderingSettledGate(trend([0.05, 0.055, 0.05, 0.045])).passed, true);
+  });
+  await t.step("a gap shrinking toward zero is a model catching up: shut", () => {
+    // The 120-step quick run of issue 15: LipSwish behind, but catching up.
+    const g = orderingSettledGate(trend([0.12, 0.1, 0.086, 0.054]));
+    assertEquals(g.passed, false);
+    assertTrue(g.detail.includes("toward zero"), g.detail);
+  });
+  await t.step("a sign change inside the window, or a last value within the SE bound, keeps it shut", () => {
+    assertEquals(orderingSettledGate(trend([0.05, -0.06, -0.07, -0.08])).passed, false);
+    const se = 0.01;
+    const edge = ORDERING_MIN_SE * se;
+    assertEquals(orderingSettledGate(trend([-edge, -edge, -edge, -edge], se)).passed, false);
+    assertEquals(orderingSettledGate(trend([-3 * se, -3 * se, -3 * se, -3 * se], se)).passed, true);
+  });
+  await t.step("too few, missing or non-finite points never open it", () => {
+    assertEquals(
+      orderingSettledGate(trend([-0.1, -0.1, -0.1])).passed,
+      false,
+      `a window of ${PLATEAU_WINDOW}`,
+    );
+    assertEquals(orderingSettledGate(undefined).passed, false);
+    assertEquals(orderingSettledGate(trend([-0.1, NaN, -0.1, -0.1])).passed, false);
+  });
+});
+
 Deno.test("thresholdGate and allGates", async (t) => {
   await t.step("a floor is met at or above it, never by a missing or NaN value", () => {
     assertEquals(thresholdGate("λ = 0 accuracy", 0.97, 0.97).passed, true);
@@ -100,6 +142,13 @@ Deno.test("thresholdGate and allGates", async (t) => {
     assertEquals(allGates([yes, yes]).passed, true);
     assertEquals(allGates([yes, no]).passed, false);
     assertEquals(allGates([]).passed, false);
+  });
+  await t.step("anyGate: one passing alternative is enough, none is not a pass", () => {
+    const yes = thresholdGate("x", 1, 0), no = thresholdGate("y", 0, 1);
+    assertEquals(anyGate([no, yes]).passed, true);
+    assertEquals(anyGate([no, no]).passed, false);
+    assertEquals(anyGate([]).passed, false);
+    assertTrue(anyGate([no, yes]).statement.includes("; or "));
   });
 });
 
