@@ -4,16 +4,18 @@
  */
 import { createCpuBackend } from "./cpu/cpu_backend.ts";
 import { createMetaBackend } from "./meta_backend.ts";
+import { createWasmBackend } from "./wasm/wasm_backend.ts";
 import { Device } from "./tensor.ts";
 
 /**
- * Names accepted by {@link createDevice}: "cpu" (float32), "cpu64" (float64 reference), "webgpu", "meta",
- * and "auto" (WebGPU when an adapter exists, else the float32 CPU backend).
+ * Names accepted by {@link createDevice}: "cpu" (float32), "cpu64" (float64 reference), "webgpu", "wasm"
+ * (float32, matrix products and convolutions in WebAssembly SIMD), "meta", and "auto" (WebGPU when an
+ * adapter exists, else the float32 CPU backend).
  */
-export type DeviceKind = "cpu" | "cpu64" | "webgpu" | "meta" | "auto";
+export type DeviceKind = "cpu" | "cpu64" | "webgpu" | "wasm" | "meta" | "auto";
 
 /** The device kinds {@link createDevice} accepts, in the order its error message lists them. */
-export const DEVICE_KINDS: readonly DeviceKind[] = ["auto", "webgpu", "cpu", "cpu64", "meta"];
+export const DEVICE_KINDS: readonly DeviceKind[] = ["auto", "webgpu", "wasm", "cpu", "cpu64", "meta"];
 
 /** Options of {@link createDevice}. */
 export interface CreateDeviceOptions {
@@ -48,6 +50,8 @@ export async function createDevice(kind: DeviceKind, opts: CreateDeviceOptions =
       return new Device(createCpuBackend("float32"));
     case "cpu64":
       return new Device(createCpuBackend("float64"));
+    case "wasm":
+      return new Device(createWasmBackend());
     case "meta":
       return new Device(createMetaBackend());
     case "webgpu": {

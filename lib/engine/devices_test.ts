@@ -15,6 +15,11 @@ Deno.test("createDevice", async (t) => {
     assertEquals((await createDevice("meta")).name, "meta");
   });
 
+  await t.step("wasm is float32 with its own name", async () => {
+    const dev = await createDevice("wasm");
+    assertEquals([dev.name, dev.backend.dtype], ["wasm", "float32"]);
+  });
+
   await t.step("auto is WebGPU exactly when an adapter exists", async () => {
     const reasons: string[] = [];
     const dev = await createDevice("auto", { onFallback: (r) => reasons.push(r) });

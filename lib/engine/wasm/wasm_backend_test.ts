@@ -1,0 +1,187 @@
+/**
+ * Tests of the "wasm" backend against the CPU reference (float32): the WebAssembly matrix products and
+ * convolutions across ragged sizes (not multiples of the 6x8 tile), transposes, batch broadcasts,
+ * strides, padding and several image groups; storage bookkeeping (no leaks) and the inherited ops.
+ * @module
+ */
+import type { Backend, Conv2dGeometry } from "../backend.ts";
+import { conv2dOutputShape, sizeOf } from "../backend.ts";
+import { createCpuBackend } from "../cpu/cpu_backend.ts";
+import {
+  assertClose,
+  assertEquals,
+  assertThrows,
+  assertTrue,
+  type Tolerance,
+} from "../../testing/asserts.ts";
+import { assertCloseRows, randomArray, rng, runBoth } from "../webgpu/webgpu_test_util.ts";
+import { createWasmBackend } from "./wasm_backend.ts";
+import { conv2dInputGradWasm, conv2dWasm, conv2dWeightGradWasm } from "./wasm_products.ts";
+import { WasmRuntime } from "./wasm_runtime.ts";
+
+/**
+ * Products relative to the L2 norm of each output row: float32 accumulation (with fused multiply-adds
+ * where the hardware has them) against the reference's float64 sums rounded once; the error of a k-term
+ * float32 dot product is below k·2⁻²⁴ times the row norm, about 3e-5 for the largest k here (600).
+ */
+const PRODUCT: Tolerance = { atol: 1e-6, rtol: 1e-4 };
+/** Ops inherited from the CPU reference run the same code: bit for bit. */
+const EXACT: Tolerance = { atol: 0, rtol: 0 };
+
+const cpu = createCpuBackend("float32");
+const wasm = createWasmBackend();
+
+Deno.test("wasm backend: identity, storages and leaks", async (t) => {
+  await t.step("name, description, dtype", () => {
+    assertEquals([wasm.name, wasm.dtype], ["wasm", "float32"]);
+    assertTrue(/WebAssembly SIMD/.test(wasm.description), wasm.description);
+  });
+
+  await t.step("every storage a product creates is freed (liveStorages back to its start)", () => {
+    const be = createWasmBackend();
+    const a = be.fromArray(randomArray(rng(1), 7 * 9)), b = be.fromArray(randomArray(rng(2), 9 * 5));
+    const y = be.matmul(a, b, {
+      batch: 1,
+      aBatch: 1,
+      bBatch: 1,
+      m: 7,
+      k: 9,
+      n: 5,
+      transA: false,
+      transB: false,
+    });
+    const geo: Conv2dGeometry = { x: [1, 2, 5, 5], w: [3, 2, 3, 3], stride: 1, pad: 1 };
+    const x = be.fromArray(randomArray(rng(3), 50)), w = be.fromArray(randomArray(rng(4), 54));
+    const c = be.conv2d(x, w, geo);
+    const dx = be.conv2dInputGrad(c, w, geo), dw = be.conv2dWeightGrad(x, c, geo);
+    assertEquals(be.liveStorages(), 8);
+    for (const s of [a, b, y, x, w, c, dx, dw]) be.free(s);
+    assertEquals(be.liveStorages(), 0);
+    assertTrue(be.poolBytes() >= 65536, "the scratch memory is reported as pool bytes");
+  });
+
+  await t.step("freed and mis-sized inputs throw the CPU backend's errors", () => {
+    const be = createWasmBackend();
+    const a = be.fromArray([1, 2, 3, 4]);
+    const dims = { batch: 1, aBatch: 1, bBatch: 1, m: 2, k: 3, n: 2, transA: false, transB: false };
+    assertThrows(() => be.matmul(a, a, dims), /Cannot matmul: a \(batch 1, 2x3\) has 4 elements/);
+    be.free(a);
+    assertThrows(() => be.conv2d(a, a, { x: [1, 1, 2, 2], w: [1, 1, 1, 1], stride: 1, pad: 0 }), /was freed/);
+  });
+
+  await t.step("inherited ops are the CPU reference's", async () => {
+    const r = rng(5);
+    const x = randomArray(r, 60), y = randomArray(r, 12);
+    const same = async (
+      op: (be: Backend, s: ReturnType<Backend["fromArray"]>[]) => ReturnType<Backend["fromArray"]>,
+    ) => {
+      const [got, want] = await runBoth(wasm, cpu, [x, y], op);
+      assertClose(got, want, EXACT, "inherited op");
+    };
+    await same((be, [a, b]) => be.binary("mul", a, [5, 12], b, [12]));
+    await same((be, [a]) => be.unary("sigmoid", a));
+    await same((be, [a]) => be.reduce("sum", a, [5, 12], [1]));
+    await same((be, [a]) => be.permute(a, [3, 4, 5], [2, 0, 1]));
+  });
+});
+
+Deno.test("wasm backend: batched matmul matches the CPU reference", async (t) => {
+  const r = rng(6);
+  const shapes: [number, number, number, number, number, number][] = [
+    // batch, aBatch, bBatch, m, k, n
+    [1, 1, 1, 6, 8, 8], // exactly one tile
+    [2, 2, 2, 5, 7, 3], // smaller than a tile
+    [1, 1, 1, 33, 17, 9], // ragged rows and columns
+    [3, 3, 1, 12, 20, 13], // b broadcast
+    [2, 1, 2, 37, 12, 52], // a broadcast
+    [2, 2, 2, 1, 64, 1], // vector dot
+    [1, 1, 1, 131, 300, 19], // crosses the 120-row and 256-deep cache blocks
+    [1, 1, 1, 4, 0, 5], // empty sum: zeros
+  ];
+  for (const [batch, aBatch, bBatch, m, k, n] of shapes) {
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        await t.step(
+          `${batch}x(${m}x${k})·(${k}x${n}) ${transA ? "T" : "N"}${transB ? "T" : "N"}`,
+          async () => {
+            const a = randomArray(r, aBatch * m * k), b = randomArray(r, bBatch * k * n);
+            const dims = { batch, aBatch, bBatch, m, k, n, transA, transB };
+            const [got, want] = await runBoth(wasm, cpu, [a, b], (be, [x, y]) => be.matmul(x, y, dims));
+            assertCloseRows(got, want, n, PRODUCT, "matmul");
+          },
+        );
+      }
+    }
+  }
+});
+
+const CONV_CASES: [string, Conv2dGeometry][] = [
+  ["3x3 s1 p1", { x: [2, 3, 8, 8], w: [5, 3, 3, 3], stride: 1, pad: 1 }],
+  ["3x3 s2 p1 odd", { x: [2, 4, 9, 9], w: [8, 4, 3, 3], stride: 2, pad: 1 }],
+  ["3x3 s2 p1 even", { x: [2, 8, 8, 8], w: [16, 8, 3, 3], stride: 2, pad: 1 }],
+  ["3x3 s1 p0 non-square", { x: [1, 7, 9, 11], w: [13, 7, 3, 3], stride: 1, pad: 0 }],
+  ["1x1 s1 p0", { x: [3, 6, 5, 5], w: [4, 6, 1, 1], stride: 1, pad: 0 }],
+  ["1x1 s2 p0", { x: [2, 4, 8, 8], w: [12, 4, 1, 1], stride: 2, pad: 0 }],
+  ["1x1 s2 p1", { x: [1, 2, 6, 6], w: [3, 2, 1, 1], stride: 2, pad: 1 }],
+  ["3x3 s1 p1, 1 output channel", { x: [3, 16, 12, 12], w: [1, 16, 3, 3], stride: 1, pad: 1 }],
+  ["3x3 s1 p1, 1 input channel", { x: [3, 1, 12, 12], w: [16, 1, 3, 3], stride: 1, pad: 1 }],
+  ["3x3 s1 p1, 64 channels (the model's hidden layer)", {
+    x: [2, 64, 7, 7],
+    w: [64, 64, 3, 3],
+    stride: 1,
+    pad: 1,
+  }],
+];
+
+async function checkConv(geo: Conv2dGeometry, r: ReturnType<typeof rng>, what: string): Promise<void> {
+  const [n, o, ho, wo] = conv2dOutputShape(geo);
+  const x = randomArray(r, sizeOf(geo.x)),
+    w = randomArray(r, sizeOf(geo.w)),
+    dy = randomArray(r, n * o * ho * wo);
+  const [y, yc] = await runBoth(wasm, cpu, [x, w], (b, [xs, ws]) => b.conv2d(xs, ws, geo));
+  assertCloseRows(y, yc, ho * wo, PRODUCT, `${what} conv2d`);
+  const [dx, dxc] = await runBoth(wasm, cpu, [dy, w], (b, [d, ws]) => b.conv2dInputGrad(d, ws, geo));
+  assertCloseRows(dx, dxc, geo.x[2] * geo.x[3], PRODUCT, `${what} conv2dInputGrad`);
+  const [dw, dwc] = await runBoth(wasm, cpu, [x, dy], (b, [xs, d]) => b.conv2dWeightGrad(xs, d, geo));
+  assertCloseRows(dw, dwc, geo.w[1] * geo.w[2] * geo.w[3], PRODUCT, `${what} conv2dWeightGrad`);
+}
+
+Deno.test("wasm backend: conv2d and both gradients match the CPU reference", async (t) => {
+  const r = rng(7);
+  for (const [name, geo] of CONV_CASES) await t.step(name, () => checkConv(geo, r, name));
+});
+
+Deno.test("wasm products: images split into several groups give the same results", async (t) => {
+  const rt = new WasmRuntime();
+  const r = rng(8);
+  for (const [name, geo] of CONV_CASES) {
+    await t.step(name, async () => {
+      const [n, o, ho, wo] = conv2dOutputShape(geo);
+      const x = randomArray(r, sizeOf(geo.x)), w = randomArray(r, sizeOf(geo.w));
+      const dy = randomArray(r, n * o * ho * wo);
+      // A budget of one float makes every image its own group.
+      const run = (budget: number) => {
+        const y = new Float32Array(n * o * ho * wo), dx = new Float32Array(sizeOf(geo.x));
+        const dw = new Float32Array(sizeOf(geo.w));
+        conv2dWasm(rt, x, w, geo, y, budget);
+        conv2dInputGradWasm(rt, dy, w, geo, dx, budget);
+        conv2dWeightGradWasm(rt, x, dy, geo, dw, budget);
+        return [y, dx, dw];
+      };
+      const one = run(1), all = run(Infinity);
+      const [, yc] = await runBoth(wasm, cpu, [x, w], (b, [xs, ws]) => b.conv2d(xs, ws, geo));
+      assertCloseRows(one[0], yc, ho * wo, PRODUCT, `${name} conv2d, one image per group`);
+      const [, dwc] = await runBoth(wasm, cpu, [x, dy], (b, [xs, d]) => b.conv2dWeightGrad(xs, d, geo));
+      assertCloseRows(
+        one[2],
+        dwc,
+        geo.w[1] * geo.w[2] * geo.w[3],
+        PRODUCT,
+        `${name} dw, one image per group`,
+      );
+      // Per-image work is independent of grouping for the forward pass and the input gradient.
+      assertClose(one[0], all[0], EXACT, `${name} conv2d grouping`);
+      assertClose(one[1], all[1], EXACT, `${name} conv2dInputGrad grouping`);
+    });
+  }
+});

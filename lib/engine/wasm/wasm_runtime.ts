@@ -1,0 +1,190 @@
+/**
+ * The WebAssembly side of the "wasm" backend: one shared linear memory used as a scratch arena, the
+ * SIMD matrix-product kernel of kernels/wasm_gemm.wat instantiated on it, and the cache-blocking
+ * driver that calls the kernel. Operands are copied (packed) into the arena for each operation and the
+ * result copied out, so storages stay plain Float32Arrays shared with the CPU reference backend.
+ * @module
+ */
+import { WASM_GEMM_BYTES } from "../../../kernels/wasm_gemm.ts";
+
+/** The kernel's signature: C[m, n] += A[m, k] B[k, n] (see kernels/wasm_gemm.wat). */
+type GemmFn = (
+  a: number,
+  b: number,
+  c: number,
+  m: number,
+  n: number,
+  k: number,
+  aps: number,
+  ldb: number,
+  ldc: number,
+) => void;
+
+/** Rows of C per kernel tile (A is packed in panels of this many rows). */
+export const MR = 6;
+/** Columns of C per kernel tile (B and C rows are padded to a multiple of this). */
+export const NR = 8;
+/** Depth of one k block: a KC x NR panel of B (8 KiB) stays in L1 across a block of A's rows. */
+const KC = 256;
+/** Rows of one block of A (a multiple of MR): MC x KC floats (120 KiB) stay in L2 while every column panel passes. */
+const MC = 120;
+/** Bytes at the start of the memory kept for control words (the worker handshake). */
+export const HEADER_BYTES = 256;
+const PAGE = 65536;
+/** Pages the memory may grow to (2 GiB); shared memories reserve their maximum up front. */
+const MAX_PAGES = 32768;
+
+/** `x` rounded up to a multiple of `q`. */
+export function roundUp(x: number, q: number): number {
+  return Math.ceil(x / q) * q;
+}
+
+/** Why this runtime cannot run here, or null when WebAssembly SIMD and shared memory are available. */
+export function wasmUnavailableReason(): string | null {
+  if (typeof WebAssembly !== "object") return "WebAssembly is not available";
+  if (typeof SharedArrayBuffer !== "function") return "SharedArrayBuffer is not available";
+  if (!WebAssembly.validate(WASM_GEMM_BYTES as BufferSource)) {
+    return "this WebAssembly engine rejects the SIMD/threads kernel module";
+  }
+  return null;
+}
+
+/** The shared memory, the compiled kernel module and an instance on this thread. */
+export class WasmRuntime {
+  /** The shared linear memory every instance (main thread and worker) uses. */
+  readonly memory: WebAssembly.Memory;
+  /** The compiled kernel module (instantiated again by workers). */
+  readonly module: WebAssembly.Module;
+  readonly #gemm: GemmFn;
+  #view: Float32Array;
+
+  /** Compiles the kernel and creates a shared memory of one page. Throws "Cannot create ..." if unsupported. */
+  constructor() {
+    const why = wasmUnavailableReason();
+    if (why) throw new Error(`Cannot create the wasm backend: ${why}`);
+    this.memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+    this.module = new WebAssembly.Module(WASM_GEMM_BYTES as BufferSource);
+    const inst = new WebAssembly.Instance(this.module, { env: { memory: this.memory } });
+    this.#gemm = inst.exports.gemm as GemmFn;
+    this.#view = new Float32Array(this.memory.buffer);
+  }
+
+  /** Bytes the memory holds now. */
+  get bytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  /**
+   * Grows the memory to hold `floats` floats after the header and returns a float view of it; float
+   * index {@link HEADER_BYTES}/4 is the first usable one. Views from earlier calls may be stale.
+   */
+  reserve(floats: number): Float32Array {
+    const need = HEADER_BYTES + floats * 4;
+    if (need > MAX_PAGES * PAGE) {
+      throw new Error(
+        `Cannot reserve wasm scratch memory: ${need} bytes exceed the ${MAX_PAGES * PAGE}-byte maximum`,
+      );
+    }
+    const have = this.memory.buffer.byteLength;
+    if (need > have) this.memory.grow(Math.ceil((need - have) / PAGE));
+    if (this.#view.buffer !== this.memory.buffer || this.#view.length * 4 !== this.memory.buffer.byteLength) {
+      this.#view = new Float32Array(this.memory.buffer);
+    }
+    return this.#view;
+  }
+
+  /**
+   * C[m, n] += A[m, k] B[k, n] on float indices of the memory: A packed in panels of {@link MR} rows
+   * (panel stride `k` MR floats, see {@link packA}), B row-major with stride `ldb`, C row-major with
+   * stride `ldc`; m a multiple of MR, n (and ldb, ldc) of NR. Columns [j0, j1) only, when given.
+   */
+  gemm(a: number, b: number, c: number, m: number, n: number, k: number, ldb: number, ldc: number): void {
+    gemmBlocked(this.#gemm, a, b, c, m, 0, n, k, ldb, ldc);
+  }
+}
+
+/** Runs the kernel over columns [j0, j1) of C in cache blocks (float indices; see {@link WasmRuntime.gemm}). */
+export function gemmBlocked(
+  kernel: GemmFn,
+  a: number,
+  b: number,
+  c: number,
+  m: number,
+  j0: number,
+  j1: number,
+  k: number,
+  ldb: number,
+  ldc: number,
+): void {
+  const aps = k * MR;
+  for (let p0 = 0; p0 < k; p0 += KC) {
+    const kb = Math.min(KC, k - p0);
+    for (let i0 = 0; i0 < m; i0 += MC) {
+      const mb = Math.min(MC, m - i0);
+      kernel(
+        4 * (a + (i0 / MR) * aps + MR * p0),
+        4 * (b + p0 * ldb + j0),
+        4 * (c + i0 * ldc + j0),
+        mb,
+        j1 - j0,
+        kb,
+        aps,
+        ldb,
+        ldc,
+      );
+    }
+  }
+}
+
+/**
+ * Packs the m x k matrix A(i, p) = src[off + i rs + p cs] into `dst` at float index `at` in panels of
+ * {@link MR} rows: A(i, p) goes to at + floor(i / MR) k MR + p MR + i % MR; rows past m are zero.
+ */
+export function packA(
+  src: Float32Array | Float64Array,
+  off: number,
+  rs: number,
+  cs: number,
+  m: number,
+  k: number,
+  dst: Float32Array,
+  at: number,
+): void {
+  const panels = roundUp(m, MR) / MR;
+  for (let q = 0; q < panels; q++) {
+    const base = at + q * k * MR;
+    for (let r = 0; r < MR; r++) {
+      const i = q * MR + r;
+      if (i >= m) {
+        for (let p = 0; p < k; p++) dst[base + p * MR + r] = 0;
+        continue;
+      }
+      const s = off + i * rs;
+      for (let p = 0; p < k; p++) dst[base + p * MR + r] = src[s + p * cs];
+    }
+  }
+}
+
+/**
+ * Copies the k x n matrix B(p, j) = src[off + p rs + j cs] into `dst` at float index `at`, row-major
+ * with row stride `ldb` >= n; columns [n, ldb) are zeroed.
+ */
+export function packB(
+  src: Float32Array | Float64Array,
+  off: number,
+  rs: number,
+  cs: number,
+  k: number,
+  n: number,
+  dst: Float32Array,
+  at: number,
+  ldb: number,
+): void {
+  for (let p = 0; p < k; p++) {
+    const d = at + p * ldb;
+    const s = off + p * rs;
+    if (cs === 1 && src instanceof Float32Array) dst.set(src.subarray(s, s + n), d);
+    else for (let j = 0; j < n; j++) dst[d + j] = src[s + j * cs];
+    if (ldb > n) dst.fill(0, d + n, d + ldb);
+  }
+}
