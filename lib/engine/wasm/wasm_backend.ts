@@ -1,16 +1,19 @@
 /**
  * The "wasm" backend: float32 storages of the CPU reference backend (plain Float32Arrays, synchronous,
  * no dispatch or readback), with the hot products (matmul, conv2d and its two adjoints) run by the
- * WebAssembly SIMD kernel of kernels/wasm_gemm.wat. Every other op is the CPU reference's own code.
+ * WebAssembly SIMD kernel of kernels/wasm_gemm.wat and the common element-wise ops (arithmetic, max,
+ * min, sigmoid and a few simple unary functions) by kernels/wasm_elementwise.wat. Every other op is the
+ * CPU reference's own code.
  * Meant for machines whose only WebGPU adapter is a software rasterizer.
  * @module
  */
-import type { Conv2dGeometry, Storage } from "../backend.ts";
-import { conv2dOutputShape, fmt, sizeOf } from "../backend.ts";
+import type { BinaryOp, Conv2dGeometry, Shape, Storage, UnaryOp } from "../backend.ts";
+import { broadcastShapes, conv2dOutputShape, fmt, sizeOf } from "../backend.ts";
 import { CpuBackend } from "../cpu/cpu_backend.ts";
 import type { MatmulDims } from "../cpu/cpu_gemm.ts";
 import { arrayOf } from "../cpu/cpu_storage.ts";
 import { WasmRuntime } from "./wasm_runtime.ts";
+import { binaryWasm, unaryWasm } from "./wasm_elementwise.ts";
 import { conv2dInputGradWasm, conv2dWasm, conv2dWeightGradWasm, matmulWasm } from "./wasm_products.ts";
 
 /** The CPU reference backend (float32) with its matrix products and convolutions in WebAssembly SIMD. */
@@ -30,6 +33,25 @@ export class WasmBackend extends CpuBackend {
   /** Bytes of the WebAssembly scratch memory (grown to the largest operation so far, never shrunk). */
   override poolBytes(): number {
     return this.#rt.bytes;
+  }
+
+  /** out[i] = op(x[i]): a SIMD kernel for the common ops on large inputs, else the CPU reference. */
+  override unary(op: UnaryOp, x: Storage): Storage {
+    const xa = f32(arrayOf(x, `apply ${op}`, "x", -1));
+    const out = new Float32Array(xa.length);
+    return unaryWasm(this.#rt, op, xa, out) ? this.wrap(out) : super.unary(op, x);
+  }
+
+  /** out = op(a, b) with broadcasting: a SIMD kernel for arithmetic, max and min on large outputs. */
+  override binary(op: BinaryOp, a: Storage, aShape: Shape, b: Storage, bShape: Shape): Storage {
+    const what = `apply ${op}`;
+    const aa = f32(arrayOf(a, what, `a ${fmt(aShape)}`, sizeOf(aShape)));
+    const ba = f32(arrayOf(b, what, `b ${fmt(bShape)}`, sizeOf(bShape)));
+    const outShape = broadcastShapes(aShape, bShape);
+    const out = new Float32Array(sizeOf(outShape));
+    return binaryWasm(this.#rt, op, aa, aShape, ba, bShape, outShape, out)
+      ? this.wrap(out)
+      : super.binary(op, a, aShape, b, bShape);
   }
 
   /** Batched matrix product with optional transposes and size-1 batch broadcasting. */

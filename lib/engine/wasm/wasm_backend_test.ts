@@ -17,6 +17,7 @@ import {
 import { assertCloseRows, randomArray, rng, runBoth } from "../webgpu/webgpu_test_util.ts";
 import { createWasmBackend } from "./wasm_backend.ts";
 import { conv2dInputGradWasm, conv2dWasm, conv2dWeightGradWasm } from "./wasm_products.ts";
+import { MIN_ELEMENTS, WASM_BINARY_OPS, WASM_UNARY_OPS } from "./wasm_elementwise.ts";
 import { WasmRuntime } from "./wasm_runtime.ts";
 
 /**
@@ -25,8 +26,13 @@ import { WasmRuntime } from "./wasm_runtime.ts";
  * float32 dot product is below k·2⁻²⁴ times the row norm, about 3e-5 for the largest k here (600).
  */
 const PRODUCT: Tolerance = { atol: 1e-6, rtol: 1e-4 };
-/** Ops inherited from the CPU reference run the same code: bit for bit. */
+/** Ops inherited from the CPU reference, and float32 arithmetic (double-then-round is correctly rounded): bit for bit. */
 const EXACT: Tolerance = { atol: 0, rtol: 0 };
+/**
+ * sigmoid through the kernel's float32 exp (Cephes expf, within 2 ulp) and a float32 add and divide,
+ * against the reference's double result rounded once: a few float32 ulp of a value in (0, 1].
+ */
+const SIGMOID: Tolerance = { atol: 1e-7, rtol: 1e-6 };
 
 const cpu = createCpuBackend("float32");
 const wasm = createWasmBackend();
@@ -184,4 +190,82 @@ Deno.test("wasm products: images split into several groups give the same results
       assertClose(one[1], all[1], EXACT, `${name} conv2dInputGrad grouping`);
     });
   }
+});
+
+/** `n` values with every special case the kernels must treat like the reference, then uniform ones. */
+function withSpecials(r: ReturnType<typeof rng>, n: number, scale: number): Float32Array {
+  const specials = [
+    0,
+    -0,
+    NaN,
+    Infinity,
+    -Infinity,
+    1e-40,
+    -1e-40,
+    3.4e38,
+    -3.4e38,
+    1,
+    -1,
+    88,
+    -88,
+    100,
+    -100,
+  ];
+  const a = randomArray(r, n, -scale, scale);
+  a.set(specials.slice(0, Math.min(n, specials.length)));
+  return a;
+}
+
+/** Compares bit patterns too (so -0 vs 0 and NaN payload-free equality are checked), naming the index. */
+function assertSameNumbers(got: Float32Array, want: Float32Array, what: string): void {
+  assertEquals(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < got.length; i++) {
+    if (!Object.is(got[i], want[i])) throw new Error(`${what}: index ${i} is ${got[i]}, expected ${want[i]}`);
+  }
+}
+
+Deno.test("wasm backend: element-wise kernels match the CPU reference", async (t) => {
+  const r = rng(9);
+  const n = MIN_ELEMENTS * 4 + 3; // large enough for the kernels, not a multiple of 4
+  for (const op of WASM_UNARY_OPS) {
+    await t.step(`unary ${op}`, async () => {
+      const x = withSpecials(r, n, op === "sigmoid" ? 30 : 10);
+      const [got, want] = await runBoth(wasm, cpu, [x], (be, [s]) => be.unary(op, s));
+      if (op === "sigmoid") {
+        assertEquals(Array.from(got, Number.isNaN), Array.from(want, Number.isNaN), "sigmoid NaN positions");
+        const finite = (a: Float32Array) => a.map((v) => (Number.isNaN(v) ? 0 : v));
+        assertClose(finite(got), finite(want), SIGMOID, op);
+      } else assertSameNumbers(got, want, op);
+    });
+  }
+  const shapes: [string, number[], number[]][] = [
+    ["same shape", [3, 5, 67], [3, 5, 67]],
+    ["scalar on the right", [7, 150], []],
+    ["scalar on the left", [], [7, 150]],
+    ["per-channel rows (stride-0 rows of 49)", [4, 6, 7, 7], [1, 6, 1, 1]],
+    ["channel rows on the left", [1, 6, 1, 1], [4, 6, 7, 7]],
+    ["row vector broadcast over rows of 70", [30, 70], [70]],
+    ["outer product of broadcasts", [40, 1], [1, 33]],
+    ["short rows fall back to the CPU path", [300, 3], [3]],
+  ];
+  for (const op of WASM_BINARY_OPS) {
+    for (const [name, aShape, bShape] of shapes) {
+      await t.step(`binary ${op}: ${name}`, async () => {
+        const a = withSpecials(r, sizeOf(aShape), 10), b = withSpecials(rng(10), sizeOf(bShape), 10);
+        if (op === "div") b[0] = 0; // division by zero on purpose
+        const [got, want] = await runBoth(
+          wasm,
+          cpu,
+          [a, b],
+          (be, [x, y]) => be.binary(op, x, aShape, y, bShape),
+        );
+        assertSameNumbers(got, want, `${op} ${name}`);
+      });
+    }
+  }
+  await t.step("inputs below the size threshold take the CPU path (same numbers)", async () => {
+    const x = randomArray(r, MIN_ELEMENTS - 1, -5, 5);
+    const [got, want] = await runBoth(wasm, cpu, [x], (be, [s]) => be.unary("sigmoid", s));
+    assertSameNumbers(got, want, "small sigmoid");
+  });
 });

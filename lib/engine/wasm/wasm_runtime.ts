@@ -6,6 +6,7 @@
  * @module
  */
 import { WASM_GEMM_BYTES } from "../../../kernels/wasm_gemm.ts";
+import { WASM_ELEMENTWISE_BYTES } from "../../../kernels/wasm_elementwise.ts";
 
 /** The kernel's signature: C[m, n] += A[m, k] B[k, n] (see kernels/wasm_gemm.wat). */
 type GemmFn = (
@@ -19,6 +20,11 @@ type GemmFn = (
   ldb: number,
   ldc: number,
 ) => void;
+
+/** A binary element-wise kernel: o[i] = a[i sa] op b[i sb] for i < n rounded up to 4 (byte addresses; strides 16 or 0). */
+export type BinaryKernel = (a: number, sa: number, b: number, sb: number, o: number, n: number) => void;
+/** A unary element-wise kernel: o[i] = op(x[i]) for i < n rounded up to 4 (byte addresses). */
+export type UnaryKernel = (x: number, o: number, n: number) => void;
 
 /** Rows of C per kernel tile (A is packed in panels of this many rows). */
 export const MR = 6;
@@ -43,8 +49,11 @@ export function roundUp(x: number, q: number): number {
 export function wasmUnavailableReason(): string | null {
   if (typeof WebAssembly !== "object") return "WebAssembly is not available";
   if (typeof SharedArrayBuffer !== "function") return "SharedArrayBuffer is not available";
-  if (!WebAssembly.validate(WASM_GEMM_BYTES as BufferSource)) {
-    return "this WebAssembly engine rejects the SIMD/threads kernel module";
+  if (
+    !WebAssembly.validate(WASM_GEMM_BYTES as BufferSource) ||
+    !WebAssembly.validate(WASM_ELEMENTWISE_BYTES as BufferSource)
+  ) {
+    return "this WebAssembly engine rejects the SIMD kernel modules (SIMD, relaxed SIMD, threads)";
   }
   return null;
 }
@@ -56,6 +65,7 @@ export class WasmRuntime {
   /** The compiled kernel module (instantiated again by workers). */
   readonly module: WebAssembly.Module;
   readonly #gemm: GemmFn;
+  readonly #elementwise: WebAssembly.Exports;
   #view: Float32Array;
 
   /** Compiles the kernel and creates a shared memory of one page. Throws "Cannot create ..." if unsupported. */
@@ -66,7 +76,21 @@ export class WasmRuntime {
     this.module = new WebAssembly.Module(WASM_GEMM_BYTES as BufferSource);
     const inst = new WebAssembly.Instance(this.module, { env: { memory: this.memory } });
     this.#gemm = inst.exports.gemm as GemmFn;
+    const ew = new WebAssembly.Instance(new WebAssembly.Module(WASM_ELEMENTWISE_BYTES as BufferSource), {
+      env: { memory: this.memory },
+    });
+    this.#elementwise = ew.exports;
     this.#view = new Float32Array(this.memory.buffer);
+  }
+
+  /** The element-wise kernel exported under `name` (see kernels/wasm_elementwise.wat). */
+  binaryKernel(name: string): BinaryKernel {
+    return this.#elementwise[name] as BinaryKernel;
+  }
+
+  /** The unary element-wise kernel exported under `name`. */
+  unaryKernel(name: string): UnaryKernel {
+    return this.#elementwise[name] as UnaryKernel;
   }
 
   /** Bytes the memory holds now. */
