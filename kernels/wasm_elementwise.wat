@@ -14,7 +14,7 @@
 ;;   within 2 ulp of exp on [-87.3, 88.3]; arguments are clamped to that range, so sigmoid saturates at
 ;;   about 4e-39 and 1 - 6e-8 instead of reaching 0 and 1).
 (module
-  (import "env" "memory" (memory 1 32768 shared))
+  (import "env" "memory" (memory 1 65536 shared))
   (func (export "add") (param $a i32) (param $sa i32) (param $b i32) (param $sb i32) (param $o i32) (param $n i32)
     (local $end i32)
     (if (i32.eqz (local.get $n)) (then (return)))

@@ -14,7 +14,7 @@
 ;; arm64) and a multiply then an add elsewhere; measured on this machine's AMD EPYC: 6x8 with
 ;; relaxed_madd 30-32 GFLOP/s per core-second on a 512^3 product, 4x8 with f32x4.mul + f32x4.add 23.
 (module
-  (import "env" "memory" (memory 1 32768 shared))
+  (import "env" "memory" (memory 1 65536 shared))
   (func (export "gemm")
     (param $a i32) (param $b i32) (param $c i32) (param $m i32) (param $n i32) (param $k i32)
     (param $aps i32) (param $ldb i32) (param $ldc i32)

@@ -11,47 +11,100 @@ import type { BinaryOp, Conv2dGeometry, Shape, Storage, UnaryOp } from "../backe
 import { broadcastShapes, conv2dOutputShape, fmt, sizeOf } from "../backend.ts";
 import { CpuBackend } from "../cpu/cpu_backend.ts";
 import type { MatmulDims } from "../cpu/cpu_gemm.ts";
-import { arrayOf } from "../cpu/cpu_storage.ts";
+import { arrayOf, CpuStorage } from "../cpu/cpu_storage.ts";
 import { WasmRuntime } from "./wasm_runtime.ts";
-import { binaryWasm, unaryWasm } from "./wasm_elementwise.ts";
+import { binaryKernelFits, binaryWasm, unaryKernelFits, unaryWasm } from "./wasm_elementwise.ts";
 import { conv2dInputGradWasm, conv2dWasm, conv2dWeightGradWasm, matmulWasm } from "./wasm_products.ts";
 
-/** The CPU reference backend (float32) with its matrix products and convolutions in WebAssembly SIMD. */
+/** A storage of the wasm backend: a float32 view on a block of the WebAssembly memory at float index `offset`. */
+export class WasmStorage extends CpuStorage {
+  /** Wraps `data`, the view on the block at float index `offset`. */
+  constructor(data: Float32Array, readonly offset: number) {
+    super(data);
+  }
+}
+
+/**
+ * The CPU reference backend (float32) whose storages live in the WebAssembly memory, with matrix
+ * products, convolutions and the common element-wise ops run in place by SIMD kernels.
+ */
 export class WasmBackend extends CpuBackend {
   /** Always "wasm". */
   override readonly name: string = "wasm";
   /** "WebAssembly SIMD (float32)". */
   override readonly description: string = "WebAssembly SIMD (float32)";
   readonly #rt: WasmRuntime;
+  /** Views handed out by {@link alloc} and not yet wrapped, with their block's float index. */
+  readonly #pending = new WeakMap<Float32Array, number>();
 
-  /** Compiles the kernel; throws "Cannot create the wasm backend: ..." where WebAssembly SIMD is missing. */
+  /** Compiles the kernels; throws "Cannot create the wasm backend: ..." where WebAssembly SIMD is missing. */
   constructor() {
     super("float32");
     this.#rt = new WasmRuntime();
   }
 
-  /** Bytes of the WebAssembly scratch memory (grown to the largest operation so far, never shrunk). */
+  /** Bytes of WebAssembly memory not held by live storages (free blocks and the scratch block). */
   override poolBytes(): number {
+    return this.#rt.pooledBytes;
+  }
+
+  /** Bytes of the WebAssembly memory (grown on demand, never shrunk). */
+  memoryBytes(): number {
     return this.#rt.bytes;
+  }
+
+  /** A zero-filled view on a new block (the CPU reference's ops compute into it). */
+  protected override alloc(n: number): Float32Array {
+    return this.#allocRaw(n).fill(0);
+  }
+
+  #allocRaw(n: number): Float32Array {
+    const at = this.#rt.alloc(n);
+    const view = this.#rt.view(at, n);
+    this.#pending.set(view, at);
+    return view;
+  }
+
+  /** Wraps a view from {@link alloc}, or copies any other array into a new block. */
+  protected override wrap(data: Float32Array | Float64Array): CpuStorage {
+    let at = this.#pending.get(data as Float32Array);
+    let view = data as Float32Array;
+    if (at === undefined) {
+      at = this.#rt.alloc(data.length);
+      view = this.#rt.view(at, data.length);
+      view.set(data);
+    } else this.#pending.delete(view);
+    super.wrap(view); // counts it as live
+    return new WasmStorage(view, at);
+  }
+
+  /** Frees the storage and returns its block to the free lists. */
+  override free(s: Storage): void {
+    super.free(s);
+    this.#rt.release(offsetOf(s, "free"));
   }
 
   /** out[i] = op(x[i]): a SIMD kernel for the common ops on large inputs, else the CPU reference. */
   override unary(op: UnaryOp, x: Storage): Storage {
-    const xa = f32(arrayOf(x, `apply ${op}`, "x", -1));
-    const out = new Float32Array(xa.length);
-    return unaryWasm(this.#rt, op, xa, out) ? this.wrap(out) : super.unary(op, x);
+    const xa = arrayOf(x, `apply ${op}`, "x", -1);
+    if (!unaryKernelFits(op, xa.length)) return super.unary(op, x);
+    const out = this.#allocRaw(xa.length);
+    const s = this.wrap(out) as WasmStorage;
+    unaryWasm(this.#rt, op, offsetOf(x, `apply ${op}`), xa.length, s.offset);
+    return s;
   }
 
   /** out = op(a, b) with broadcasting: a SIMD kernel for arithmetic, max and min on large outputs. */
   override binary(op: BinaryOp, a: Storage, aShape: Shape, b: Storage, bShape: Shape): Storage {
     const what = `apply ${op}`;
-    const aa = f32(arrayOf(a, what, `a ${fmt(aShape)}`, sizeOf(aShape)));
-    const ba = f32(arrayOf(b, what, `b ${fmt(bShape)}`, sizeOf(bShape)));
+    arrayOf(a, what, `a ${fmt(aShape)}`, sizeOf(aShape));
+    arrayOf(b, what, `b ${fmt(bShape)}`, sizeOf(bShape));
     const outShape = broadcastShapes(aShape, bShape);
-    const out = new Float32Array(sizeOf(outShape));
-    return binaryWasm(this.#rt, op, aa, aShape, ba, bShape, outShape, out)
-      ? this.wrap(out)
-      : super.binary(op, a, aShape, b, bShape);
+    const n = sizeOf(outShape);
+    if (!binaryKernelFits(op, aShape, bShape, outShape, n)) return super.binary(op, a, aShape, b, bShape);
+    const s = this.wrap(this.#allocRaw(n)) as WasmStorage;
+    binaryWasm(this.#rt, op, offsetOf(a, what), aShape, offsetOf(b, what), bShape, outShape, s.offset);
+    return s;
   }
 
   /** Batched matrix product with optional transposes and size-1 batch broadcasting. */
@@ -62,7 +115,7 @@ export class WasmBackend extends CpuBackend {
     if ((aBatch !== batch && aBatch !== 1) || (bBatch !== batch && bBatch !== 1)) {
       throw new Error(`Cannot matmul: batches a ${aBatch} and b ${bBatch} must each be ${batch} or 1`);
     }
-    const out = new Float32Array(batch * m * n);
+    const out = this.alloc(batch * m * n);
     matmulWasm(this.#rt, aa, ba, dims, out);
     return this.wrap(out);
   }
@@ -71,7 +124,7 @@ export class WasmBackend extends CpuBackend {
   override conv2d(x: Storage, w: Storage, g: Conv2dGeometry): Storage {
     const xa = f32(arrayOf(x, "convolve", `x ${fmt(g.x)}`, sizeOf(g.x)));
     const wa = f32(arrayOf(w, "convolve", `w ${fmt(g.w)}`, sizeOf(g.w)));
-    const out = new Float32Array(sizeOf(conv2dOutputShape(g)));
+    const out = this.#allocRaw(sizeOf(conv2dOutputShape(g)));
     conv2dWasm(this.#rt, xa, wa, g, out);
     return this.wrap(out);
   }
@@ -82,7 +135,7 @@ export class WasmBackend extends CpuBackend {
     const yShape = conv2dOutputShape(g);
     const dya = f32(arrayOf(dy, what, `dy ${fmt(yShape)}`, sizeOf(yShape)));
     const wa = f32(arrayOf(w, what, `w ${fmt(g.w)}`, sizeOf(g.w)));
-    const out = new Float32Array(sizeOf(g.x));
+    const out = this.alloc(sizeOf(g.x)); // col2im adds into zeros
     conv2dInputGradWasm(this.#rt, dya, wa, g, out);
     return this.wrap(out);
   }
@@ -93,10 +146,18 @@ export class WasmBackend extends CpuBackend {
     const yShape = conv2dOutputShape(g);
     const xa = f32(arrayOf(x, what, `x ${fmt(g.x)}`, sizeOf(g.x)));
     const dya = f32(arrayOf(dy, what, `dy ${fmt(yShape)}`, sizeOf(yShape)));
-    const out = new Float32Array(sizeOf(g.w));
+    const out = this.#allocRaw(sizeOf(g.w));
     conv2dWeightGradWasm(this.#rt, xa, dya, g, out);
     return this.wrap(out);
   }
+}
+
+/** The block of a wasm storage; any other storage is rejected with a "Cannot <action>" error. */
+function offsetOf(s: Storage, action: string): number {
+  if (!(s instanceof WasmStorage)) {
+    throw new Error(`Cannot ${action}: storage is not a wasm storage (got ${s?.constructor?.name ?? s})`);
+  }
+  return s.offset;
 }
 
 /** Storages of a float32 backend are Float32Arrays; anything else is a bug upstream. */

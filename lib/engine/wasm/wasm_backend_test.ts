@@ -15,7 +15,7 @@ import {
   type Tolerance,
 } from "../../testing/asserts.ts";
 import { assertCloseRows, randomArray, rng, runBoth } from "../webgpu/webgpu_test_util.ts";
-import { createWasmBackend } from "./wasm_backend.ts";
+import { createWasmBackend, type WasmStorage } from "./wasm_backend.ts";
 import { conv2dInputGradWasm, conv2dWasm, conv2dWeightGradWasm } from "./wasm_products.ts";
 import { MIN_ELEMENTS, WASM_BINARY_OPS, WASM_UNARY_OPS } from "./wasm_elementwise.ts";
 import { WasmRuntime } from "./wasm_runtime.ts";
@@ -35,6 +35,11 @@ const EXACT: Tolerance = { atol: 0, rtol: 0 };
 const SIGMOID: Tolerance = { atol: 1e-7, rtol: 1e-6 };
 
 const cpu = createCpuBackend("float32");
+
+/** Reads a storage into a plain array. */
+async function readAll(be: Backend, s: ReturnType<Backend["fromArray"]>): Promise<number[]> {
+  return Array.from(await be.read(s));
+}
 const wasm = createWasmBackend();
 
 Deno.test("wasm backend: identity, storages and leaks", async (t) => {
@@ -63,7 +68,33 @@ Deno.test("wasm backend: identity, storages and leaks", async (t) => {
     assertEquals(be.liveStorages(), 8);
     for (const s of [a, b, y, x, w, c, dx, dw]) be.free(s);
     assertEquals(be.liveStorages(), 0);
-    assertTrue(be.poolBytes() >= 65536, "the scratch memory is reported as pool bytes");
+    assertTrue(be.poolBytes() > 0, "freed blocks and the scratch block are reported as pool bytes");
+    assertTrue(be.memoryBytes() >= 65536, "memory size");
+  });
+
+  await t.step("freed blocks are reused, and storages survive the memory growing", async () => {
+    const be = createWasmBackend();
+    const a = be.fromArray([1, 2, 3]) as WasmStorage;
+    be.free(a);
+    const b = be.fromArray([4, 5, 6]) as WasmStorage;
+    assertEquals(b.offset, a.offset, "same size class, same block");
+    const before = be.memoryBytes();
+    const big = be.fill(1 << 22, 0.5); // 16 MiB: grows the memory
+    assertTrue(be.memoryBytes() > before, "the memory grew");
+    assertEquals(await readAll(be, b), [4, 5, 6]);
+    const sum = be.binary("add", b, [3], b, [3]);
+    assertEquals(await readAll(be, sum), [8, 10, 12]);
+    const got = await be.read(big);
+    assertEquals([got.length, got[0], got[got.length - 1]], [1 << 22, 0.5, 0.5]);
+    for (const s of [b, big, sum]) be.free(s);
+    assertEquals(be.liveStorages(), 0);
+    assertThrows(() => be.free(b), /Cannot free: storage was freed/);
+  });
+
+  await t.step("a storage of another backend is refused by name", () => {
+    const foreign = cpu.fromArray(new Float32Array(MIN_ELEMENTS));
+    assertThrows(() => wasm.unary("neg", foreign), /Cannot apply neg: storage is not a wasm storage/);
+    cpu.free(foreign);
   });
 
   await t.step("freed and mis-sized inputs throw the CPU backend's errors", () => {

@@ -1,16 +1,14 @@
 /**
- * Element-wise ops of the "wasm" backend on the SIMD kernels of kernels/wasm_elementwise.wat: the
- * operands are copied into the arena, the kernel runs over each broadcast row (contiguous or a repeated
- * scalar), and the result is copied out. Ops or layouts the kernels do not cover return false so the
- * caller runs the CPU reference's code.
+ * Element-wise ops of the "wasm" backend on the SIMD kernels of kernels/wasm_elementwise.wat, reading
+ * and writing storages in place in the WebAssembly memory (float indices): the kernel runs over each
+ * broadcast row, contiguous or a repeated scalar. Ops, sizes or layouts the kernels do not cover are
+ * reported by {@link unaryKernelFits} / {@link binaryWasm} so the caller runs the CPU reference's code.
  * @module
  */
 import type { BinaryOp, Shape, UnaryOp } from "../backend.ts";
 import { broadcastLayout, forEachRow } from "../cpu/cpu_broadcast.ts";
-import { HEADER_BYTES, roundUp, type WasmRuntime } from "./wasm_runtime.ts";
+import type { WasmRuntime } from "./wasm_runtime.ts";
 
-/** First usable float index of the arena. */
-const BASE = HEADER_BYTES / 4;
 /** Binary ops with a kernel: float32 arithmetic, bit for bit the CPU reference's double-then-round. */
 export const WASM_BINARY_OPS: ReadonlySet<BinaryOp> = new Set(["add", "sub", "mul", "div", "max", "min"]);
 /** Unary ops with a kernel (all bit for bit the reference except sigmoid, whose exp is float32). */
@@ -24,61 +22,67 @@ export const WASM_UNARY_OPS: ReadonlySet<UnaryOp> = new Set([
   "step",
   "sigmoid",
 ]);
-/** Below this many elements the copies and calls cost more than the CPU loop saves. */
+/** Below this many elements a kernel call saves less than its overhead: the CPU loop runs instead. */
 export const MIN_ELEMENTS = 256;
 /** Broadcast rows shorter than this stay on the CPU path (one kernel call per row). */
 const MIN_ROW = 16;
 
-/** out[i] = op(x[i]) with the kernel; false (nothing written) when `op` has none or x is small. */
-export function unaryWasm(rt: WasmRuntime, op: UnaryOp, x: Float32Array, out: Float32Array): boolean {
-  const n = x.length;
-  if (!WASM_UNARY_OPS.has(op) || n < MIN_ELEMENTS) return false;
-  const xAt = BASE, oAt = xAt + roundUp(n, 4);
-  const mem = rt.reserve(oAt + roundUp(n, 4) - BASE);
-  mem.set(x, xAt);
+/** Whether {@link unaryWasm} handles `op` on `n` elements. */
+export function unaryKernelFits(op: UnaryOp, n: number): boolean {
+  return WASM_UNARY_OPS.has(op) && n >= MIN_ELEMENTS;
+}
+
+/** o[i] = op(x[i]) for i < n on blocks at float indices `xAt` and `oAt` (see {@link unaryKernelFits}). */
+export function unaryWasm(rt: WasmRuntime, op: UnaryOp, xAt: number, n: number, oAt: number): void {
   rt.unaryKernel(op)(4 * xAt, 4 * oAt, n);
-  out.set(mem.subarray(oAt, oAt + n));
-  return true;
 }
 
 /**
- * out = op(a, b) broadcast to `outShape` with the kernel; false (nothing written) when `op` has none,
- * the output is small or its broadcast rows are short.
+ * Whether {@link binaryWasm} handles `op` broadcast to `outShape`: an op with a kernel, a large output
+ * and long innermost broadcast rows.
+ */
+export function binaryKernelFits(
+  op: BinaryOp,
+  aShape: Shape,
+  bShape: Shape,
+  outShape: Shape,
+  n: number,
+): boolean {
+  if (!WASM_BINARY_OPS.has(op) || n < MIN_ELEMENTS) return false;
+  const layout = broadcastLayout(outShape, [aShape, bShape]);
+  return layout.sizes[layout.sizes.length - 1] >= MIN_ROW;
+}
+
+/**
+ * out = op(a, b) broadcast to `outShape`, on blocks at float indices `aAt`, `bAt`, `oAt` (see
+ * {@link binaryKernelFits}); a broadcast scalar is splatted into 4 floats of the scratch block.
  */
 export function binaryWasm(
   rt: WasmRuntime,
   op: BinaryOp,
-  a: Float32Array,
+  aAt: number,
   aShape: Shape,
-  b: Float32Array,
+  bAt: number,
   bShape: Shape,
   outShape: Shape,
-  out: Float32Array,
-): boolean {
-  if (!WASM_BINARY_OPS.has(op) || out.length < MIN_ELEMENTS) return false;
+  oAt: number,
+): void {
   const layout = broadcastLayout(outShape, [aShape, bShape]);
   const last = layout.sizes.length - 1;
-  if (layout.sizes[last] < MIN_ROW) return false;
   const sa = layout.strides[0][last], sb = layout.strides[1][last];
-  // Scalar slots (4 copies of a broadcast value) for each side, then a, b and the output with slack.
-  const aSlot = BASE, bSlot = BASE + 4;
-  const aAt = BASE + 8, bAt = aAt + roundUp(a.length, 4) + 4, oAt = bAt + roundUp(b.length, 4) + 4;
-  const mem = rt.reserve(oAt + roundUp(out.length, 4) + 4 - BASE);
-  mem.set(a, aAt);
-  mem.set(b, bAt);
+  const aSlot = sa === 0 || sb === 0 ? rt.reserve(8) : 0, bSlot = aSlot + 4;
+  const mem = rt.f32;
   const kernel = rt.binaryKernel(op);
   forEachRow(layout, (off, o, n) => {
     let pa = aAt + off[0], pb = bAt + off[1];
     if (sa === 0) {
-      mem.fill(a[off[0]], aSlot, aSlot + 4);
+      mem.fill(mem[pa], aSlot, aSlot + 4);
       pa = aSlot;
     }
     if (sb === 0) {
-      mem.fill(b[off[1]], bSlot, bSlot + 4);
+      mem.fill(mem[pb], bSlot, bSlot + 4);
       pb = bSlot;
     }
     kernel(4 * pa, sa === 0 ? 0 : 16, 4 * pb, sb === 0 ? 0 : 16, 4 * (oAt + o), n);
   });
-  out.set(mem.subarray(oAt, oAt + out.length));
-  return true;
 }

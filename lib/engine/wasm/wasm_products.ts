@@ -9,10 +9,8 @@
 import type { Conv2dGeometry } from "../backend.ts";
 import { conv2dOutputShape } from "../backend.ts";
 import type { MatmulDims } from "../cpu/cpu_gemm.ts";
-import { HEADER_BYTES, MR, NR, packA, packB, roundUp, type WasmRuntime } from "./wasm_runtime.ts";
+import { MR, NR, packA, packB, roundUp, type WasmRuntime } from "./wasm_runtime.ts";
 
-/** First usable float index of the arena. */
-const BASE = HEADER_BYTES / 4;
 /**
  * Floats of unfolded images per group (at least one image): 4 Mi floats (16 MiB) bound the arena a
  * convolution needs. The convolutions take it as a last argument so tests can force several groups.
@@ -31,18 +29,16 @@ export function matmulWasm(
   if (m === 0 || n === 0) return;
   if (k === 0) return; // out is already zero
   const mp = roundUp(m, MR), np = roundUp(n, NR);
-  const aAt = BASE, bAt = aAt + mp * k, cAt = bAt + k * np;
-  let mem = rt.reserve(cAt + mp * np - BASE);
+  const aAt = rt.reserve(mp * k + k * np + mp * np), bAt = aAt + mp * k, cAt = bAt + k * np;
+  const mem = rt.f32;
   // A(i, p): row stride and column stride in the stored layout.
   const ars = transA ? 1 : k, acs = transA ? m : 1;
   const brs = transB ? 1 : n, bcs = transB ? k : 1;
   for (let q = 0; q < batch; q++) {
-    mem = rt.reserve(cAt + mp * np - BASE);
     if (q === 0 || d.aBatch !== 1) packA(a, d.aBatch === 1 ? 0 : q * m * k, ars, acs, m, k, mem, aAt);
     if (q === 0 || d.bBatch !== 1) packB(b, d.bBatch === 1 ? 0 : q * k * n, brs, bcs, k, n, mem, bAt, np);
     mem.fill(0, cAt, cAt + mp * np);
     rt.gemm(aAt, bAt, cAt, mp, np, k, np, np);
-    mem = rt.reserve(cAt + mp * np - BASE);
     const o = q * m * n;
     if (np === n) out.set(mem.subarray(cAt, cAt + m * n), o);
     else for (let i = 0; i < m; i++) out.set(mem.subarray(cAt + i * np, cAt + i * np + n), o + i * n);
@@ -179,8 +175,8 @@ export function conv2dWasm(
   const d = dimsOf(g, budget);
   const { n, o, ckk, np, group } = d;
   const op = roundUp(o, MR), ld = roundUp(group * np, NR);
-  const aAt = BASE, bAt = aAt + op * ckk, cAt = bAt + ckk * ld;
-  let mem = rt.reserve(cAt + op * ld - BASE);
+  const aAt = rt.reserve(op * ckk + ckk * ld + op * ld), bAt = aAt + op * ckk, cAt = bAt + ckk * ld;
+  const mem = rt.f32;
   packA(w, 0, ckk, 1, o, ckk, mem, aAt);
   for (let q0 = 0; q0 < n; q0 += group) {
     const gn = Math.min(group, n - q0);
@@ -189,7 +185,6 @@ export function conv2dWasm(
     for (let gi = 0; gi < gn; gi++) im2col(x, q0 + gi, d, mem, bAt, ld, gi * np, false);
     mem.fill(0, cAt, cAt + op * ld);
     rt.gemm(aAt, bAt, cAt, op, cols, ckk, ld, ld);
-    mem = rt.reserve(cAt + op * ld - BASE);
     for (let gi = 0; gi < gn; gi++) {
       for (let oc = 0; oc < o; oc++) {
         const src = cAt + oc * ld + gi * np;
@@ -211,8 +206,8 @@ export function conv2dInputGradWasm(
   const d = dimsOf(g, budget);
   const { n, o, ckk, np, group } = d;
   const mp = roundUp(ckk, MR), ld = roundUp(group * np, NR);
-  const aAt = BASE, bAt = aAt + mp * o, cAt = bAt + o * ld;
-  let mem = rt.reserve(cAt + mp * ld - BASE);
+  const aAt = rt.reserve(mp * o + o * ld + mp * ld), bAt = aAt + mp * o, cAt = bAt + o * ld;
+  const mem = rt.f32;
   // A = W^T [CKK, O]: A(i, p) = w[p CKK + i].
   packA(w, 0, 1, ckk, ckk, o, mem, aAt);
   for (let q0 = 0; q0 < n; q0 += group) {
@@ -229,7 +224,6 @@ export function conv2dInputGradWasm(
     }
     mem.fill(0, cAt, cAt + mp * ld);
     rt.gemm(aAt, bAt, cAt, mp, cols, o, ld, ld);
-    mem = rt.reserve(cAt + mp * ld - BASE);
     for (let gi = 0; gi < gn; gi++) col2im(mem, cAt, ld, gi * np, d, out, q0 + gi);
   }
 }
@@ -247,8 +241,8 @@ export function conv2dWeightGradWasm(
   const { n, o, ckk, np, group } = d;
   const op = roundUp(o, MR), ld = roundUp(ckk, NR);
   const kMax = group * np;
-  const aAt = BASE, bAt = aAt + op * kMax, cAt = bAt + kMax * ld;
-  let mem = rt.reserve(cAt + op * ld - BASE);
+  const aAt = rt.reserve(op * kMax + kMax * ld + op * ld), bAt = aAt + op * kMax, cAt = bAt + kMax * ld;
+  const mem = rt.f32;
   mem.fill(0, cAt, cAt + op * ld);
   for (let q0 = 0; q0 < n; q0 += group) {
     const gn = Math.min(group, n - q0);
@@ -273,7 +267,6 @@ export function conv2dWeightGradWasm(
     for (let gi = 0; gi < gn; gi++) im2col(x, q0 + gi, d, mem, bAt, ld, gi * np, true);
     if (ld > ckk) { for (let t = 0; t < k; t++) mem.fill(0, bAt + t * ld + ckk, bAt + t * ld + ld); }
     rt.gemm(aAt, bAt, cAt, op, ld, k, ld, ld);
-    mem = rt.reserve(cAt + op * ld - BASE);
   }
   for (let oc = 0; oc < o; oc++) out.set(mem.subarray(cAt + oc * ld, cAt + oc * ld + ckk), oc * ckk);
 }

@@ -37,8 +37,8 @@ const MC = 120;
 /** Bytes at the start of the memory kept for control words (the worker handshake). */
 export const HEADER_BYTES = 256;
 const PAGE = 65536;
-/** Pages the memory may grow to (2 GiB); shared memories reserve their maximum up front. */
-const MAX_PAGES = 32768;
+/** Pages the memory may grow to (4 GiB, all a 32-bit memory addresses); shared memories reserve their maximum up front. */
+const MAX_PAGES = 65536;
 
 /** `x` rounded up to a multiple of `q`. */
 export function roundUp(x: number, q: number): number {
@@ -58,17 +58,40 @@ export function wasmUnavailableReason(): string | null {
   return null;
 }
 
-/** The shared memory, the compiled kernel module and an instance on this thread. */
+/**
+ * Size class of a block of `n` floats: at least n rounded up to 4 (the kernels work in groups of 4) and
+ * 16, then rounded up to a quarter octave (2^e, 1.25 2^e, 1.5 2^e, 1.75 2^e), so reuse wastes < 25 %.
+ */
+export function sizeClass(n: number): number {
+  const m = Math.max(16, roundUp(n, 4));
+  const e = Math.floor(Math.log2(m)) - 2;
+  const step = 2 ** Math.max(e, 2);
+  return roundUp(m, step);
+}
+
+/**
+ * The shared memory, the compiled kernel modules and their instances on this thread, and a heap of
+ * float blocks in the memory: storages of the backend, plus one scratch block the products and
+ * element-wise ops pack their operands into. Freed blocks go to per-size-class free lists; the memory
+ * grows on demand and never shrinks.
+ */
 export class WasmRuntime {
   /** The shared linear memory every instance (main thread and worker) uses. */
   readonly memory: WebAssembly.Memory;
-  /** The compiled kernel module (instantiated again by workers). */
+  /** The compiled matrix-product module (instantiated again by workers). */
   readonly module: WebAssembly.Module;
   readonly #gemm: GemmFn;
   readonly #elementwise: WebAssembly.Exports;
   #view: Float32Array;
+  /** Next unallocated float index. */
+  #top = HEADER_BYTES / 4;
+  readonly #free = new Map<number, number[]>();
+  readonly #capOf = new Map<number, number>();
+  #freeFloats = 0;
+  #scratchAt = -1;
+  #scratchCap = 0;
 
-  /** Compiles the kernel and creates a shared memory of one page. Throws "Cannot create ..." if unsupported. */
+  /** Compiles the kernels and creates a shared memory of one page. Throws "Cannot create ..." if unsupported. */
   constructor() {
     const why = wasmUnavailableReason();
     if (why) throw new Error(`Cannot create the wasm backend: ${why}`);
@@ -98,29 +121,81 @@ export class WasmRuntime {
     return this.memory.buffer.byteLength;
   }
 
-  /**
-   * Grows the memory to hold `floats` floats after the header and returns a float view of it; float
-   * index {@link HEADER_BYTES}/4 is the first usable one. Views from earlier calls may be stale.
-   */
-  reserve(floats: number): Float32Array {
-    const need = HEADER_BYTES + floats * 4;
-    if (need > MAX_PAGES * PAGE) {
-      throw new Error(
-        `Cannot reserve wasm scratch memory: ${need} bytes exceed the ${MAX_PAGES * PAGE}-byte maximum`,
-      );
-    }
-    const have = this.memory.buffer.byteLength;
-    if (need > have) this.memory.grow(Math.ceil((need - have) / PAGE));
-    if (this.#view.buffer !== this.memory.buffer || this.#view.length * 4 !== this.memory.buffer.byteLength) {
+  /** Bytes held in free lists and the scratch block (memory kept for reuse, not by live storages). */
+  get pooledBytes(): number {
+    return 4 * (this.#freeFloats + this.#scratchCap);
+  }
+
+  /** A float view of the whole memory as it is now (replaced after the memory grows). */
+  get f32(): Float32Array {
+    if (this.#view.length * 4 !== this.memory.buffer.byteLength) {
       this.#view = new Float32Array(this.memory.buffer);
     }
     return this.#view;
   }
 
   /**
+   * Allocates a block of at least `n` + 4 floats (contents undefined); returns its float index. The 4
+   * floats of slack let the kernels read and write whole groups of 4 past a row's end.
+   */
+  alloc(n: number): number {
+    const cap = sizeClass(n + 4);
+    const list = this.#free.get(cap);
+    if (list && list.length > 0) {
+      this.#freeFloats -= cap;
+      const at = list.pop()!;
+      this.#capOf.set(at, cap);
+      return at;
+    }
+    const at = this.#top;
+    const need = (at + cap) * 4;
+    if (need > MAX_PAGES * PAGE) {
+      throw new Error(
+        `Cannot allocate ${n} floats in wasm memory: ${need} bytes would exceed its ${
+          MAX_PAGES * PAGE
+        }-byte maximum`,
+      );
+    }
+    const have = this.memory.buffer.byteLength;
+    if (need > have) this.memory.grow(Math.ceil((need - have) / PAGE));
+    this.#top = at + cap;
+    this.#capOf.set(at, cap);
+    return at;
+  }
+
+  /** Returns the block at float index `at` to its free list. Throws on a block not allocated. */
+  release(at: number): void {
+    const cap = this.#capOf.get(at);
+    if (cap === undefined) throw new Error(`Cannot release wasm block at ${at}: it is not allocated`);
+    this.#capOf.delete(at);
+    let list = this.#free.get(cap);
+    if (!list) this.#free.set(cap, list = []);
+    list.push(at);
+    this.#freeFloats += cap;
+  }
+
+  /** A Float32Array of `n` floats on the block at float index `at` (valid across memory growth). */
+  view(at: number, n: number): Float32Array {
+    return new Float32Array(this.memory.buffer, at * 4, n);
+  }
+
+  /**
+   * Makes the scratch block hold at least `floats` floats and returns its float index. Use
+   * {@link f32} afterwards (growing may replace the view); nothing else may allocate while it is used.
+   */
+  reserve(floats: number): number {
+    if (floats > this.#scratchCap) {
+      if (this.#scratchAt >= 0) this.release(this.#scratchAt);
+      this.#scratchAt = this.alloc(floats);
+      this.#scratchCap = sizeClass(floats + 4);
+    }
+    return this.#scratchAt;
+  }
+
+  /**
    * C[m, n] += A[m, k] B[k, n] on float indices of the memory: A packed in panels of {@link MR} rows
    * (panel stride `k` MR floats, see {@link packA}), B row-major with stride `ldb`, C row-major with
-   * stride `ldc`; m a multiple of MR, n (and ldb, ldc) of NR. Columns [j0, j1) only, when given.
+   * stride `ldc`; m a multiple of MR, n (and ldb, ldc) of NR.
    */
   gemm(a: number, b: number, c: number, m: number, n: number, k: number, ldb: number, ldc: number): void {
     gemmBlocked(this.#gemm, a, b, c, m, 0, n, k, ldb, ldc);
