@@ -50,8 +50,12 @@ export async function createDevice(kind: DeviceKind, opts: CreateDeviceOptions =
       return new Device(createCpuBackend("float32"));
     case "cpu64":
       return new Device(createCpuBackend("float64"));
-    case "wasm":
-      return new Device(createWasmBackend());
+    case "wasm": {
+      const backend = createWasmBackend();
+      // Both cores where there are two; without a worker the products simply stay on this thread.
+      if ((globalThis.navigator?.hardwareConcurrency ?? 1) > 1) await backend.startThread().catch(() => {});
+      return new Device(backend);
+    }
     case "meta":
       return new Device(createMetaBackend());
     case "webgpu": {

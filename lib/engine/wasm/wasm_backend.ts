@@ -43,6 +43,24 @@ export class WasmBackend extends CpuBackend {
     this.#rt = new WasmRuntime();
   }
 
+  /**
+   * Starts the second thread for matrix products (see wasm_threads.ts) and resolves when it takes jobs.
+   * Rejects with "Cannot start ..." where workers are unavailable; the backend then stays single-threaded.
+   */
+  startThread(): Promise<void> {
+    return this.#rt.startThread();
+  }
+
+  /** Products split over the second thread so far. */
+  threadJobs(): number {
+    return this.#rt.threadJobs;
+  }
+
+  /** Ends the second thread (storages stay usable; products run on one thread afterwards). */
+  destroy(): Promise<void> {
+    return this.#rt.stopThread();
+  }
+
   /** Bytes of WebAssembly memory not held by live storages (free blocks and the scratch block). */
   override poolBytes(): number {
     return this.#rt.pooledBytes;
@@ -166,7 +184,10 @@ function f32(a: Float32Array | Float64Array): Float32Array {
   return a;
 }
 
-/** Creates the wasm backend (throws "Cannot create the wasm backend: ..." where unsupported). */
+/**
+ * Creates the wasm backend (throws "Cannot create the wasm backend: ..." where unsupported), on one
+ * thread; call {@link WasmBackend.startThread} to split large products over a second one.
+ */
 export function createWasmBackend(): WasmBackend {
   return new WasmBackend();
 }

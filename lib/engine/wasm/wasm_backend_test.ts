@@ -4,7 +4,7 @@
  * strides, padding and several image groups; storage bookkeeping (no leaks) and the inherited ops.
  * @module
  */
-import type { Backend, Conv2dGeometry } from "../backend.ts";
+import type { Backend, Conv2dGeometry, Storage } from "../backend.ts";
 import { conv2dOutputShape, sizeOf } from "../backend.ts";
 import { createCpuBackend } from "../cpu/cpu_backend.ts";
 import {
@@ -18,7 +18,7 @@ import { assertCloseRows, randomArray, rng, runBoth } from "../webgpu/webgpu_tes
 import { createWasmBackend, type WasmStorage } from "./wasm_backend.ts";
 import { conv2dInputGradWasm, conv2dWasm, conv2dWeightGradWasm } from "./wasm_products.ts";
 import { MIN_ELEMENTS, WASM_BINARY_OPS, WASM_UNARY_OPS } from "./wasm_elementwise.ts";
-import { WasmRuntime } from "./wasm_runtime.ts";
+import { roundUp, THREAD_MIN_WORK, WasmRuntime } from "./wasm_runtime.ts";
 
 /**
  * Products relative to the L2 norm of each output row: float32 accumulation (with fused multiply-adds
@@ -223,6 +223,25 @@ Deno.test("wasm products: images split into several groups give the same results
   }
 });
 
+Deno.test("wasm products: the input gradient by folding back (col2im) matches the reference too", async (t) => {
+  // The backend takes the flipped-convolution route at stride 1; the fold-back route serves the other
+  // strides, and here every case, in groups of one image and of all.
+  const rt = new WasmRuntime();
+  const r = rng(11);
+  for (const [name, geo] of CONV_CASES) {
+    await t.step(name, async () => {
+      const [n, o, ho, wo] = conv2dOutputShape(geo);
+      const w = randomArray(r, sizeOf(geo.w)), dy = randomArray(r, n * o * ho * wo);
+      const [, want] = await runBoth(wasm, cpu, [dy, w], (b, [d, ws]) => b.conv2dInputGrad(d, ws, geo));
+      for (const budget of [1, Infinity]) {
+        const dx = new Float32Array(sizeOf(geo.x));
+        conv2dInputGradWasm(rt, dy, w, geo, dx, budget, false);
+        assertCloseRows(dx, want, geo.x[2] * geo.x[3], PRODUCT, `${name} dx by col2im, budget ${budget}`);
+      }
+    });
+  }
+});
+
 /** `n` values with every special case the kernels must treat like the reference, then uniform ones. */
 function withSpecials(r: ReturnType<typeof rng>, n: number, scale: number): Float32Array {
   const specials = [
@@ -298,5 +317,53 @@ Deno.test("wasm backend: element-wise kernels match the CPU reference", async (t
     const x = randomArray(r, MIN_ELEMENTS - 1, -5, 5);
     const [got, want] = await runBoth(wasm, cpu, [x], (be, [s]) => be.unary("sigmoid", s));
     assertSameNumbers(got, want, "small sigmoid");
+  });
+});
+
+Deno.test("wasm backend: products split over a second thread equal the single-thread ones", async (t) => {
+  const one = createWasmBackend();
+  const two = createWasmBackend();
+  await two.startThread();
+  try {
+    const r = rng(12);
+    await t.step("matmul, ragged (m n k above the threshold for splitting)", async () => {
+      const [m, k, n] = [131, 150, 203];
+      assertTrue(m * roundUp(n, 8) * k >= THREAD_MIN_WORK, "large enough to split");
+      const a = randomArray(r, m * k), b = randomArray(r, k * n);
+      const dims = { batch: 2, aBatch: 1, bBatch: 1, m, k, n, transA: false, transB: true };
+      const [single, want] = await runBoth(one, cpu, [a, b], (be, [x, y]) => be.matmul(x, y, dims));
+      const [split] = await runBoth(two, cpu, [a, b], (be, [x, y]) => be.matmul(x, y, dims));
+      assertCloseRows(split, want, n, PRODUCT, "threaded matmul");
+      // Each column of C is computed whole by one thread in the same order: bit for bit.
+      assertClose(split, single, EXACT, "threaded vs single-thread matmul");
+    });
+    await t.step("conv2d and both gradients", async () => {
+      const geo: Conv2dGeometry = { x: [4, 32, 14, 14], w: [64, 32, 3, 3], stride: 1, pad: 1 };
+      const x = randomArray(r, sizeOf(geo.x)), w = randomArray(r, sizeOf(geo.w));
+      const dy = randomArray(r, sizeOf(conv2dOutputShape(geo)));
+      for (
+        const [what, inputs, op] of [
+          ["conv2d", [x, w], (be: Backend, [p, q]: Storage[]) => be.conv2d(p, q, geo)],
+          ["input grad", [dy, w], (be: Backend, [p, q]: Storage[]) => be.conv2dInputGrad(p, q, geo)],
+          ["weight grad", [x, dy], (be: Backend, [p, q]: Storage[]) => be.conv2dWeightGrad(p, q, geo)],
+        ] as const
+      ) {
+        const [single] = await runBoth(one, cpu, inputs, op);
+        const [split] = await runBoth(two, cpu, inputs, op);
+        assertClose(split, single, EXACT, `threaded vs single-thread ${what}`);
+      }
+    });
+    assertTrue(two.threadJobs() > 0, "the second thread took jobs");
+    assertEquals(one.threadJobs(), 0);
+  } finally {
+    await two.destroy();
+  }
+  await t.step("after destroy, products run on one thread and stay correct", async () => {
+    const jobs = two.threadJobs();
+    const a = randomArray(rng(13), 200 * 200);
+    const dims = { batch: 1, aBatch: 1, bBatch: 1, m: 200, k: 200, n: 200, transA: false, transB: false };
+    const [got, want] = await runBoth(two, cpu, [a, a], (be, [x, y]) => be.matmul(x, y, dims));
+    assertCloseRows(got, want, 200, PRODUCT, "matmul after destroy");
+    assertEquals(two.threadJobs(), jobs);
   });
 });

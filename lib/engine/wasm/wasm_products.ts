@@ -194,7 +194,10 @@ export function conv2dWasm(
   }
 }
 
-/** dx = the adjoint of conv2d in x applied to dy, into `out` ([N, C, H, W], zero on entry). */
+/**
+ * dx = the adjoint of conv2d in x applied to dy, into `out` ([N, C, H, W], zero on entry): a convolution
+ * of dy with the flipped weight at stride 1 (unless `viaConvolution` is false), else W^T dy folded back.
+ */
 export function conv2dInputGradWasm(
   rt: WasmRuntime,
   dy: Float32Array,
@@ -202,7 +205,34 @@ export function conv2dInputGradWasm(
   g: Conv2dGeometry,
   out: Float32Array,
   budget: number = COL_BUDGET,
+  viaConvolution: boolean = true,
 ): void {
+  const [, c, h, wd] = g.x;
+  const [o0, , kh, kw] = g.w;
+  if (viaConvolution && g.stride === 1 && kh === kw && g.pad <= kh - 1) {
+    // At stride 1 the adjoint is itself a convolution: dy (O channels) with the weight transposed to
+    // [C, O, KH, KW] and flipped in both taps, padding KH - 1 - pad. Unfolding dy copies contiguous runs,
+    // where folding back (col2im) scatter-adds C KH KW rows, which costs most when O is small.
+    const wf = new Float32Array(w.length);
+    for (let oc = 0; oc < o0; oc++) {
+      for (let ci = 0; ci < c; ci++) {
+        for (let ki = 0; ki < kh; ki++) {
+          for (let kj = 0; kj < kw; kj++) {
+            wf[((ci * o0 + oc) * kh + kh - 1 - ki) * kw + kw - 1 - kj] =
+              w[((oc * c + ci) * kh + ki) * kw + kj];
+          }
+        }
+      }
+    }
+    const [n0, , ho, wo] = conv2dOutputShape(g);
+    const adj: Conv2dGeometry = { x: [n0, o0, ho, wo], w: [c, o0, kh, kw], stride: 1, pad: kh - 1 - g.pad };
+    const [, , h2, w2] = conv2dOutputShape(adj);
+    if (h2 !== h || w2 !== wd) {
+      throw new Error(`Cannot compute conv2d input gradient: adjoint gives ${h2}x${w2}, not ${h}x${wd}`);
+    }
+    conv2dWasm(rt, dy, wf, adj, out, budget);
+    return;
+  }
   const d = dimsOf(g, budget);
   const { n, o, ckk, np, group } = d;
   const mp = roundUp(ckk, MR), ld = roundUp(group * np, NR);

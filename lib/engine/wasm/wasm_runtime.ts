@@ -7,9 +7,10 @@
  */
 import { WASM_GEMM_BYTES } from "../../../kernels/wasm_gemm.ts";
 import { WASM_ELEMENTWISE_BYTES } from "../../../kernels/wasm_elementwise.ts";
+import { GemmWorker } from "./wasm_threads.ts";
 
 /** The kernel's signature: C[m, n] += A[m, k] B[k, n] (see kernels/wasm_gemm.wat). */
-type GemmFn = (
+export type GemmFn = (
   a: number,
   b: number,
   c: number,
@@ -30,10 +31,13 @@ export type UnaryKernel = (x: number, o: number, n: number) => void;
 export const MR = 6;
 /** Columns of C per kernel tile (B and C rows are padded to a multiple of this). */
 export const NR = 8;
+/** Multiply-adds (m n k) from which a product is split over the second thread (about 0.1 ms of work). */
+export const THREAD_MIN_WORK = 1 << 21;
+
 /** Depth of one k block: a KC x NR panel of B (8 KiB) stays in L1 across a block of A's rows. */
-const KC = 256;
+export const KC = 256;
 /** Rows of one block of A (a multiple of MR): MC x KC floats (120 KiB) stay in L2 while every column panel passes. */
-const MC = 120;
+export const MC = 120;
 /** Bytes at the start of the memory kept for control words (the worker handshake). */
 export const HEADER_BYTES = 256;
 const PAGE = 65536;
@@ -90,6 +94,7 @@ export class WasmRuntime {
   #freeFloats = 0;
   #scratchAt = -1;
   #scratchCap = 0;
+  #worker: GemmWorker | null = null;
 
   /** Compiles the kernels and creates a shared memory of one page. Throws "Cannot create ..." if unsupported. */
   constructor() {
@@ -198,7 +203,33 @@ export class WasmRuntime {
    * stride `ldc`; m a multiple of MR, n (and ldb, ldc) of NR.
    */
   gemm(a: number, b: number, c: number, m: number, n: number, k: number, ldb: number, ldc: number): void {
-    gemmBlocked(this.#gemm, a, b, c, m, 0, n, k, ldb, ldc);
+    const w = this.#worker;
+    if (w !== null && w.usable && m * n * k >= THREAD_MIN_WORK && n >= 2 * NR) {
+      w.split(this.#gemm, a, b, c, m, 0, roundUp(n / 2, NR), n, k, ldb, ldc);
+    } else {
+      gemmBlocked(this.#gemm, a, b, c, m, 0, n, k, ldb, ldc);
+    }
+  }
+
+  /**
+   * Starts the second thread (once) and resolves when it takes jobs; until then products run on this
+   * thread only. Rejects with "Cannot start ..." where workers or shared memory are unavailable.
+   */
+  startThread(): Promise<void> {
+    if (this.#worker === null) this.#worker = new GemmWorker(this.memory, this.module);
+    return this.#worker.ready;
+  }
+
+  /** Products the second thread has shared (0 without one). */
+  get threadJobs(): number {
+    return this.#worker?.jobs ?? 0;
+  }
+
+  /** Ends the second thread, if any; products run on this thread afterwards. */
+  async stopThread(): Promise<void> {
+    const w = this.#worker;
+    this.#worker = null;
+    await w?.stop();
   }
 }
 
