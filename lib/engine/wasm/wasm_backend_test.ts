@@ -223,9 +223,9 @@ Deno.test("wasm products: images split into several groups give the same results
   }
 });
 
-Deno.test("wasm products: the input gradient by folding back (col2im) matches the reference too", async (t) => {
-  // The backend takes the flipped-convolution route at stride 1; the fold-back route serves the other
-  // strides, and here every case, in groups of one image and of all.
+Deno.test("wasm products: the alternative gradient routes match the reference too", async (t) => {
+  // The backend picks one route per geometry (flipped convolution or fold-back for dx; per-tap products
+  // or unfolding for dw); here the other route runs on every case, in groups of one image and of all.
   const rt = new WasmRuntime();
   const r = rng(11);
   for (const [name, geo] of CONV_CASES) {
@@ -235,8 +235,17 @@ Deno.test("wasm products: the input gradient by folding back (col2im) matches th
       const [, want] = await runBoth(wasm, cpu, [dy, w], (b, [d, ws]) => b.conv2dInputGrad(d, ws, geo));
       for (const budget of [1, Infinity]) {
         const dx = new Float32Array(sizeOf(geo.x));
-        conv2dInputGradWasm(rt, dy, w, geo, dx, budget, false);
+        // The route the backend does not take for this geometry (where both apply).
+        conv2dInputGradWasm(rt, dy, w, geo, dx, budget, geo.w[0] <= geo.w[1] ? "fold" : "convolution");
         assertCloseRows(dx, want, geo.x[2] * geo.x[3], PRODUCT, `${name} dx by col2im, budget ${budget}`);
+      }
+      const x = randomArray(r, sizeOf(geo.x));
+      const [, dwWant] = await runBoth(wasm, cpu, [x, dy], (b, [xs, d]) => b.conv2dWeightGrad(xs, d, geo));
+      for (const budget of [1, Infinity]) {
+        const dw = new Float32Array(sizeOf(geo.w));
+        conv2dWeightGradWasm(rt, x, dy, geo, dw, budget, geo.w[0] < geo.w[1] ? "unfold" : "taps");
+        const row = geo.w[1] * geo.w[2] * geo.w[3];
+        assertCloseRows(dw, dwWant, row, PRODUCT, `${name} dw by unfolding, budget ${budget}`);
       }
     });
   }

@@ -196,7 +196,8 @@ export function conv2dWasm(
 
 /**
  * dx = the adjoint of conv2d in x applied to dy, into `out` ([N, C, H, W], zero on entry): a convolution
- * of dy with the flipped weight at stride 1 (unless `viaConvolution` is false), else W^T dy folded back.
+ * of dy with the flipped weight at stride 1 when O <= C, else W^T dy folded back (`route` forces one
+ * where both apply).
  */
 export function conv2dInputGradWasm(
   rt: WasmRuntime,
@@ -205,14 +206,16 @@ export function conv2dInputGradWasm(
   g: Conv2dGeometry,
   out: Float32Array,
   budget: number = COL_BUDGET,
-  viaConvolution: boolean = true,
+  route: "auto" | "convolution" | "fold" = "auto",
 ): void {
   const [, c, h, wd] = g.x;
   const [o0, , kh, kw] = g.w;
-  if (viaConvolution && g.stride === 1 && kh === kw && g.pad <= kh - 1) {
+  const convolvable = g.stride === 1 && kh === kw && g.pad <= kh - 1;
+  if (convolvable && (route === "convolution" || (route === "auto" && o0 <= c))) {
     // At stride 1 the adjoint is itself a convolution: dy (O channels) with the weight transposed to
-    // [C, O, KH, KW] and flipped in both taps, padding KH - 1 - pad. Unfolding dy copies contiguous runs,
-    // where folding back (col2im) scatter-adds C KH KW rows, which costs most when O is small.
+    // [C, O, KH, KW] and flipped in both taps, padding KH - 1 - pad. Unfolding dy copies O KH KW rows of
+    // contiguous runs, where folding back (col2im) scatter-adds C KH KW rows: the convolution wins
+    // when O <= C, folding back when C is the smaller (the model's 1- and 4-channel inputs).
     const wf = new Float32Array(w.length);
     for (let oc = 0; oc < o0; oc++) {
       for (let ci = 0; ci < c; ci++) {
@@ -258,7 +261,10 @@ export function conv2dInputGradWasm(
   }
 }
 
-/** dw = the adjoint of conv2d in w: the sum over images of dy_q unfold(x_q)^T, into `out` ([O, C, KH, KW]). */
+/**
+ * dw = the adjoint of conv2d in w, into `out` ([O, C, KH, KW]): at stride 1 with O < C one product per
+ * tap, else the sum over images of dy_q unfold(x_q)^T (`route` forces one where both apply).
+ */
 export function conv2dWeightGradWasm(
   rt: WasmRuntime,
   x: Float32Array,
@@ -266,8 +272,15 @@ export function conv2dWeightGradWasm(
   g: Conv2dGeometry,
   out: Float32Array,
   budget: number = COL_BUDGET,
+  route: "auto" | "taps" | "unfold" = "auto",
 ): void {
   const d = dimsOf(g, budget);
+  // Per-tap products pack KH KW shifted copies of dy (O rows each), unfolding writes KH KW copies of x
+  // (C rows each): the taps win when O < C (64 -> 1 channels), unfolding when C is the smaller.
+  if (d.s === 1 && (route === "taps" || (route === "auto" && d.o < d.c))) {
+    weightGradByTaps(rt, x, dy, d, out, budget);
+    return;
+  }
   const { n, o, ckk, np, group } = d;
   const op = roundUp(o, MR), ld = roundUp(ckk, NR);
   const kMax = group * np;
@@ -299,4 +312,80 @@ export function conv2dWeightGradWasm(
     rt.gemm(aAt, bAt, cAt, op, ld, k, ld, ld);
   }
   for (let oc = 0; oc < o; oc++) out.set(mem.subarray(cAt + oc * ld, cAt + oc * ld + ckk), oc * ckk);
+}
+
+/**
+ * dw at stride 1, one product per tap (ki, kj): dw[:, :, ki, kj] = shift(dy) [O, N H W] x^T [N H W, C],
+ * where shift(dy) at input position (ih, iw) is dy at (ih + p - ki, iw + p - kj), or 0 outside. x is
+ * transposed once per group of images; unfolding it (C KH KW rows of transposed writes) costs KH KW
+ * times more, which dominated when O is small (the model's 64 -> 1 channel convolution).
+ */
+function weightGradByTaps(
+  rt: WasmRuntime,
+  x: Float32Array,
+  dy: Float32Array,
+  d: Dims,
+  out: Float32Array,
+  budget: number,
+): void {
+  const { n, c, h, w, o, kh, kw, p, ho, wo } = d;
+  const hw = h * w, taps = kh * kw;
+  const group = Math.max(1, Math.min(n, Math.floor(budget / (c * hw))));
+  const op = roundUp(o, MR), ld = roundUp(c, NR), kMax = group * hw;
+  const aAt = rt.reserve(op * kMax + kMax * ld + taps * op * ld),
+    bAt = aAt + op * kMax,
+    cAt = bAt + kMax * ld;
+  const mem = rt.f32;
+  mem.fill(0, cAt, cAt + taps * op * ld);
+  for (let q0 = 0; q0 < n; q0 += group) {
+    const gn = Math.min(group, n - q0);
+    const k = gn * hw;
+    // B = x^T of the group: B[gi HW + t, ci] = x[q0 + gi, ci, t], rows padded to ld.
+    for (let gi = 0; gi < gn; gi++) {
+      for (let ci = 0; ci < c; ci++) {
+        const src = ((q0 + gi) * c + ci) * hw, dst = bAt + gi * hw * ld + ci;
+        for (let t = 0; t < hw; t++) mem[dst + t * ld] = x[src + t];
+      }
+    }
+    if (ld > c) { for (let t = 0; t < k; t++) mem.fill(0, bAt + t * ld + c, bAt + t * ld + ld); }
+    for (let ki = 0; ki < kh; ki++) {
+      for (let kj = 0; kj < kw; kj++) {
+        // A = shift(dy) of the group as [O, gn HW] in panels of MR rows (rows past O are zero).
+        const iwLo = Math.max(0, kj - p), iwHi = Math.min(w - 1, wo - 1 + kj - p);
+        for (let pq = 0; pq < op / MR; pq++) {
+          for (let r = 0; r < MR; r++) {
+            const oc = pq * MR + r;
+            const base = aAt + pq * k * MR + r;
+            if (oc >= o) {
+              for (let t = 0; t < k; t++) mem[base + t * MR] = 0;
+              continue;
+            }
+            for (let gi = 0; gi < gn; gi++) {
+              const src = ((q0 + gi) * o + oc) * ho * wo;
+              for (let ih = 0; ih < h; ih++) {
+                const dst = base + (gi * hw + ih * w) * MR;
+                const oh = ih + p - ki;
+                if (oh < 0 || oh >= ho || iwLo > iwHi) {
+                  for (let iw = 0; iw < w; iw++) mem[dst + iw * MR] = 0;
+                  continue;
+                }
+                for (let iw = 0; iw < iwLo; iw++) mem[dst + iw * MR] = 0;
+                const row = src + oh * wo + p - kj;
+                for (let iw = iwLo; iw <= iwHi; iw++) mem[dst + iw * MR] = dy[row + iw];
+                for (let iw = iwHi + 1; iw < w; iw++) mem[dst + iw * MR] = 0;
+              }
+            }
+          }
+        }
+        rt.gemm(aAt, bAt, cAt + (ki * kw + kj) * op * ld, op, ld, k, ld, ld);
+      }
+    }
+  }
+  for (let oc = 0; oc < o; oc++) {
+    for (let ci = 0; ci < c; ci++) {
+      for (let tap = 0; tap < taps; tap++) {
+        out[(oc * c + ci) * taps + tap] = mem[cAt + tap * op * ld + oc * ld + ci];
+      }
+    }
+  }
 }
