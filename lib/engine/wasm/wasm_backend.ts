@@ -12,9 +12,18 @@ import { broadcastShapes, conv2dOutputShape, fmt, sizeOf } from "../backend.ts";
 import { CpuBackend } from "../cpu/cpu_backend.ts";
 import type { MatmulDims } from "../cpu/cpu_gemm.ts";
 import { arrayOf, CpuStorage } from "../cpu/cpu_storage.ts";
-import { WasmRuntime } from "./wasm_runtime.ts";
+import { WasmMemoryFull, WasmRuntime } from "./wasm_runtime.ts";
 import { binaryKernelFits, binaryWasm, unaryKernelFits, unaryWasm } from "./wasm_elementwise.ts";
 import { conv2dInputGradWasm, conv2dWasm, conv2dWeightGradWasm, matmulWasm } from "./wasm_products.ts";
+
+/** Options of {@link createWasmBackend}. */
+export interface WasmBackendOptions {
+  /**
+   * Pages of 64 KiB the WebAssembly memory may grow to (default and most: 65536, 4 GiB). Storages
+   * beyond it stay on the JavaScript heap and run the CPU reference's code.
+   */
+  readonly maxPages?: number;
+}
 
 /** A storage of the wasm backend: a float32 view on a block of the WebAssembly memory at float index `offset`. */
 export class WasmStorage extends CpuStorage {
@@ -38,9 +47,9 @@ export class WasmBackend extends CpuBackend {
   readonly #pending = new WeakMap<Float32Array, number>();
 
   /** Compiles the kernels; throws "Cannot create the wasm backend: ..." where WebAssembly SIMD is missing. */
-  constructor() {
+  constructor(opts: WasmBackendOptions = {}) {
     super("float32");
-    this.#rt = new WasmRuntime();
+    this.#rt = new WasmRuntime(opts.maxPages);
   }
 
   /**
@@ -71,44 +80,62 @@ export class WasmBackend extends CpuBackend {
     return this.#rt.bytes;
   }
 
-  /** A zero-filled view on a new block (the CPU reference's ops compute into it). */
+  /**
+   * A zero-filled view on a new block (the CPU reference's ops compute into it), or a plain
+   * Float32Array once the WebAssembly memory is full.
+   */
   protected override alloc(n: number): Float32Array {
-    return this.#allocRaw(n).fill(0);
+    return (this.#allocRaw(n) ?? new Float32Array(n)).fill(0);
   }
 
-  #allocRaw(n: number): Float32Array {
-    const at = this.#rt.alloc(n);
+  /** A view on a new block (contents undefined), or null when the memory is full. */
+  #allocRaw(n: number): Float32Array | null {
+    let at: number;
+    try {
+      at = this.#rt.alloc(n);
+    } catch (e) {
+      if (e instanceof WasmMemoryFull) return null;
+      throw e;
+    }
     const view = this.#rt.view(at, n);
     this.#pending.set(view, at);
     return view;
   }
 
-  /** Wraps a view from {@link alloc}, or copies any other array into a new block. */
+  /**
+   * Wraps a view from {@link alloc}, or copies any other array into a new block; when the memory is
+   * full the array stays on the JavaScript heap as a plain CPU storage (the hot ops then take the CPU
+   * reference's path or copy it, slower but correct).
+   */
   protected override wrap(data: Float32Array | Float64Array): CpuStorage {
     let at = this.#pending.get(data as Float32Array);
     let view = data as Float32Array;
     if (at === undefined) {
-      at = this.#rt.alloc(data.length);
-      view = this.#rt.view(at, data.length);
+      const copy = this.#allocRaw(data.length);
+      if (copy === null) return super.wrap(data);
+      at = this.#pending.get(copy)!;
+      view = copy;
       view.set(data);
-    } else this.#pending.delete(view);
+    }
+    this.#pending.delete(view);
     super.wrap(view); // counts it as live
     return new WasmStorage(view, at);
   }
 
-  /** Frees the storage and returns its block to the free lists. */
+  /** Frees the storage and returns its block (if in the WebAssembly memory) to the free lists. */
   override free(s: Storage): void {
     super.free(s);
-    this.#rt.release(offsetOf(s, "free"));
+    if (s instanceof WasmStorage) this.#rt.release(s.offset);
   }
 
   /** out[i] = op(x[i]): a SIMD kernel for the common ops on large inputs, else the CPU reference. */
   override unary(op: UnaryOp, x: Storage): Storage {
     const xa = arrayOf(x, `apply ${op}`, "x", -1);
-    if (!unaryKernelFits(op, xa.length)) return super.unary(op, x);
+    if (!(x instanceof WasmStorage) || !unaryKernelFits(op, xa.length)) return super.unary(op, x);
     const out = this.#allocRaw(xa.length);
+    if (out === null) return super.unary(op, x);
     const s = this.wrap(out) as WasmStorage;
-    unaryWasm(this.#rt, op, offsetOf(x, `apply ${op}`), xa.length, s.offset);
+    unaryWasm(this.#rt, op, x.offset, xa.length, s.offset);
     return s;
   }
 
@@ -119,9 +146,41 @@ export class WasmBackend extends CpuBackend {
     arrayOf(b, what, `b ${fmt(bShape)}`, sizeOf(bShape));
     const outShape = broadcastShapes(aShape, bShape);
     const n = sizeOf(outShape);
-    if (!binaryKernelFits(op, aShape, bShape, outShape, n)) return super.binary(op, a, aShape, b, bShape);
-    const s = this.wrap(this.#allocRaw(n)) as WasmStorage;
-    binaryWasm(this.#rt, op, offsetOf(a, what), aShape, offsetOf(b, what), bShape, outShape, s.offset);
+    const fits = a instanceof WasmStorage && b instanceof WasmStorage &&
+      binaryKernelFits(op, aShape, bShape, outShape, n);
+    const out = fits ? this.#allocRaw(n) : null;
+    if (out === null) return super.binary(op, a, aShape, b, bShape);
+    const s = this.wrap(out) as WasmStorage;
+    try {
+      // The kernel needs 8 floats of scratch for broadcast scalars.
+      binaryWasm(
+        this.#rt,
+        op,
+        (a as WasmStorage).offset,
+        aShape,
+        (b as WasmStorage).offset,
+        bShape,
+        outShape,
+        s.offset,
+      );
+    } catch (e) {
+      this.free(s);
+      if (e instanceof WasmMemoryFull) return super.binary(op, a, aShape, b, bShape);
+      throw e;
+    }
+    return s;
+  }
+
+  /** Runs a product into `out`, or the CPU reference's `fallback` when the scratch memory cannot grow. */
+  #product(out: Float32Array, run: (out: Float32Array) => void, fallback: () => Storage): Storage {
+    const s = this.wrap(out);
+    try {
+      run(s.data as Float32Array);
+    } catch (e) {
+      this.free(s);
+      if (e instanceof WasmMemoryFull) return fallback();
+      throw e;
+    }
     return s;
   }
 
@@ -133,18 +192,22 @@ export class WasmBackend extends CpuBackend {
     if ((aBatch !== batch && aBatch !== 1) || (bBatch !== batch && bBatch !== 1)) {
       throw new Error(`Cannot matmul: batches a ${aBatch} and b ${bBatch} must each be ${batch} or 1`);
     }
-    const out = this.alloc(batch * m * n);
-    matmulWasm(this.#rt, aa, ba, dims, out);
-    return this.wrap(out);
+    return this.#product(
+      this.alloc(batch * m * n),
+      (out) => matmulWasm(this.#rt, aa, ba, dims, out),
+      () => super.matmul(a, b, dims),
+    );
   }
 
   /** y = conv2d(x, w). */
   override conv2d(x: Storage, w: Storage, g: Conv2dGeometry): Storage {
     const xa = f32(arrayOf(x, "convolve", `x ${fmt(g.x)}`, sizeOf(g.x)));
     const wa = f32(arrayOf(w, "convolve", `w ${fmt(g.w)}`, sizeOf(g.w)));
-    const out = this.#allocRaw(sizeOf(conv2dOutputShape(g)));
-    conv2dWasm(this.#rt, xa, wa, g, out);
-    return this.wrap(out);
+    return this.#product(
+      this.alloc(sizeOf(conv2dOutputShape(g))),
+      (out) => conv2dWasm(this.#rt, xa, wa, g, out),
+      () => super.conv2d(x, w, g),
+    );
   }
 
   /** dx from dy: the adjoint of conv2d in x (shape g.x). */
@@ -153,9 +216,11 @@ export class WasmBackend extends CpuBackend {
     const yShape = conv2dOutputShape(g);
     const dya = f32(arrayOf(dy, what, `dy ${fmt(yShape)}`, sizeOf(yShape)));
     const wa = f32(arrayOf(w, what, `w ${fmt(g.w)}`, sizeOf(g.w)));
-    const out = this.alloc(sizeOf(g.x)); // col2im adds into zeros
-    conv2dInputGradWasm(this.#rt, dya, wa, g, out);
-    return this.wrap(out);
+    return this.#product(
+      this.alloc(sizeOf(g.x)), // col2im adds into zeros
+      (out) => conv2dInputGradWasm(this.#rt, dya, wa, g, out),
+      () => super.conv2dInputGrad(dy, w, g),
+    );
   }
 
   /** dw from x and dy: the adjoint of conv2d in w (shape g.w). */
@@ -164,18 +229,12 @@ export class WasmBackend extends CpuBackend {
     const yShape = conv2dOutputShape(g);
     const xa = f32(arrayOf(x, what, `x ${fmt(g.x)}`, sizeOf(g.x)));
     const dya = f32(arrayOf(dy, what, `dy ${fmt(yShape)}`, sizeOf(yShape)));
-    const out = this.#allocRaw(sizeOf(g.w));
-    conv2dWeightGradWasm(this.#rt, xa, dya, g, out);
-    return this.wrap(out);
+    return this.#product(
+      this.alloc(sizeOf(g.w)),
+      (out) => conv2dWeightGradWasm(this.#rt, xa, dya, g, out),
+      () => super.conv2dWeightGrad(x, dy, g),
+    );
   }
-}
-
-/** The block of a wasm storage; any other storage is rejected with a "Cannot <action>" error. */
-function offsetOf(s: Storage, action: string): number {
-  if (!(s instanceof WasmStorage)) {
-    throw new Error(`Cannot ${action}: storage is not a wasm storage (got ${s?.constructor?.name ?? s})`);
-  }
-  return s.offset;
 }
 
 /** Storages of a float32 backend are Float32Arrays; anything else is a bug upstream. */
@@ -188,6 +247,6 @@ function f32(a: Float32Array | Float64Array): Float32Array {
  * Creates the wasm backend (throws "Cannot create the wasm backend: ..." where unsupported), on one
  * thread; call {@link WasmBackend.startThread} to split large products over a second one.
  */
-export function createWasmBackend(): WasmBackend {
-  return new WasmBackend();
+export function createWasmBackend(opts: WasmBackendOptions = {}): WasmBackend {
+  return new WasmBackend(opts);
 }

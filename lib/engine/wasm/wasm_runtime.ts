@@ -42,7 +42,10 @@ export const MC = 120;
 export const HEADER_BYTES = 256;
 const PAGE = 65536;
 /** Pages the memory may grow to (4 GiB, all a 32-bit memory addresses); shared memories reserve their maximum up front. */
-const MAX_PAGES = 65536;
+export const MAX_PAGES = 65536;
+
+/** Thrown by {@link WasmRuntime.alloc} when the memory cannot grow enough (callers fall back to the JS heap). */
+export class WasmMemoryFull extends Error {}
 
 /** `x` rounded up to a multiple of `q`. */
 export function roundUp(x: number, q: number): number {
@@ -95,12 +98,17 @@ export class WasmRuntime {
   #scratchAt = -1;
   #scratchCap = 0;
   #worker: GemmWorker | null = null;
+  readonly #maxBytes: number;
 
-  /** Compiles the kernels and creates a shared memory of one page. Throws "Cannot create ..." if unsupported. */
-  constructor() {
+  /**
+   * Compiles the kernels and creates a shared memory of one page that may grow to `maxPages` pages of
+   * 64 KiB. Throws "Cannot create ..." if unsupported.
+   */
+  constructor(maxPages: number = MAX_PAGES) {
     const why = wasmUnavailableReason();
     if (why) throw new Error(`Cannot create the wasm backend: ${why}`);
-    this.memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+    this.#maxBytes = maxPages * PAGE;
+    this.memory = new WebAssembly.Memory({ initial: 1, maximum: maxPages, shared: true });
     this.module = new WebAssembly.Module(WASM_GEMM_BYTES as BufferSource);
     const inst = new WebAssembly.Instance(this.module, { env: { memory: this.memory } });
     this.#gemm = inst.exports.gemm as GemmFn;
@@ -154,15 +162,19 @@ export class WasmRuntime {
     }
     const at = this.#top;
     const need = (at + cap) * 4;
-    if (need > MAX_PAGES * PAGE) {
-      throw new Error(
-        `Cannot allocate ${n} floats in wasm memory: ${need} bytes would exceed its ${
-          MAX_PAGES * PAGE
-        }-byte maximum`,
+    const full = () =>
+      new WasmMemoryFull(
+        `Cannot allocate ${n} floats in wasm memory: ${need} bytes would exceed its ${this.#maxBytes}-byte maximum`,
       );
-    }
+    if (need > this.#maxBytes) throw full();
     const have = this.memory.buffer.byteLength;
-    if (need > have) this.memory.grow(Math.ceil((need - have) / PAGE));
+    if (need > have) {
+      try {
+        this.memory.grow(Math.ceil((need - have) / PAGE));
+      } catch {
+        throw full(); // the system refused the pages
+      }
+    }
     this.#top = at + cap;
     this.#capOf.set(at, cap);
     return at;
@@ -191,6 +203,8 @@ export class WasmRuntime {
   reserve(floats: number): number {
     if (floats > this.#scratchCap) {
       if (this.#scratchAt >= 0) this.release(this.#scratchAt);
+      this.#scratchAt = -1;
+      this.#scratchCap = 0;
       this.#scratchAt = this.alloc(floats);
       this.#scratchCap = sizeClass(floats + 4);
     }

@@ -33,7 +33,6 @@ parentPort.once("message", ({ memory, module }) => {
     Atomics.store(ctl, ${DONE}, seq);
     Atomics.notify(ctl, ${DONE});
   }
-  parentPort.close();
 });
 `;
 }
