@@ -1,10 +1,10 @@
 /**
- * The "wasm" backend: float32 storages of the CPU reference backend (plain Float32Arrays, synchronous,
- * no dispatch or readback), with the hot products (matmul, conv2d and its two adjoints) run by the
- * WebAssembly SIMD kernel of kernels/wasm_gemm.wat and the common element-wise ops (arithmetic, max,
- * min, sigmoid and a few simple unary functions) by kernels/wasm_elementwise.wat. Every other op is the
- * CPU reference's own code.
- * Meant for machines whose only WebGPU adapter is a software rasterizer.
+ * The "wasm" backend: the float32 CPU reference backend (synchronous, no dispatch or readback) whose
+ * storages are Float32Array views on blocks of one shared WebAssembly memory, so the SIMD kernels run on
+ * them in place: matrix products and convolutions (kernels/wasm_gemm.wat, large ones split over a second
+ * thread) and the common element-wise ops (kernels/wasm_elementwise.wat). Every other op is the CPU
+ * reference's own code on the same views. Meant for machines whose only WebGPU adapter is a software
+ * rasterizer (see results/bench/WASM.md).
  * @module
  */
 import type { BinaryOp, Conv2dGeometry, Shape, Storage, UnaryOp } from "../backend.ts";

@@ -1,8 +1,10 @@
 /**
  * The hot products of the "wasm" backend on the SIMD kernel: batched matmul (any transposes, size-1
  * batch broadcast) and the three convolution products. Convolutions unfold a group of images into one
- * wide matrix in the wasm arena (im2col, or its transpose for the weight gradient), so each group is a
- * single large matrix product; the input gradient folds the product back (col2im) by adding.
+ * wide matrix in the scratch block (im2col, or its transpose for the weight gradient), so each group is
+ * a single large matrix product; the input gradient is a convolution with the flipped weight or folds
+ * the product back (col2im) by adding, and the weight gradient at stride 1 with few output channels is
+ * one product per kernel tap. Operands are packed from any Float32Array (views on the memory or not).
  * All results are float32, accumulated in float32 by the kernel.
  * @module
  */

@@ -1,8 +1,8 @@
 /**
- * The WebAssembly side of the "wasm" backend: one shared linear memory used as a scratch arena, the
- * SIMD matrix-product kernel of kernels/wasm_gemm.wat instantiated on it, and the cache-blocking
- * driver that calls the kernel. Operands are copied (packed) into the arena for each operation and the
- * result copied out, so storages stay plain Float32Arrays shared with the CPU reference backend.
+ * The WebAssembly side of the "wasm" backend: one shared linear memory holding the backend's storages
+ * (a heap of size-classed blocks with free lists) and a scratch block, the SIMD kernels of
+ * kernels/wasm_gemm.wat and kernels/wasm_elementwise.wat instantiated on it, the cache-blocking driver
+ * of the matrix-product kernel and its packing helpers, and the optional second thread.
  * @module
  */
 import { WASM_GEMM_BYTES } from "../../../kernels/wasm_gemm.ts";
