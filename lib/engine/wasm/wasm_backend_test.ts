@@ -18,7 +18,14 @@ import { assertCloseRows, randomArray, rng, runBoth } from "../webgpu/webgpu_tes
 import { createWasmBackend, WasmStorage } from "./wasm_backend.ts";
 import { conv2dInputGradWasm, conv2dWasm, conv2dWeightGradWasm } from "./wasm_products.ts";
 import { MIN_ELEMENTS, WASM_BINARY_OPS, WASM_UNARY_OPS } from "./wasm_elementwise.ts";
-import { roundUp, THREAD_MIN_WORK, WasmRuntime } from "./wasm_runtime.ts";
+import {
+  BINARY_KERNELS,
+  roundUp,
+  THREAD_MIN_ELEMENTS,
+  THREAD_MIN_WORK,
+  UNARY_KERNELS,
+  WasmRuntime,
+} from "./wasm_runtime.ts";
 
 /**
  * Products relative to the L2 norm of each output row: float32 accumulation (with fused multiply-adds
@@ -327,6 +334,10 @@ function assertSameNumbers(got: Float32Array, want: Float32Array, what: string):
 }
 
 Deno.test("wasm backend: element-wise kernels match the CPU reference", async (t) => {
+  await t.step("the ops routed to kernels are the kernels the module exports", () => {
+    assertEquals([...WASM_UNARY_OPS].sort(), [...UNARY_KERNELS].sort());
+    assertEquals([...WASM_BINARY_OPS].sort(), [...BINARY_KERNELS].sort());
+  });
   const r = rng(9);
   const n = MIN_ELEMENTS * 4 + 3; // large enough for the kernels, not a multiple of 4
   for (const op of WASM_UNARY_OPS) {
@@ -404,6 +415,34 @@ Deno.test("wasm backend: products split over a second thread equal the single-th
         const [split] = await runBoth(two, cpu, inputs, op);
         assertClose(split, single, EXACT, `threaded vs single-thread ${what}`);
       }
+    });
+    await t.step("element-wise kernels, above the threshold for splitting", async () => {
+      const n = THREAD_MIN_ELEMENTS * 2 + 7; // odd: the halves are not equal
+      const x = withSpecials(r, n, 20), y = withSpecials(rng(15), n, 20);
+      const rows = new Float32Array(2 * n);
+      rows.set(y);
+      rows.set(x, n);
+      const cases: [string, Float32Array[], (be: Backend, s: Storage[]) => Storage][] = [
+        ...[...WASM_UNARY_OPS].map((op): [string, Float32Array[], (be: Backend, s: Storage[]) => Storage] => [
+          `unary ${op}`,
+          [x],
+          (be, [p]) => be.unary(op, p),
+        ]),
+        ...[...WASM_BINARY_OPS].flatMap((
+          op,
+        ): [string, Float32Array[], (be: Backend, s: Storage[]) => Storage][] => [
+          [`${op} same shape`, [x, y], (be, [p, q]) => be.binary(op, p, [n], q, [n])],
+          [`${op} scalar on the left`, [x.subarray(0, 1), y], (be, [p, q]) => be.binary(op, p, [], q, [n])],
+          [`${op} broadcast over two rows`, [x, rows], (be, [p, q]) => be.binary(op, p, [n], q, [2, n])],
+        ]),
+      ];
+      const before = two.threadJobs();
+      for (const [what, inputs, op] of cases) {
+        const [single] = await runBoth(one, cpu, inputs, op);
+        const [split] = await runBoth(two, cpu, inputs, op);
+        assertSameNumbers(split, single, `threaded vs single-thread ${what}`);
+      }
+      assertTrue(two.threadJobs() >= before + cases.length, "every case was split");
     });
     assertTrue(two.threadJobs() > 0, "the second thread took jobs");
     assertEquals(one.threadJobs(), 0);

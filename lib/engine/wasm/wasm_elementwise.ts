@@ -34,7 +34,7 @@ export function unaryKernelFits(op: UnaryOp, n: number): boolean {
 
 /** o[i] = op(x[i]) for i < n on blocks at float indices `xAt` and `oAt` (see {@link unaryKernelFits}). */
 export function unaryWasm(rt: WasmRuntime, op: UnaryOp, xAt: number, n: number, oAt: number): void {
-  rt.unaryKernel(op)(4 * xAt, 4 * oAt, n);
+  rt.unary(op, xAt, oAt, n);
 }
 
 /**
@@ -72,7 +72,6 @@ export function binaryWasm(
   const sa = layout.strides[0][last], sb = layout.strides[1][last];
   const aSlot = sa === 0 || sb === 0 ? rt.reserve(8) : 0, bSlot = aSlot + 4;
   const mem = rt.f32;
-  const kernel = rt.binaryKernel(op);
   forEachRow(layout, (off, o, n) => {
     let pa = aAt + off[0], pb = bAt + off[1];
     if (sa === 0) {
@@ -83,6 +82,6 @@ export function binaryWasm(
       mem.fill(mem[pb], bSlot, bSlot + 4);
       pb = bSlot;
     }
-    kernel(4 * pa, sa === 0 ? 0 : 16, 4 * pb, sb === 0 ? 0 : 16, 4 * (oAt + o), n);
+    rt.binary(op, pa, sa === 0 ? 0 : 1, pb, sb === 0 ? 0 : 1, oAt + o, n);
   });
 }

@@ -33,6 +33,21 @@ export const MR = 6;
 export const NR = 8;
 /** Multiply-adds (m n k) from which a product is split over the second thread (about 0.1 ms of work). */
 export const THREAD_MIN_WORK = 1 << 21;
+/** Elements from which an element-wise kernel is split over the second thread (tens of microseconds). */
+export const THREAD_MIN_ELEMENTS = 1 << 16;
+/** The unary kernels kernels/wasm_elementwise.wat exports (their order indexes them for the worker). */
+export const UNARY_KERNELS: readonly string[] = [
+  "neg",
+  "abs",
+  "sqrt",
+  "square",
+  "recip",
+  "relu",
+  "step",
+  "sigmoid",
+];
+/** The binary kernels kernels/wasm_elementwise.wat exports. */
+export const BINARY_KERNELS: readonly string[] = ["add", "sub", "mul", "div", "max", "min"];
 
 /** Depth of one k block: a KC x NR panel of B (8 KiB) stays in L1 across a block of A's rows. */
 export const KC = 256;
@@ -89,6 +104,7 @@ export class WasmRuntime {
   readonly module: WebAssembly.Module;
   readonly #gemm: GemmFn;
   readonly #elementwise: WebAssembly.Exports;
+  readonly #elementwiseModule: WebAssembly.Module;
   #view: Float32Array;
   /** Next unallocated float index. */
   #top = HEADER_BYTES / 4;
@@ -112,21 +128,45 @@ export class WasmRuntime {
     this.module = new WebAssembly.Module(WASM_GEMM_BYTES as BufferSource);
     const inst = new WebAssembly.Instance(this.module, { env: { memory: this.memory } });
     this.#gemm = inst.exports.gemm as GemmFn;
-    const ew = new WebAssembly.Instance(new WebAssembly.Module(WASM_ELEMENTWISE_BYTES as BufferSource), {
-      env: { memory: this.memory },
-    });
+    this.#elementwiseModule = new WebAssembly.Module(WASM_ELEMENTWISE_BYTES as BufferSource);
+    const ew = new WebAssembly.Instance(this.#elementwiseModule, { env: { memory: this.memory } });
     this.#elementwise = ew.exports;
     this.#view = new Float32Array(this.memory.buffer);
   }
 
-  /** The element-wise kernel exported under `name` (see kernels/wasm_elementwise.wat). */
-  binaryKernel(name: string): BinaryKernel {
-    return this.#elementwise[name] as BinaryKernel;
+  /**
+   * o[i] = op(x[i]) for i < n on float indices, split over the second thread when large; `op` one of
+   * {@link UNARY_KERNELS}.
+   */
+  unary(op: string, x: number, o: number, n: number): void {
+    const fn = this.#elementwise[op] as UnaryKernel;
+    const w = this.#worker;
+    if (w !== null && w.usable && n >= THREAD_MIN_ELEMENTS) {
+      w.splitUnary(fn, UNARY_KERNELS.indexOf(op), 4 * x, 4 * o, roundUp(Math.floor(n / 2), 4), n);
+    } else fn(4 * x, 4 * o, n);
   }
 
-  /** The unary element-wise kernel exported under `name`. */
-  unaryKernel(name: string): UnaryKernel {
-    return this.#elementwise[name] as UnaryKernel;
+  /**
+   * o[i] = a[i sa] op b[i sb] for i < n on float indices, sa and sb 1 (an array) or 0 (a scalar stored
+   * 4 times), split over the second thread when large; `op` one of {@link BINARY_KERNELS}.
+   */
+  binary(op: string, a: number, sa: number, b: number, sb: number, o: number, n: number): void {
+    const fn = this.#elementwise[op] as BinaryKernel;
+    const w = this.#worker;
+    const [ba, bb] = [16 * sa, 16 * sb];
+    if (w !== null && w.usable && n >= THREAD_MIN_ELEMENTS) {
+      w.splitBinary(
+        fn,
+        BINARY_KERNELS.indexOf(op),
+        4 * a,
+        ba,
+        4 * b,
+        bb,
+        4 * o,
+        roundUp(Math.floor(n / 2), 4),
+        n,
+      );
+    } else fn(4 * a, ba, 4 * b, bb, 4 * o, n);
   }
 
   /** Bytes the memory holds now. */
@@ -230,11 +270,13 @@ export class WasmRuntime {
    * thread only. Rejects with "Cannot start ..." where workers or shared memory are unavailable.
    */
   startThread(): Promise<void> {
-    if (this.#worker === null) this.#worker = new GemmWorker(this.memory, this.module);
+    if (this.#worker === null) {
+      this.#worker = new GemmWorker(this.memory, this.module, this.#elementwiseModule);
+    }
     return this.#worker.ready;
   }
 
-  /** Products the second thread has shared (0 without one). */
+  /** Jobs (products and element-wise ops) the second thread has shared (0 without one). */
   get threadJobs(): number {
     return this.#worker?.jobs ?? 0;
   }
