@@ -290,7 +290,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const nParams = model.parameters().reduce((n, p) => n + p.value.size, 0);
   console.log(
     `Device: ${device.backend.description} (matrix products: ${
-      gemmKernelOf(device.backend) ?? "CPU"
+      gemmKernelOf(device.backend) ?? (device.name === "wasm" ? "WebAssembly SIMD, 6x8 tiles" : "CPU")
     }); ${nParams} parameters; config 4-4, hidden 64, FC end, Poisson(2)+2, Neumann + backward-in-forward`,
   );
   const dataroot = baseline ? await mnistDataroot() : null;
