@@ -44,7 +44,7 @@ export interface KernelFigure {
   kernel: string;
   /** The kernel's operand shapes in words. */
   shape: string;
-  /** "cpu" (the reference), "webgpu" (ours) or a peer: "tfjs-wasm", "jax-js-wasm", "jax-js-webgpu". */
+  /** "cpu" (the reference), "webgpu" (ours), "wasm" (ours, with --wasm) or a peer: "tfjs-wasm", "jax-js-wasm", "jax-js-webgpu". */
   backend: string;
   /** Device or library version the backend ran on. */
   adapter: string;
@@ -297,6 +297,11 @@ const OPTIONS = {
   "cpu-reps": { type: "string" as const, default: "1", help: "repetitions of the CPU reference baseline" },
   peers: { type: "boolean" as const, default: true, help: "also measure the JavaScript peers" },
   "no-peers": { type: "boolean" as const, default: false, help: "measure our backends only" },
+  wasm: {
+    type: "boolean" as const,
+    default: false,
+    help: "also measure our wasm device (WebAssembly SIMD, both cores), timed like a peer beside webgpu",
+  },
   "peer-list": {
     type: "string" as const,
     default: PEER_NAMES.join(","),
@@ -359,6 +364,7 @@ async function main(argv: readonly string[]): Promise<number> {
   } catch (e) {
     console.error(`WebGPU unavailable, measuring the CPU reference and peers only: ${(e as Error).message}`);
   }
+  const wasm = args.wasm === true ? await createDevice("wasm") : null;
   let peers: Peer[] = [];
   const peerFailures: { backend: string; reason: string }[] = [];
   if (withPeers) {
@@ -438,6 +444,14 @@ async function main(argv: readonly string[]): Promise<number> {
         backend: "webgpu",
         adapter: g.backend.description,
         make: () => Promise.resolve(engineRun(g, work, ops)),
+      });
+    }
+    if (wasm) {
+      const d = wasm;
+      candidates.push({
+        backend: "wasm",
+        adapter: d.backend.description,
+        make: () => Promise.resolve(engineRun(d, work, ops)),
       });
     }
     for (const p of peers) {

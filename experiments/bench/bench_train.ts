@@ -183,7 +183,7 @@ export function finiteOrNull<T>(x: T): T {
 }
 
 const OPTIONS = {
-  device: { type: "string" as const, default: "webgpu", help: "webgpu or cpu" },
+  device: { type: "string" as const, default: "webgpu", help: "webgpu, wasm or cpu" },
   rounds: { type: "string" as const, default: "2", help: "ABAB rounds (ours then theirs, each round)" },
   iters: { type: "string" as const, default: "5", help: "timed training iterations per round, each side" },
   warmup: {
@@ -238,8 +238,8 @@ async function main(argv: readonly string[]): Promise<number> {
     argv,
   );
   if (args === null) return 0;
-  if (args.device !== "webgpu" && args.device !== "cpu") {
-    throw new OptionError(`Cannot use --device ${JSON.stringify(args.device)}: expected webgpu or cpu`);
+  if (args.device !== "webgpu" && args.device !== "wasm" && args.device !== "cpu") {
+    throw new OptionError(`Cannot use --device ${JSON.stringify(args.device)}: expected webgpu, wasm or cpu`);
   }
   const rounds = positiveInt(args.rounds, "rounds");
   const iters = positiveInt(args.iters, "iters");
@@ -271,7 +271,7 @@ async function main(argv: readonly string[]): Promise<number> {
       : `Baseline: none (${noBaseline}); our figures only, no ratio measured`,
   );
 
-  const device = await createDevice(String(args.device) as "webgpu" | "cpu");
+  const device = await createDevice(String(args.device) as "webgpu" | "wasm" | "cpu");
   const cfg = benchConfig();
   const model = new ResidualFlow(cfg, { rng: new Rng(0), device });
   await model.convergeLipschitz();
@@ -290,7 +290,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const nParams = model.parameters().reduce((n, p) => n + p.value.size, 0);
   console.log(
     `Device: ${device.backend.description} (matrix products: ${
-      gemmKernelOf(device.backend) ?? "CPU"
+      gemmKernelOf(device.backend) ?? (device.name === "wasm" ? "WebAssembly SIMD, 6x8 tiles" : "CPU")
     }); ${nParams} parameters; config 4-4, hidden 64, FC end, Poisson(2)+2, Neumann + backward-in-forward`,
   );
   const dataroot = baseline ? await mnistDataroot() : null;

@@ -27,8 +27,8 @@ import { concatInto, padInto, permuteInto, sliceInto } from "./cpu_layout.ts";
 
 /** The CPU reference implementation of {@link Backend}. */
 export class CpuBackend implements Backend {
-  /** Always "cpu". */
-  readonly name = "cpu";
+  /** "cpu" (subclasses that replace hot ops name themselves). */
+  readonly name: string = "cpu";
   /** "CPU reference (float32)" or "CPU reference (float64)". */
   readonly description: string;
   #live = 0;
@@ -51,20 +51,22 @@ export class CpuBackend implements Backend {
     return this.#live;
   }
 
-  #alloc(n: number): CpuArray {
+  /** A zero-filled array of the backend's dtype (for subclasses that compute into it). */
+  protected alloc(n: number): CpuArray {
     return allocArray(this.dtype, n);
   }
 
-  #wrap(data: CpuArray): CpuStorage {
+  /** Wraps `data` (ownership passes to the storage) and counts it as live. */
+  protected wrap(data: CpuArray): CpuStorage {
     this.#live++;
     return new CpuStorage(data);
   }
 
   /** Copies host numbers into a new storage (rounded to float32 in float32 mode). */
   fromArray(data: ArrayLike<number>): Storage {
-    const out = this.#alloc(data.length);
+    const out = this.alloc(data.length);
     for (let i = 0; i < data.length; i++) out[i] = data[i];
-    return this.#wrap(out);
+    return this.wrap(out);
   }
 
   /** A storage of `size` copies of `value`. */
@@ -72,7 +74,7 @@ export class CpuBackend implements Backend {
     if (!Number.isInteger(size) || size < 0) {
       throw new Error(`Cannot fill: size ${size} is not a non-negative integer`);
     }
-    return this.#wrap(this.#alloc(size).fill(value));
+    return this.wrap(this.alloc(size).fill(value));
   }
 
   /** A copy of the storage's numbers. */
@@ -102,9 +104,9 @@ export class CpuBackend implements Backend {
   /** out[i] = op(x[i]). */
   unary(op: UnaryOp, x: Storage): Storage {
     const xa = arrayOf(x, `apply ${op}`, "x", -1);
-    const out = this.#alloc(xa.length);
+    const out = this.alloc(xa.length);
     unaryInto(op, xa, out);
-    return this.#wrap(out);
+    return this.wrap(out);
   }
 
   /** out = op(a, b) with broadcasting. */
@@ -113,9 +115,9 @@ export class CpuBackend implements Backend {
     const aa = arrayOf(a, what, `a ${fmt(aShape)}`, sizeOf(aShape));
     const ba = arrayOf(b, what, `b ${fmt(bShape)}`, sizeOf(bShape));
     const outShape = broadcastShapes(aShape, bShape);
-    const out = this.#alloc(sizeOf(outShape));
+    const out = this.alloc(sizeOf(outShape));
     binaryInto(op, aa, ba, broadcastLayout(outShape, [aShape, bShape]), out);
-    return this.#wrap(out);
+    return this.wrap(out);
   }
 
   /** out = cond != 0 ? a : b with broadcasting to `outShape`. */
@@ -131,16 +133,16 @@ export class CpuBackend implements Backend {
     const ca = arrayOf(cond, "select", `cond ${fmt(cShape)}`, sizeOf(cShape));
     const aa = arrayOf(a, "select", `a ${fmt(aShape)}`, sizeOf(aShape));
     const ba = arrayOf(b, "select", `b ${fmt(bShape)}`, sizeOf(bShape));
-    const out = this.#alloc(sizeOf(outShape));
+    const out = this.alloc(sizeOf(outShape));
     whereInto(ca, aa, ba, broadcastLayout(outShape, [cShape, aShape, bShape]), out);
-    return this.#wrap(out);
+    return this.wrap(out);
   }
 
   /** Sum or max over `axes`, which are removed from the result. */
   reduce(op: ReduceOp, x: Storage, shape: Shape, axes: readonly number[]): Storage {
     const xa = arrayOf(x, `reduce (${op})`, `x ${fmt(shape)}`, sizeOf(shape));
     const r = reduceToF64(op, xa, shape, axes);
-    return this.#wrap(this.dtype === "float64" ? r : Float32Array.from(r));
+    return this.wrap(this.dtype === "float64" ? r : Float32Array.from(r));
   }
 
   /** Batched matrix product with optional transposes and size-1 batch broadcasting. */
@@ -151,18 +153,18 @@ export class CpuBackend implements Backend {
     if ((aBatch !== batch && aBatch !== 1) || (bBatch !== batch && bBatch !== 1)) {
       throw new Error(`Cannot matmul: batches a ${aBatch} and b ${bBatch} must each be ${batch} or 1`);
     }
-    const out = this.#alloc(batch * m * n);
+    const out = this.alloc(batch * m * n);
     matmulInto(aa, ba, dims, out);
-    return this.#wrap(out);
+    return this.wrap(out);
   }
 
   /** y = conv2d(x, w). */
   conv2d(x: Storage, w: Storage, g: Conv2dGeometry): Storage {
     const xa = arrayOf(x, "convolve", `x ${fmt(g.x)}`, sizeOf(g.x));
     const wa = arrayOf(w, "convolve", `w ${fmt(g.w)}`, sizeOf(g.w));
-    const out = this.#alloc(sizeOf(conv2dOutputShape(g)));
+    const out = this.alloc(sizeOf(conv2dOutputShape(g)));
     conv2dInto(xa, wa, g, out);
-    return this.#wrap(out);
+    return this.wrap(out);
   }
 
   /** dx from dy: the adjoint of conv2d in x (shape g.x). */
@@ -170,9 +172,9 @@ export class CpuBackend implements Backend {
     const yShape = conv2dOutputShape(g);
     const dya = arrayOf(dy, "compute conv2d input gradient", `dy ${fmt(yShape)}`, sizeOf(yShape));
     const wa = arrayOf(w, "compute conv2d input gradient", `w ${fmt(g.w)}`, sizeOf(g.w));
-    const out = this.#alloc(sizeOf(g.x));
+    const out = this.alloc(sizeOf(g.x));
     conv2dInputGradInto(dya, wa, g, out);
-    return this.#wrap(out);
+    return this.wrap(out);
   }
 
   /** dw from x and dy: the adjoint of conv2d in w (shape g.w). */
@@ -180,9 +182,9 @@ export class CpuBackend implements Backend {
     const yShape = conv2dOutputShape(g);
     const xa = arrayOf(x, "compute conv2d weight gradient", `x ${fmt(g.x)}`, sizeOf(g.x));
     const dya = arrayOf(dy, "compute conv2d weight gradient", `dy ${fmt(yShape)}`, sizeOf(yShape));
-    const out = this.#alloc(sizeOf(g.w));
+    const out = this.alloc(sizeOf(g.w));
     conv2dWeightGradInto(xa, dya, g, out);
-    return this.#wrap(out);
+    return this.wrap(out);
   }
 
   /** Transposes axes by `perm`. */
@@ -191,9 +193,9 @@ export class CpuBackend implements Backend {
     if (perm.length !== shape.length) {
       throw new Error(`Cannot permute: perm ${fmt(perm)} does not match rank of ${fmt(shape)}`);
     }
-    const out = this.#alloc(xa.length);
+    const out = this.alloc(xa.length);
     permuteInto(xa, shape, perm, out);
-    return this.#wrap(out);
+    return this.wrap(out);
   }
 
   /** Copies the box at `starts` of extent `sizes`. */
@@ -206,17 +208,17 @@ export class CpuBackend implements Backend {
         );
       }
     }
-    const out = this.#alloc(sizeOf(sizes));
+    const out = this.alloc(sizeOf(sizes));
     sliceInto(xa, shape, starts, sizes, out);
-    return this.#wrap(out);
+    return this.wrap(out);
   }
 
   /** Pads every axis with `before`/`after` copies of `value`. */
   pad(x: Storage, shape: Shape, before: readonly number[], after: readonly number[], value: number): Storage {
     const xa = arrayOf(x, "pad", `x ${fmt(shape)}`, sizeOf(shape));
-    const out = this.#alloc(sizeOf(shape.map((n, d) => n + before[d] + after[d])));
+    const out = this.alloc(sizeOf(shape.map((n, d) => n + before[d] + after[d])));
     padInto(xa, shape, before, after, value, out);
-    return this.#wrap(out);
+    return this.wrap(out);
   }
 
   /** Concatenates along `axis`. */
@@ -233,9 +235,9 @@ export class CpuBackend implements Backend {
       }
       outShape[axis] += s[axis];
     }
-    const out = this.#alloc(sizeOf(outShape));
+    const out = this.alloc(sizeOf(outShape));
     concatInto(arrays, shapes, axis, outShape, out);
-    return this.#wrap(out);
+    return this.wrap(out);
   }
 }
 

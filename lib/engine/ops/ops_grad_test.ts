@@ -1,7 +1,7 @@
 /**
  * Every differentiable primitive: gradient against central differences in float64 on the CPU
  * reference, second-order checks (Hessian-vector products), and the same values and gradients on
- * the WebGPU device (float32) against the float64 reference.
+ * the float32 devices (WebGPU, wasm) against the float64 reference.
  */
 import { assertClose, assertTrue, type Tolerance } from "../../testing/asserts.ts";
 import { grad } from "../autograd.ts";
@@ -21,7 +21,7 @@ import { concat, expand, pad, permute, reshape, slice } from "./shape.ts";
 const FD_REL: number = 2e-6;
 /** Hessian-vector products by double backward vs differences of gradients. */
 const HVP_REL: number = 1e-5;
-/** WebGPU float32 results vs the float64 reference (relative to the largest magnitude). */
+/** Float32 device results (WebGPU, wasm) vs the float64 reference (relative to the largest magnitude). */
 const GPU_TOL: Tolerance = { atol: 2e-4, rtol: 2e-4 };
 
 const dev64 = await createDevice("cpu64");
@@ -31,6 +31,7 @@ try {
 } catch (e) {
   console.log(`WebGPU comparisons skipped: ${(e as Error).message.split("\n")[0]}`);
 }
+const wasm = await createDevice("wasm");
 
 interface Case {
   name: string;
@@ -160,35 +161,37 @@ Deno.test("second-order: Hessian-vector products of composites match differences
   }
 });
 
-Deno.test({
-  name: "WebGPU values and gradients match the float64 reference for every primitive",
-  ignore: gpu === null,
-  fn: async (t) => {
-    for (const [i, c] of cases.entries()) {
-      await t.step(c.name, async () => {
-        const ins = inputsFor(c, 10 + i);
-        const run = async (d: Device) => {
-          const xs = ins.map((x) => requireGrad(tensor(x.data, x.shape, d)));
-          const [y, gs] = tidy(() => {
-            const y = c.fn(...xs);
-            return [y, grad(weighted(y), xs)] as const;
+for (const [label, dev] of [["WebGPU", gpu], ["wasm", wasm]] as const) {
+  Deno.test({
+    name: `${label} values and gradients match the float64 reference for every primitive`,
+    ignore: dev === null,
+    fn: async (t) => {
+      for (const [i, c] of cases.entries()) {
+        await t.step(c.name, async () => {
+          const ins = inputsFor(c, 10 + i);
+          const run = async (d: Device) => {
+            const xs = ins.map((x) => requireGrad(tensor(x.data, x.shape, d)));
+            const [y, gs] = tidy(() => {
+              const y = c.fn(...xs);
+              return [y, grad(weighted(y), xs)] as const;
+            });
+            const out = [await y.read(), ...(await Promise.all(gs.map((g) => g.read())))];
+            [y, ...gs, ...xs].forEach((t) => t.dispose());
+            return out;
+          };
+          const ref = await run(dev64);
+          const got = await run(dev!);
+          ref.forEach((r, k) => {
+            const scale = Math.max(1, ...Array.from(r, Math.abs));
+            assertClose(
+              got[k],
+              r,
+              { atol: GPU_TOL.atol * scale, rtol: GPU_TOL.rtol },
+              `${c.name} ${k === 0 ? "value" : `grad ${k - 1}`}`,
+            );
           });
-          const out = [await y.read(), ...(await Promise.all(gs.map((g) => g.read())))];
-          [y, ...gs, ...xs].forEach((t) => t.dispose());
-          return out;
-        };
-        const ref = await run(dev64);
-        const got = await run(gpu!);
-        ref.forEach((r, k) => {
-          const scale = Math.max(1, ...Array.from(r, Math.abs));
-          assertClose(
-            got[k],
-            r,
-            { atol: GPU_TOL.atol * scale, rtol: GPU_TOL.rtol },
-            `${c.name} ${k === 0 ? "value" : `grad ${k - 1}`}`,
-          );
         });
-      });
-    }
-  },
-});
+      }
+    },
+  });
+}

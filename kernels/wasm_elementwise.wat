@@ -1,0 +1,178 @@
+;; WebAssembly SIMD (f32x4) element-wise kernels of the "wasm" backend (lib/engine/wasm), on float32
+;; arrays in the shared memory. Rebuild the bytes module kernels/wasm_elementwise.ts with:
+;;   deno run --allow-read=kernels --allow-write=kernels kernels/wasm_gemm_build.ts
+;;
+;; Every kernel handles n rounded up to a multiple of 4 elements: callers keep 3 floats of slack after
+;; each operand and the output. Addresses are byte addresses.
+;;
+;; <op>(a, sa, b, sb, o, n): o[i] = a[i sa'] <op> b[i sb'] for i < n, where the strides sa, sb are 16
+;;   (walk the array) or 0 (a broadcast scalar: the caller stores it 4 times at that address).
+;;   add, sub, mul, div are IEEE float32 (correctly rounded, as the CPU reference's doubles rounded
+;;   once); max and min return NaN when either side is NaN, like Math.max/Math.min.
+;; unary <op>(x, o, n): neg, abs, sqrt, square, recip, relu (NaN stays NaN), step (x > 0 ? 1 : 0),
+;;   sigmoid (1 / (1 + exp(-x)) with a float32 exp: Cephes' expf range reduction and degree-6 polynomial,
+;;   within 2 ulp of exp on [-87.3, 88.3]; arguments are clamped to that range, so sigmoid saturates at
+;;   about 4e-39 and 1 - 6e-8 instead of reaching 0 and 1).
+(module
+  (import "env" "memory" (memory 1 65536 shared))
+  (func (export "add") (param $a i32) (param $sa i32) (param $b i32) (param $sb i32) (param $o i32) (param $n i32)
+    (local $end i32)
+    (if (i32.eqz (local.get $n)) (then (return)))
+    (local.set $end (i32.add (local.get $o) (i32.shl (local.get $n) (i32.const 2))))
+    (loop $l
+      (v128.store (local.get $o) (f32x4.add (v128.load (local.get $a)) (v128.load (local.get $b))))
+      (local.set $a (i32.add (local.get $a) (local.get $sa)))
+      (local.set $b (i32.add (local.get $b) (local.get $sb)))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br_if $l (i32.lt_u (local.get $o) (local.get $end)))))
+  (func (export "sub") (param $a i32) (param $sa i32) (param $b i32) (param $sb i32) (param $o i32) (param $n i32)
+    (local $end i32)
+    (if (i32.eqz (local.get $n)) (then (return)))
+    (local.set $end (i32.add (local.get $o) (i32.shl (local.get $n) (i32.const 2))))
+    (loop $l
+      (v128.store (local.get $o) (f32x4.sub (v128.load (local.get $a)) (v128.load (local.get $b))))
+      (local.set $a (i32.add (local.get $a) (local.get $sa)))
+      (local.set $b (i32.add (local.get $b) (local.get $sb)))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br_if $l (i32.lt_u (local.get $o) (local.get $end)))))
+  (func (export "mul") (param $a i32) (param $sa i32) (param $b i32) (param $sb i32) (param $o i32) (param $n i32)
+    (local $end i32)
+    (if (i32.eqz (local.get $n)) (then (return)))
+    (local.set $end (i32.add (local.get $o) (i32.shl (local.get $n) (i32.const 2))))
+    (loop $l
+      (v128.store (local.get $o) (f32x4.mul (v128.load (local.get $a)) (v128.load (local.get $b))))
+      (local.set $a (i32.add (local.get $a) (local.get $sa)))
+      (local.set $b (i32.add (local.get $b) (local.get $sb)))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br_if $l (i32.lt_u (local.get $o) (local.get $end)))))
+  (func (export "div") (param $a i32) (param $sa i32) (param $b i32) (param $sb i32) (param $o i32) (param $n i32)
+    (local $end i32)
+    (if (i32.eqz (local.get $n)) (then (return)))
+    (local.set $end (i32.add (local.get $o) (i32.shl (local.get $n) (i32.const 2))))
+    (loop $l
+      (v128.store (local.get $o) (f32x4.div (v128.load (local.get $a)) (v128.load (local.get $b))))
+      (local.set $a (i32.add (local.get $a) (local.get $sa)))
+      (local.set $b (i32.add (local.get $b) (local.get $sb)))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br_if $l (i32.lt_u (local.get $o) (local.get $end)))))
+  (func (export "max") (param $a i32) (param $sa i32) (param $b i32) (param $sb i32) (param $o i32) (param $n i32)
+    (local $end i32)
+    (if (i32.eqz (local.get $n)) (then (return)))
+    (local.set $end (i32.add (local.get $o) (i32.shl (local.get $n) (i32.const 2))))
+    (loop $l
+      (v128.store (local.get $o) (f32x4.max (v128.load (local.get $a)) (v128.load (local.get $b))))
+      (local.set $a (i32.add (local.get $a) (local.get $sa)))
+      (local.set $b (i32.add (local.get $b) (local.get $sb)))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br_if $l (i32.lt_u (local.get $o) (local.get $end)))))
+  (func (export "min") (param $a i32) (param $sa i32) (param $b i32) (param $sb i32) (param $o i32) (param $n i32)
+    (local $end i32)
+    (if (i32.eqz (local.get $n)) (then (return)))
+    (local.set $end (i32.add (local.get $o) (i32.shl (local.get $n) (i32.const 2))))
+    (loop $l
+      (v128.store (local.get $o) (f32x4.min (v128.load (local.get $a)) (v128.load (local.get $b))))
+      (local.set $a (i32.add (local.get $a) (local.get $sa)))
+      (local.set $b (i32.add (local.get $b) (local.get $sb)))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br_if $l (i32.lt_u (local.get $o) (local.get $end)))))
+  ;; exp(x) in float32 (Cephes expf): x = n ln2 + r with |r| <= ln2/2, e^r by a polynomial, times 2^n.
+  (func $exp (param $x v128) (result v128)
+    (local $n v128) (local $r v128) (local $p v128)
+    (local.set $x (f32x4.min (f32x4.max (local.get $x) (v128.const f32x4 -87.33654 -87.33654 -87.33654 -87.33654))
+      (v128.const f32x4 88.37626 88.37626 88.37626 88.37626)))
+    (local.set $n (f32x4.nearest (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))))
+    ;; r = x - n ln2 in two steps (ln2 = 0.693359375 - 2.12194440e-4), exact for the first product.
+    (local.set $r (f32x4.sub (local.get $x) (f32x4.mul (local.get $n) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375))))
+    (local.set $r (f32x4.add (local.get $r) (f32x4.mul (local.get $n) (v128.const f32x4 2.12194440e-4 2.12194440e-4 2.12194440e-4 2.12194440e-4))))
+    (local.set $p (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+    ;; e^r = 1 + r + r^2 p
+    (local.set $p (f32x4.add (f32x4.add (f32x4.mul (f32x4.mul (local.get $p) (local.get $r)) (local.get $r)) (local.get $r))
+      (v128.const f32x4 1 1 1 1)))
+    ;; times 2^n, built in the exponent bits: (n + 127) << 23.
+    (f32x4.mul (local.get $p)
+      (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $n)) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+  (func (export "neg") (param $x i32) (param $o i32) (param $n i32)
+    (local $end i32) (local $v v128)
+    (if (i32.eqz (local.get $n)) (then (return)))
+    (local.set $end (i32.add (local.get $o) (i32.shl (local.get $n) (i32.const 2))))
+    (loop $l
+      (local.set $v (v128.load (local.get $x)))
+      (v128.store (local.get $o) (f32x4.neg (local.get $v)))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br_if $l (i32.lt_u (local.get $o) (local.get $end)))))
+  (func (export "abs") (param $x i32) (param $o i32) (param $n i32)
+    (local $end i32) (local $v v128)
+    (if (i32.eqz (local.get $n)) (then (return)))
+    (local.set $end (i32.add (local.get $o) (i32.shl (local.get $n) (i32.const 2))))
+    (loop $l
+      (local.set $v (v128.load (local.get $x)))
+      (v128.store (local.get $o) (f32x4.abs (local.get $v)))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br_if $l (i32.lt_u (local.get $o) (local.get $end)))))
+  (func (export "sqrt") (param $x i32) (param $o i32) (param $n i32)
+    (local $end i32) (local $v v128)
+    (if (i32.eqz (local.get $n)) (then (return)))
+    (local.set $end (i32.add (local.get $o) (i32.shl (local.get $n) (i32.const 2))))
+    (loop $l
+      (local.set $v (v128.load (local.get $x)))
+      (v128.store (local.get $o) (f32x4.sqrt (local.get $v)))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br_if $l (i32.lt_u (local.get $o) (local.get $end)))))
+  (func (export "square") (param $x i32) (param $o i32) (param $n i32)
+    (local $end i32) (local $v v128)
+    (if (i32.eqz (local.get $n)) (then (return)))
+    (local.set $end (i32.add (local.get $o) (i32.shl (local.get $n) (i32.const 2))))
+    (loop $l
+      (local.set $v (v128.load (local.get $x)))
+      (v128.store (local.get $o) (f32x4.mul (local.get $v) (local.get $v)))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br_if $l (i32.lt_u (local.get $o) (local.get $end)))))
+  (func (export "recip") (param $x i32) (param $o i32) (param $n i32)
+    (local $end i32) (local $v v128)
+    (if (i32.eqz (local.get $n)) (then (return)))
+    (local.set $end (i32.add (local.get $o) (i32.shl (local.get $n) (i32.const 2))))
+    (loop $l
+      (local.set $v (v128.load (local.get $x)))
+      (v128.store (local.get $o) (f32x4.div (v128.const f32x4 1 1 1 1) (local.get $v)))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br_if $l (i32.lt_u (local.get $o) (local.get $end)))))
+  (func (export "relu") (param $x i32) (param $o i32) (param $n i32)
+    (local $end i32) (local $v v128)
+    (if (i32.eqz (local.get $n)) (then (return)))
+    (local.set $end (i32.add (local.get $o) (i32.shl (local.get $n) (i32.const 2))))
+    (loop $l
+      (local.set $v (v128.load (local.get $x)))
+      (v128.store (local.get $o) (v128.bitselect (v128.const f32x4 0 0 0 0) (local.get $v) (f32x4.le (local.get $v) (v128.const f32x4 0 0 0 0))))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br_if $l (i32.lt_u (local.get $o) (local.get $end)))))
+  (func (export "step") (param $x i32) (param $o i32) (param $n i32)
+    (local $end i32) (local $v v128)
+    (if (i32.eqz (local.get $n)) (then (return)))
+    (local.set $end (i32.add (local.get $o) (i32.shl (local.get $n) (i32.const 2))))
+    (loop $l
+      (local.set $v (v128.load (local.get $x)))
+      (v128.store (local.get $o) (v128.and (f32x4.gt (local.get $v) (v128.const f32x4 0 0 0 0)) (v128.const f32x4 1 1 1 1)))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br_if $l (i32.lt_u (local.get $o) (local.get $end)))))
+  (func (export "sigmoid") (param $x i32) (param $o i32) (param $n i32)
+    (local $end i32) (local $v v128)
+    (if (i32.eqz (local.get $n)) (then (return)))
+    (local.set $end (i32.add (local.get $o) (i32.shl (local.get $n) (i32.const 2))))
+    (loop $l
+      (local.set $v (v128.load (local.get $x)))
+      (v128.store (local.get $o) (f32x4.div (v128.const f32x4 1 1 1 1) (f32x4.add (v128.const f32x4 1 1 1 1) (call $exp (f32x4.neg (local.get $v))))))
+      (local.set $x (i32.add (local.get $x) (i32.const 16)))
+      (local.set $o (i32.add (local.get $o) (i32.const 16)))
+      (br_if $l (i32.lt_u (local.get $o) (local.get $end))))))
