@@ -9,7 +9,7 @@
  */
 import { runMain } from "../../lib/cli/main.ts";
 import denoConfig from "../../deno.json" with { type: "json" };
-import { createDevice } from "../../lib/engine/devices.ts";
+import { DEVICE_HELP, openDevice, parseDeviceOption } from "../../lib/cli/device_option.ts";
 import { loadDataset } from "../../lib/data/registry.ts";
 import { gitCommit } from "../../lib/artifacts/artifact.ts";
 import { writeJsonAtomic } from "../../lib/artifacts/atomic.ts";
@@ -29,7 +29,7 @@ export const EVALUATE_OPTIONS: Record<string, OptionSpec> = {
   limit: { type: "string", help: "Evaluate only the first N test images (default: all)" },
   repeats: { type: "string", default: "1", help: "Independent evaluations per image, averaged" },
   weights: { type: "string", default: "ema", help: "ema (as the paper) or raw (the training weights)" },
-  device: { type: "string", default: "webgpu", help: "Compute device: webgpu or cpu" },
+  device: { type: "string", default: "webgpu", help: `Compute device: ${DEVICE_HELP}` },
   seed: { type: "string", default: "0", help: "Seed of the noise and the estimator's draws" },
   batch: { type: "string", default: "200", help: "Images per forward pass" },
   json: { type: "string", help: "Also write the result with per-image values to this JSON file" },
@@ -84,10 +84,7 @@ function plainArgs(v: unknown): unknown {
 export async function evaluate(args: ParsedArgs): Promise<EvaluateReport> {
   if (args.checkpoint === undefined) throw new Error("Cannot evaluate: give --checkpoint <file>");
   const path = String(args.checkpoint);
-  const device = String(args.device);
-  if (device !== "webgpu" && device !== "cpu") {
-    throw new Error(`Cannot use --device ${JSON.stringify(device)}: expected webgpu or cpu`);
-  }
+  const device = parseDeviceOption(args.device);
   const weights = String(args.weights);
   if (weights !== "ema" && weights !== "raw") {
     throw new Error(`Cannot use --weights ${JSON.stringify(weights)}: expected ema or raw`);
@@ -97,7 +94,7 @@ export async function evaluate(args: ParsedArgs): Promise<EvaluateReport> {
   const batch = intOption(args, "batch", 1);
   const limit = args.limit !== undefined ? intOption(args, "limit", 1) : undefined;
   const start = performance.now();
-  const dev = await createDevice(device);
+  const dev = await openDevice(device);
   const loaded = await loadModelFile(path, { device: dev, weights });
   try {
     const dataset = args.dataset !== undefined ? String(args.dataset) : loaded.dataset;

@@ -19,8 +19,7 @@ import { OptionError, parseOptions } from "../../lib/cli/args.ts";
 import { runMain } from "../../lib/cli/main.ts";
 import { prepareOutputDir } from "../../lib/cli/output.ts";
 import { checkReproduceData } from "./data_preflight.ts";
-import { createDevice } from "../../lib/engine/devices.ts";
-import type { Device } from "../../lib/engine/tensor.ts";
+import { DEVICE_HELP, openDevice, parseDeviceOption } from "../../lib/cli/device_option.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 import type { Experiment } from "../framework/experiment.ts";
 import { mergeExperiments, planUnits, presetDir, type RunSettings, runUnits } from "../framework/runner.ts";
@@ -39,7 +38,7 @@ const OPTIONS = {
   device: {
     type: "string" as const,
     default: "auto",
-    help: "webgpu, cpu or auto (WebGPU when an adapter exists)",
+    help: DEVICE_HELP,
   },
   results: { type: "string" as const, default: "results", help: "results root folder" },
   "no-download": {
@@ -74,15 +73,6 @@ export function selectExperiments(all: readonly Experiment[], only: string | und
   return all.filter((e) => names.includes(e.name));
 }
 
-async function pickDevice(kind: string): Promise<Device> {
-  if (kind !== "cpu" && kind !== "webgpu" && kind !== "auto") {
-    throw new OptionError(`Cannot use --device ${kind}: expected webgpu, cpu or auto`);
-  }
-  return await createDevice(kind, {
-    onFallback: (why) => console.error(`WebGPU unavailable (${why}); using the CPU backend.`),
-  });
-}
-
 /** Runs the command; returns the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   const args = parseOptions(
@@ -105,9 +95,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (!Number.isInteger(seed) || seed < 0 || String(args.seed).trim() === "") {
     throw new OptionError(`Cannot use --seed ${JSON.stringify(args.seed)}: expected an integer >= 0`);
   }
-  if (!["webgpu", "cpu", "auto"].includes(String(args.device))) {
-    throw new OptionError(`Cannot use --device ${args.device}: expected webgpu, cpu or auto`);
-  }
+  const deviceKind = parseDeviceOption(args.device);
   const dataDir = (args["data-dir"] as string | undefined) ?? Deno.env.get("RESFLOW_DATA_DIR");
   const suiteVersion = denoJson.version;
   const resultsDir = String(args.results);
@@ -121,7 +109,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   // Units keep checkpoints in work folders below the preset folder: a killed run's temporaries go too.
   const stale = await prepareOutputDir(`${resultsDir}/${suiteVersion}/${preset}`, "--results", 4);
   if (stale.length) console.log(`Removed ${stale.length} temporary file(s) of an interrupted run`);
-  const device = await pickDevice(String(args.device));
+  const device = await openDevice(deviceKind);
   const settings: RunSettings = {
     resultsDir,
     suiteVersion,

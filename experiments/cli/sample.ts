@@ -5,7 +5,7 @@
  * PNG grid atomically. Prints the fixed-point iteration counts of every residual block.
  * @module
  */
-import { createDevice } from "../../lib/engine/devices.ts";
+import { DEVICE_HELP, openDevice, parseDeviceOption } from "../../lib/cli/device_option.ts";
 import { Rng } from "../../lib/engine/random.ts";
 import { loadModelFile } from "../../lib/official/model_file.ts";
 import { imageGridPng, pngInfo } from "../../lib/artifacts/png.ts";
@@ -31,7 +31,7 @@ export const SAMPLE_OPTIONS: Record<string, OptionSpec> = {
   device: {
     type: "string",
     default: "webgpu",
-    help: "Compute device: webgpu, cpu or auto (WebGPU when an adapter exists)",
+    help: `Compute device: ${DEVICE_HELP}`,
   },
   n: { type: "string", default: "64", help: "Number of images" },
   temperature: { type: "string", default: "1", help: "Prior temperature T: z ~ N(0, T²I)" },
@@ -100,10 +100,7 @@ export async function sample(args: ParsedArgs): Promise<SampleResult> {
   if (ckPath === null) {
     throw new OptionError("Cannot sample: give --checkpoint <file> or --run <folder of deno task train>");
   }
-  const device = String(args.device);
-  if (device !== "webgpu" && device !== "cpu" && device !== "auto") {
-    throw new OptionError(`Cannot use --device ${JSON.stringify(device)}: expected webgpu, cpu or auto`);
-  }
+  const device = parseDeviceOption(args.device);
   const weights = String(args.weights);
   if (weights !== "ema" && weights !== "train" && weights !== "raw") {
     throw new OptionError(`Cannot use --weights ${JSON.stringify(weights)}: expected ema, or train (or raw)`);
@@ -131,9 +128,7 @@ export async function sample(args: ParsedArgs): Promise<SampleResult> {
     path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".",
     "the folder of --out",
   );
-  const dev = await createDevice(device, {
-    onFallback: (why) => console.error(`WebGPU unavailable (${why}); using the CPU backend.`),
-  });
+  const dev = await openDevice(device);
   // An authors' .pth or a checkpoint of this suite: the chosen weights, u and v refreshed for them.
   const loaded = await loadModelFile(ckPath, { device: dev, weights: weights === "ema" ? "ema" : "raw" });
   const { model, config } = loaded;

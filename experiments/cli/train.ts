@@ -13,7 +13,12 @@
  * @module
  */
 import denoConfig from "../../deno.json" with { type: "json" };
-import { createDevice } from "../../lib/engine/devices.ts";
+import {
+  type CliDeviceKind,
+  DEVICE_HELP,
+  openDevice,
+  parseDeviceOption,
+} from "../../lib/cli/device_option.ts";
 import { Rng } from "../../lib/engine/random.ts";
 import { DATASET_NAMES, isDatasetName, loadDataset } from "../../lib/data/mod.ts";
 import { isDir } from "../../lib/data/errors.ts";
@@ -45,7 +50,7 @@ export const TRAIN_OPTIONS: Record<string, OptionSpec> = {
   device: {
     type: "string",
     default: "webgpu",
-    help: "Compute device: webgpu, cpu or auto (WebGPU when an adapter exists)",
+    help: `Compute device: ${DEVICE_HELP}`,
   },
   blocks: { type: "string", default: "4-4", help: "Residual blocks per scale, e.g. 16-16-16 (paper)" },
   hidden: { type: "string", default: "64", help: "Hidden channels of the residual branches (paper 512)" },
@@ -150,7 +155,7 @@ export interface TrainSetup {
   /** Data folder, if given. */
   readonly dataDir?: string;
   /** "webgpu" or "cpu". */
-  readonly device: "webgpu" | "cpu" | "auto";
+  readonly device: CliDeviceKind;
   /** Model configuration without the data-dependent fields (input shape, nvals). */
   readonly model: Omit<Partial<ResidualFlowConfig>, "inputShape" | "nvals">;
   /** Trainer settings. */
@@ -186,10 +191,7 @@ export function resolveSetup(args: ParsedArgs): TrainSetup {
       `Cannot use --dataset ${JSON.stringify(dataset)}: expected one of ${DATASET_NAMES.join(", ")}`,
     );
   }
-  const device = String(args.device);
-  if (device !== "webgpu" && device !== "cpu" && device !== "auto") {
-    throw new OptionError(`Cannot use --device ${JSON.stringify(device)}: expected webgpu, cpu or auto`);
-  }
+  const device = parseDeviceOption(args.device);
   const blocksText = String(args.blocks);
   const nBlocks = blocksText.split("-").map(Number);
   if (!/^\d+(-\d+)*$/.test(blocksText) || nBlocks.some((b) => b < 1 || b > 64) || nBlocks.length > 6) {
@@ -310,9 +312,7 @@ export async function train(setup: TrainSetup, options: ParsedArgs): Promise<num
         );
       }
       const config = makeConfig({ ...setup.model, inputShape: trainData.shape, nvals: trainData.nvals });
-      const device = await createDevice(setup.device, {
-        onFallback: (why) => console.error(`WebGPU unavailable (${why}); using the CPU backend.`),
-      });
+      const device = await openDevice(setup.device);
       const model = new ResidualFlow(config, { rng: new Rng(t.seed), device });
       const trainer = new Trainer({
         model,

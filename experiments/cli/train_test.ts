@@ -98,10 +98,10 @@ Deno.test("train/sample CLI: --help and unknown options", async (ctx) => {
     assertEquals(r.code, 2);
     assertTrue(r.stderr.includes('Cannot use --blocks "4-x": expected counts like 4-4'), r.stderr);
   });
-  await ctx.step("--device accepts webgpu, cpu or auto, and names them otherwise", async () => {
+  await ctx.step("--device accepts auto, webgpu, wasm or cpu, and names them otherwise", async () => {
     const r = await run(TRAIN, ["--device", "gpu"]);
     assertEquals(r.code, 2);
-    assertTrue(r.stderr.includes('Cannot use --device "gpu": expected webgpu, cpu or auto'), r.stderr);
+    assertTrue(r.stderr.includes('Cannot use --device "gpu": expected auto, webgpu, wasm or cpu'), r.stderr);
   });
 });
 

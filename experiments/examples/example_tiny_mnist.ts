@@ -5,7 +5,7 @@
  * bits/dim with the evaluation estimator (20 exact terms plus Russian roulette) on a couple of test
  * batches, with its standard error over the test images.
  *
- * Usage: deno run -A experiments/examples/example_tiny_mnist.ts [--device webgpu|cpu|auto] [--steps 30] [--batch 32]
+ * Usage: deno run -A experiments/examples/example_tiny_mnist.ts [--device webgpu|wasm|cpu|auto] [--steps 30] [--batch 32]
  * @module
  */
 import { grad } from "../../lib/engine/autograd.ts";
@@ -24,7 +24,7 @@ const OPTIONS = {
   device: {
     type: "string",
     default: "webgpu",
-    help: "webgpu (faster here, also on llvmpipe; falls back to cpu without an adapter), cpu or auto",
+    help: "webgpu (falls back to cpu without an adapter), wasm, cpu or auto",
   },
   steps: { type: "string", default: "30", help: "training steps" },
   batch: { type: "string", default: "32", help: "training batch size" },
@@ -53,8 +53,8 @@ const testBatches = positive("test-batches");
 const testBatchSize = positive("test-batch");
 const seed = Number(args.seed);
 const kind = String(args.device);
-if (kind !== "cpu" && kind !== "webgpu" && kind !== "auto") {
-  throw new Error(`Cannot run the example on device "${kind}": expected cpu, webgpu or auto`);
+if (!["cpu", "webgpu", "wasm", "auto"].includes(kind)) {
+  throw new Error(`Cannot run the example on device "${kind}": expected cpu, webgpu, wasm or auto`);
 }
 let device: Device;
 try {
