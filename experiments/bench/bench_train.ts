@@ -32,6 +32,7 @@ import { evaluateBitsPerDim } from "../../lib/train/evaluate.ts";
 import type { WebGpuBackend, WebGpuStats } from "../../lib/engine/webgpu/webgpu_backend.ts";
 import { gradWalk, gradWalkOptions } from "../../lib/engine/autograd.ts";
 import { powerBatchOptions } from "../../lib/flow/power_batch.ts";
+import { rowOpsOptions } from "../../lib/engine/ops/rows.ts";
 import {
   AUTHORS_TRAIN_ARGS,
   AUTHORS_WARMUP_ITERS,
@@ -147,6 +148,9 @@ export const LEVERS: Record<string, (on: boolean, device: Device) => void> = {
   },
   "batched-power": (on) => {
     powerBatchOptions.enabled = on;
+  },
+  "fused-rows": (on) => {
+    rowOpsOptions.fused = on;
   },
   "bind-group-cache": (on, device) => {
     (device.backend as Partial<WebGpuBackend>).setBindGroupReuse?.(on);

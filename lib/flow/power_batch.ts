@@ -17,10 +17,9 @@
  * @module
  */
 import { concat, pad, reshape, slice } from "../engine/ops/shape.ts";
-import { add, div, lt, maximum, mul, pow, sub } from "../engine/ops/elementwise.ts";
 import { matmul } from "../engine/ops/linalg.ts";
 import { conv2d, convTranspose2d } from "../engine/ops/conv.ts";
-import { max, sum } from "../engine/ops/reduce.ts";
+import { normalizeRows, rowsConverged } from "../engine/ops/rows.ts";
 import { noGrad, type Tensor, tidy } from "../engine/tensor.ts";
 
 /** How a layer's power operator can be batched with others of the same {@link BatchSpec.key}. */
@@ -68,17 +67,8 @@ export function groupKey(m: BatchMember): string {
   return `${m.spec.key}|${m.atol}|${m.rtol}|${m.maxIterations}|${m.checkEvery}`;
 }
 
-/** Row-wise l2 normalisation of [L, n] (the official normalize with eps 1e-12 per row). */
-function normalizeRows(x: Tensor): Tensor {
-  return div(x, maximum(pow(sum(mul(x, x), 1, true), 0.5), 1e-12));
-}
-
-/** Per row of [L, n]: ‖a − b‖₂/√n < atol + rtol·max(a). Shape [L]. */
-function rowConverged(a: Tensor, b: Tensor, atol: number, rtol: number): Tensor {
-  const d = sub(a, b);
-  const rms = pow(div(sum(mul(d, d), 1), a.shape[1]), 0.5);
-  return lt(rms, add(atol, mul(max(a, 1), rtol)));
-}
+/** The official normalize's floor of the norm (`F.normalize` eps). */
+const NORMALIZE_EPS = 1e-12;
 
 /**
  * The chunk loop of the adaptive power iteration (one layer's or a stacked group's): runs `k` steps
@@ -203,10 +193,11 @@ export class PowerBatch {
       k,
       (v) =>
         tidy(() => {
-          const nu = normalizeRows(this.#apply(v));
-          return [nu, normalizeRows(this.#adjoint(nu))];
+          const nu = normalizeRows(this.#apply(v), NORMALIZE_EPS);
+          return [nu, normalizeRows(this.#adjoint(nu), NORMALIZE_EPS)];
         }),
-      (nu, u, nv, v) => mul(rowConverged(nu, u, m0.atol, m0.rtol), rowConverged(nv, v, m0.atol, m0.rtol)),
+      // Per member: rms(u' − u) < atol + rtol·max(u') and the same for v (ops/rows.ts, one dispatch).
+      (nu, u, nv, v) => rowsConverged(nu, u, nv, v, m0.atol, m0.rtol),
       this.#pending,
     );
   }
