@@ -33,6 +33,7 @@ import type { WebGpuBackend, WebGpuStats } from "../../lib/engine/webgpu/webgpu_
 import { gradWalk, gradWalkOptions } from "../../lib/engine/autograd.ts";
 import { powerBatchOptions } from "../../lib/flow/power_batch.ts";
 import { rowOpsOptions } from "../../lib/engine/ops/rows.ts";
+import { reduceFusionOptions } from "../../lib/engine/webgpu/reduce_ops.ts";
 import {
   AUTHORS_TRAIN_ARGS,
   AUTHORS_WARMUP_ITERS,
@@ -151,6 +152,9 @@ export const LEVERS: Record<string, (on: boolean, device: Device) => void> = {
   },
   "fused-rows": (on) => {
     rowOpsOptions.fused = on;
+  },
+  "fused-reduce": (on) => {
+    reduceFusionOptions.enabled = on;
   },
   "bind-group-cache": (on, device) => {
     (device.backend as Partial<WebGpuBackend>).setBindGroupReuse?.(on);

@@ -5,10 +5,18 @@
  */
 import type { ReduceOp, Shape } from "../backend.ts";
 import { reduceKernel } from "../../../kernels/reduce.ts";
+import { fusedReduceKernel } from "../../../kernels/fused_reduce.ts";
+import { fusedKey } from "../../../kernels/fused.ts";
 import type { Dispatcher, GpuStorage } from "./dispatcher.ts";
 import { fillInto } from "./elementwise_ops.ts";
 import { permuteOp } from "./layout_ops.ts";
 import { type ReduceForm, reduceForm } from "./shape_utils.ts";
+
+/**
+ * Switch of the fusion of a pending element-wise chain into the reduction of its result (for measuring
+ * its effect; results are bit-for-bit the same either way); default on.
+ */
+export const reduceFusionOptions: { enabled: boolean } = { enabled: true };
 
 /** Below this many outputs, reductions longer than {@link SPLIT_MIN_LENGTH} are split in two passes. */
 const SPLIT_MAX_OUTPUTS = 1024;
@@ -81,9 +89,18 @@ function reduceCanonical(d: Dispatcher, op: ReduceOp, x: GpuStorage, f: ReduceFo
   const vec4 = f.r2 % 4 === 0 && ch.ch2 % 4 === 0;
   const n = outputs * cc;
   const part = d.alloc(n, `reduce ${op}`);
-  const k = d.kernel(`reduce:${op}:${vec4 ? "vec4" : "scalar"}`, () => reduceKernel(op, vec4));
   const values = { n, k2: f.k2, r1: f.r1, r2: f.r2, cc, c2n: ch.c2, ch1: ch.ch1, ch2: ch.ch2, init };
-  d.dispatch(k, values, part, [x], d.grid1d(n, k.label));
+  // x still pending in the element-wise fuser: its chain is evaluated inside the reduction (one dispatch).
+  const g = reduceFusionOptions.enabled && d.fuser?.isPending(x) ? d.fuser.take(x, 1) : null;
+  if (g) {
+    const key = `reduce:${op}:${vec4 ? "vec4" : "scalar"}:t${g.target}:${fusedKey(g.spec)}`;
+    const k = d.kernel(key, () => fusedReduceKernel(op, vec4, g.spec, g.target));
+    d.checkBinding(part, k.label);
+    d.dispatchBindings(k, { ...values, z: 0 }, [part, ...g.outs, ...g.leaves], d.grid1d(n, k.label));
+  } else {
+    const k = d.kernel(`reduce:${op}:${vec4 ? "vec4" : "scalar"}`, () => reduceKernel(op, vec4));
+    d.dispatch(k, values, part, [x], d.grid1d(n, k.label));
+  }
   if (cc === 1) return part;
   const out = reduceCanonical(d, op, part, { k1: outputs, r1: 1, k2: 1, r2: cc });
   d.release(part);
