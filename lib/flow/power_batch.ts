@@ -16,7 +16,7 @@
  * Results equal the unbatched iteration up to float rounding (products summed in another order).
  * @module
  */
-import { concat, pad, reshape, slice } from "../engine/ops/shape.ts";
+import { concat, pad, reshape, splitFlat } from "../engine/ops/shape.ts";
 import { matmul } from "../engine/ops/linalg.ts";
 import { conv2d, convTranspose2d } from "../engine/ops/conv.ts";
 import { normalizeRows, rowsConverged } from "../engine/ops/rows.ts";
@@ -206,6 +206,8 @@ export class PowerBatch {
   accept(flags: ArrayLike<number>): void {
     const n = this.members.length;
     const k = this.#pending.length;
+    // Members that stop now, by the iteration whose state they keep.
+    const stopping = new Map<number, { l: number; converged: boolean }[]>();
     this.members.forEach((m, l) => {
       if (this.#done[l]) return;
       let pick = -1;
@@ -220,11 +222,25 @@ export class PowerBatch {
       this.#iterations[l] += ran;
       if (!converged && this.#iterations[l] < m.maxIterations) return;
       this.#done[l] = true;
-      const [pu, pv] = this.#pending[ran - 1];
-      const row = (t: Tensor) => reshape(slice(t, [l, 0], [1, t.shape[1]]), [-1]);
-      const [u, v] = noGrad(() => tidy(() => [row(pu), row(pv)]));
-      m.finish(u, v, this.#iterations[l], converged);
+      stopping.set(ran - 1, [...(stopping.get(ran - 1) ?? []), { l, converged }]);
     });
+    for (const [i, stops] of stopping) {
+      // Every row of the kept u and v in one flat split (a dispatch per 15 rows on WebGPU, not one per row).
+      const [pu, pv] = this.#pending[i];
+      const rows = (t: Tensor) => splitFlat(t, Array.from({ length: n }, () => [t.shape[1]]));
+      const [us, vs] = noGrad(() => tidy(() => [rows(pu), rows(pv)]));
+      const kept = new Set<number>();
+      for (const { l, converged } of stops) {
+        kept.add(l);
+        this.members[l].finish(us[l], vs[l], this.#iterations[l], converged);
+      }
+      for (let l = 0; l < n; l++) {
+        if (!kept.has(l)) {
+          us[l].dispose();
+          vs[l].dispose();
+        }
+      }
+    }
     const last = this.#pending[k - 1];
     this.#pending.forEach(([u, v], i) => {
       if (i !== k - 1) {
