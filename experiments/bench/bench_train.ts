@@ -156,6 +156,9 @@ export const LEVERS: Record<string, (on: boolean, device: Device) => void> = {
   "fused-reduce": (on) => {
     reduceFusionOptions.enabled = on;
   },
+  "one-pass-reduce": (on) => {
+    reduceFusionOptions.onePass = on;
+  },
   "bind-group-cache": (on, device) => {
     (device.backend as Partial<WebGpuBackend>).setBindGroupReuse?.(on);
   },

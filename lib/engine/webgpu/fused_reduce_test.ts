@@ -2,8 +2,9 @@
  * Tests of reductions that evaluate a pending element-wise chain themselves (kernels/fused_reduce.ts via
  * reduce_ops.ts): bit for bit the results of the fused kernel plus the separate reduction (results and
  * the chain's stored values), on the CPU reference's values within float32 rounding, one dispatch instead
- * of two, across the vec4 and scalar paths, kept inner axes, chunked two-pass reductions and results freed
- * while pending. Skipped without a WebGPU adapter.
+ * of two, across the vec4 and scalar paths, kept inner axes, long reductions (one workgroup per output,
+ * kernels/reduce_wg.ts) and results freed while pending; and long reductions with few outputs in one
+ * dispatch instead of two passes. Skipped without a WebGPU adapter.
  * @module
  */
 import type { Backend, ReduceOp, Shape, Storage } from "../backend.ts";
@@ -89,5 +90,39 @@ Deno.test({ name: "fused reductions", ignore }, async (t) => {
       assertTrue(on.vals[0].length === ref.vals[0].length);
     });
   }
+
+  await t.step("long reductions with few outputs run in one pass, on the CPU's values", async () => {
+    const cases: [Shape, number[], ReduceOp][] = [
+      [[3, 5000, 6], [1], "sum"], // scalar terms, K2 > 1
+      [[4, 8, 2000], [1, 2], "sum"], // vec4 terms
+      [[2, 9001], [1], "max"],
+      [[60000], [0], "sum"], // one output (longer ones keep two passes: webgpu_backend_test.ts)
+    ];
+    for (const [shape, axes, op] of cases) {
+      const xs = randomArray(r, sizeOf(shape), -2, 2);
+      const go = async (be: Backend, onePass: boolean) => {
+        reduceFusionOptions.onePass = onePass;
+        try {
+          const x = be.fromArray(xs);
+          const d0 = "stats" in be ? (be as typeof gpu).stats().dispatches : 0;
+          const y = be.reduce(op, x, shape, axes);
+          const d1 = "stats" in be ? (be as typeof gpu).stats().dispatches : 0;
+          const v = Float32Array.from(await be.read(y));
+          be.free(x);
+          be.free(y);
+          return { v, dispatches: d1 - d0 };
+        } finally {
+          reduceFusionOptions.onePass = true;
+        }
+      };
+      const one = await go(gpu, true);
+      const two = await go(gpu, false);
+      const what = `${op} over [${axes}] of [${shape}]`;
+      assertEquals([one.dispatches, two.dispatches], [1, 2], `${what}: dispatches one-pass, two-pass`);
+      const ref = await go(cpu, true);
+      assertClose(one.v, ref.v, CPU_TOL, `${what}: one pass against the CPU`);
+      assertClose(two.v, ref.v, CPU_TOL, `${what}: two passes against the CPU`);
+    }
+  });
   gpu.destroy();
 });
