@@ -107,21 +107,31 @@ export interface NeumannOutput {
 export function neumannLogdetEstimator(gx: Tensor, x: Tensor, v: Tensor, plan: SeriesPlan): NeumannOutput {
   return tidy(() => {
     const { u, estimate } = noGrad(() => {
-      let est = zeros([x.shape[0]], x.device);
       let acc = reshape(v, v.shape);
       let w = v;
+      const dots: Tensor[] = [];
       for (let k = 1; k <= plan.nTerms; k++) {
         const next = vjpStep(gx, x, w, false);
         if (w !== v) w.dispose();
         w = next;
-        const e2 = add(est, mul(dotPerExample(w, v), logdetWeight(plan, k)));
-        est.dispose();
-        est = e2;
-        const a2 = add(acc, mul(w, (k % 2 === 0 ? 1 : -1) * plan.coeffs[k - 1]));
+        // The update of u and the product w·v are element-wise ops of one size, recorded back to back
+        // so that the per-example sum evaluates them in one kernel on backends that fuse (WebGPU).
+        const step = mul(w, (k % 2 === 0 ? 1 : -1) * plan.coeffs[k - 1]);
+        const a2 = add(acc, step);
+        step.dispose();
         acc.dispose();
         acc = a2;
+        dots.push(dotPerExample(w, v));
       }
       if (w !== v) w.dispose();
+      // The estimate's terms in the same order as term by term (the same numbers), as one chain of [B] ops.
+      let est = zeros([x.shape[0]], x.device);
+      dots.forEach((dot, i) => {
+        const e2 = add(est, mul(dot, logdetWeight(plan, i + 1)));
+        est.dispose();
+        dot.dispose();
+        est = e2;
+      });
       return { u: acc, estimate: est };
     });
     const uJ = vjpStep(gx, x, u, true);
