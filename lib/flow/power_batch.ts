@@ -5,7 +5,7 @@
  *
  * - Matrices (linear layers, 1×1 convolutions): W stacked [L, o, c]; A v and Aᵀ u are batched matmuls.
  * - k×k convolutions: a block-diagonal weight [L·o, L·c, k, k] (layer l's weight in block (l, l), zeros
- *   elsewhere) on the layers' vectors as the channels of one image: conv2d and convTranspose2d of that
+ *   elsewhere, built as the stacked weights times an identity) on the layers' vectors as the channels of one image: conv2d and convTranspose2d of that
  *   weight apply each layer's operator to its own vector. It multiplies the FLOPs by L, which does not
  *   matter for these single-image products (the step is bound by dispatches, not arithmetic).
  * - Each layer keeps the official stopping rule: u and v normalised per layer, the same convergence test
@@ -16,7 +16,9 @@
  * Results equal the unbatched iteration up to float rounding (products summed in another order).
  * @module
  */
-import { concat, pad, reshape, splitFlat } from "../engine/ops/shape.ts";
+import { concat, reshape, splitFlat } from "../engine/ops/shape.ts";
+import { tensor } from "../engine/ops/creation.ts";
+import { mul } from "../engine/ops/elementwise.ts";
 import { matmul } from "../engine/ops/linalg.ts";
 import { conv2d, convTranspose2d } from "../engine/ops/conv.ts";
 import { normalizeRows, rowsConverged } from "../engine/ops/rows.ts";
@@ -135,10 +137,14 @@ export class PowerBatch {
         if (spec.kind === "matrix") {
           w = concat(members.map((m) => reshape(m.weight, [1, spec.o, spec.c])), 0);
         } else {
-          w = concat(
-            members.map((m, l) => pad(m.weight, [0, l * spec.c, 0, 0], [0, (n - 1 - l) * spec.c, 0, 0])),
-            0,
-          );
+          // Block-diagonal [L·o, L·c, k, k]: the stacked weights [L, o, 1, c·k²] times the identity
+          // [L, 1, L, 1] (one gather and one broadcast product instead of a zero pad per layer).
+          const kk = spec.c * spec.k * spec.k;
+          const stacked = concat(members.map((m) => reshape(m.weight, [1, spec.o, 1, kk])), 0);
+          const eye = new Float32Array(n * n);
+          for (let l = 0; l < n; l++) eye[l * n + l] = 1;
+          const blocks = mul(stacked, tensor(eye, [n, 1, n, 1], stacked.device));
+          w = reshape(blocks, [n * spec.o, n * spec.c, spec.k, spec.k]);
         }
         const u = concat(members.map((m) => reshape(m.u, [1, -1])), 0);
         const v = concat(members.map((m) => reshape(m.v, [1, -1])), 0);
