@@ -217,4 +217,20 @@ export interface Backend {
     atol: number,
     rtol: number,
   ): Storage;
+  /**
+   * Optional: {@link Backend.normalizeRows} of x [rows, cols] (giving y) and {@link Backend.rowsConverged}
+   * of the pairs (y, v) and (a, b) (v [rows, cols], a and b [rows, colsA]) in one pass: [y, flags].
+   */
+  normalizeRowsConverged?(
+    x: Storage,
+    v: Storage,
+    a: Storage,
+    b: Storage,
+    rows: number,
+    cols: number,
+    colsA: number,
+    eps: number,
+    atol: number,
+    rtol: number,
+  ): [Storage, Storage];
 }

@@ -21,7 +21,7 @@ import { tensor } from "../engine/ops/creation.ts";
 import { mul } from "../engine/ops/elementwise.ts";
 import { matmul } from "../engine/ops/linalg.ts";
 import { conv2d, convTranspose2d } from "../engine/ops/conv.ts";
-import { normalizeRows, rowsConverged } from "../engine/ops/rows.ts";
+import { normalizeRows, normalizeRowsConverged } from "../engine/ops/rows.ts";
 import { noGrad, type Tensor, tidy } from "../engine/tensor.ts";
 
 /** How a layer's power operator can be batched with others of the same {@link BatchSpec.key}. */
@@ -74,15 +74,15 @@ const NORMALIZE_EPS = 1e-12;
 
 /**
  * The chunk loop of the adaptive power iteration (one layer's or a stacked group's): runs `k` steps
- * from (u0, v0) under noGrad, appends each new (u, v) to `pending` (owned by the caller) and returns
- * the convergence flags of every step, concatenated in step order.
+ * from (u0, v0) under noGrad, each `step(u, v)` giving the new u, v and the step's convergence flags;
+ * appends each new (u, v) to `pending` (owned by the caller) and returns the flags of every step,
+ * concatenated in step order.
  */
 export function runPowerChunk(
   u0: Tensor,
   v0: Tensor,
   k: number,
-  step: (v: Tensor) => [Tensor, Tensor],
-  converged: (nu: Tensor, u: Tensor, nv: Tensor, v: Tensor) => Tensor,
+  step: (u: Tensor, v: Tensor) => [Tensor, Tensor, Tensor],
   pending: [Tensor, Tensor][],
 ): Tensor {
   return noGrad(() => {
@@ -90,8 +90,8 @@ export function runPowerChunk(
     let u = u0;
     let v = v0;
     for (let i = 0; i < k; i++) {
-      const [nu, nv] = step(v);
-      flags.push(tidy(() => converged(nu, u, nv, v)));
+      const [nu, nv, flag] = tidy(() => step(u, v));
+      flags.push(flag);
       pending.push([nu, nv]);
       u = nu;
       v = nv;
@@ -197,13 +197,21 @@ export class PowerBatch {
       this.#u,
       this.#v,
       k,
-      (v) =>
-        tidy(() => {
-          const nu = normalizeRows(this.#apply(v), NORMALIZE_EPS);
-          return [nu, normalizeRows(this.#adjoint(nu), NORMALIZE_EPS)];
-        }),
-      // Per member: rms(u' − u) < atol + rtol·max(u') and the same for v (ops/rows.ts, one dispatch).
-      (nu, u, nv, v) => rowsConverged(nu, u, nv, v, m0.atol, m0.rtol),
+      (u, v) => {
+        const nu = normalizeRows(this.#apply(v), NORMALIZE_EPS);
+        // v' and the test per member, rms(v' − v) < atol + rtol·max(v') and the same for u, in one
+        // dispatch on WebGPU (ops/rows.ts).
+        const [nv, flag] = normalizeRowsConverged(
+          this.#adjoint(nu),
+          v,
+          nu,
+          u,
+          NORMALIZE_EPS,
+          m0.atol,
+          m0.rtol,
+        );
+        return [nu, nv, flag];
+      },
       this.#pending,
     );
   }

@@ -89,11 +89,11 @@ export class PowerSession {
       this.#u,
       this.#v,
       k,
-      (v) => this.layer.stepFor(this.op, this.#w, v),
-      // rms(u' − u) < atol + rtol·max(u') and the same for v, as one row (ops/rows.ts, one dispatch).
-      (nu, u, nv, v) => {
+      (u, v) => {
+        const [nu, nv] = this.layer.stepFor(this.op, this.#w, v);
+        // rms(u' − u) < atol + rtol·max(u') and the same for v, as one row (ops/rows.ts, one dispatch).
         const row = (t: Tensor) => reshape(t, [1, -1]);
-        return rowsConverged(row(nu), row(u), row(nv), row(v), atol, rtol);
+        return [nu, nv, rowsConverged(row(nu), row(u), row(nv), row(v), atol, rtol)];
       },
       this.#pending,
     );

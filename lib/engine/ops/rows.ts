@@ -1,6 +1,6 @@
 /**
- * Row ops of the power iteration on [rows, cols] matrices: {@link normalizeRows} and
- * {@link rowsConverged}. Each is defined by a composition of other ops (the reference, used on backends
+ * Row ops of the power iteration on [rows, cols] matrices: {@link normalizeRows},
+ * {@link rowsConverged} and both at once, {@link normalizeRowsConverged}. Each is defined by a composition of other ops (the reference, used on backends
  * without a fused kernel and whenever a gradient is recorded) and runs as one fused dispatch on backends
  * that implement the optional {@link Backend.normalizeRows} / {@link Backend.rowsConverged}.
  * @module
@@ -77,4 +77,46 @@ export function rowsConverged(
     return constant(dev, fused(st[0], st[1], st[2], st[3], rows, a.shape[1], c.shape[1], atol, rtol), [rows]);
   }
   return mul(rowConverged(a, b, atol, rtol), rowConverged(c, d, atol, rtol));
+}
+
+/**
+ * The second half of a power-iteration step with its stopping test: y = {@link normalizeRows}(x, eps)
+ * and {@link rowsConverged}(y, v, a, b, atol, rtol), in one dispatch on backends with
+ * {@link Backend.normalizeRowsConverged}. Returns [y, flags]; never records a gradient (call it under noGrad
+ * or on tensors without one).
+ */
+export function normalizeRowsConverged(
+  x: Tensor,
+  v: Tensor,
+  a: Tensor,
+  b: Tensor,
+  eps: number,
+  atol: number,
+  rtol: number,
+): [Tensor, Tensor] {
+  for (const t of [x, v, a, b]) assertRows("normalize and test rows", t);
+  const dev = sameDevice("normalize and test rows", x, v, a, b);
+  const fused: Backend["normalizeRowsConverged"] = rowOpsOptions.fused
+    ? dev.backend.normalizeRowsConverged?.bind(dev.backend)
+    : undefined;
+  const rows = x.shape[0];
+  const paired = v.shape.join() === x.shape.join() && a.shape[0] === rows &&
+    b.shape.join() === a.shape.join();
+  if (fused && paired && (!isGradEnabled() || x.node === null)) {
+    const [y, flags] = fused(
+      x.buffer.storage,
+      v.buffer.storage,
+      a.buffer.storage,
+      b.buffer.storage,
+      rows,
+      x.shape[1],
+      a.shape[1],
+      eps,
+      atol,
+      rtol,
+    );
+    return [constant(dev, y, x.shape), constant(dev, flags, [rows])];
+  }
+  const y = normalizeRows(x, eps);
+  return [y, rowsConverged(y, v, a, b, atol, rtol)];
 }

@@ -3,7 +3,7 @@
  * stopping test): one dispatch each, one workgroup per row.
  * @module
  */
-import { rowNormalizeKernel, rowsConvergedKernel } from "../../../kernels/rows.ts";
+import { rowNormalizeKernel, rowNormalizeTestKernel, rowsConvergedKernel } from "../../../kernels/rows.ts";
 import type { Dispatcher, GpuStorage, Grid } from "./dispatcher.ts";
 
 function rowGrid(d: Dispatcher, rows: number, what: string): Grid {
@@ -44,4 +44,31 @@ export function rowsConvergedOp(
   const k = d.kernel("rows:converged", rowsConvergedKernel);
   d.dispatch(k, { rows, colsA, colsC, atol, rtol }, out, [a, b, c, dd], rowGrid(d, rows, k.label));
   return out;
+}
+
+/**
+ * y = x [rows, cols] with unit rows (norm floored at eps) and per row 1 when rms(y − v) < atol + rtol·max(y)
+ * and rms(a − b) < atol + rtol·max(a) (a, b [rows, colsA]), else 0: [y, flags] in one dispatch.
+ */
+export function normalizeRowsConvergedOp(
+  d: Dispatcher,
+  x: GpuStorage,
+  v: GpuStorage,
+  a: GpuStorage,
+  b: GpuStorage,
+  rows: number,
+  cols: number,
+  colsA: number,
+  eps: number,
+  atol: number,
+  rtol: number,
+): [GpuStorage, GpuStorage] {
+  const y = d.alloc(rows * cols, "normalizeRowsConverged");
+  const flags = d.alloc(rows, "normalizeRowsConverged");
+  if (rows === 0) return [y, flags];
+  const k = d.kernel("rows:normalize-converged", rowNormalizeTestKernel);
+  const all = [y, flags, x, v, a, b];
+  for (const s of all) d.checkBinding(s, k.label);
+  d.dispatchBindings(k, { rows, cols, colsA, eps, atol, rtol }, all, rowGrid(d, rows, k.label));
+  return [y, flags];
 }

@@ -1,6 +1,6 @@
 /**
- * Tests of the fused row kernels (kernels/rows.ts through ops/rows.ts): normalizeRows and rowsConverged
- * on WebGPU against the composed ops on the CPU reference, one dispatch each, rows folded into a 2-D
+ * Tests of the fused row kernels (kernels/rows.ts through ops/rows.ts): normalizeRows, rowsConverged and
+ * normalizeRowsConverged on WebGPU against the composed ops on the CPU reference, one dispatch each, rows folded into a 2-D
  * grid, and gradients still recorded through the composed ops. Skipped without a WebGPU adapter.
  * @module
  */
@@ -8,7 +8,7 @@ import { assertClose, assertEquals, assertTrue } from "../../testing/asserts.ts"
 import { createDevice } from "../devices.ts";
 import { Device, noGrad } from "../tensor.ts";
 import { requireGrad, tensor } from "../ops/creation.ts";
-import { normalizeRows, rowOpsOptions, rowsConverged } from "../ops/rows.ts";
+import { normalizeRows, normalizeRowsConverged, rowOpsOptions, rowsConverged } from "../ops/rows.ts";
 import { grad } from "../autograd.ts";
 import { sum } from "../ops/reduce.ts";
 import { mul } from "../ops/elementwise.ts";
@@ -82,6 +82,48 @@ Deno.test({ name: "fused row kernels", ignore }, async (t) => {
     assertEquals(Array.from(await got.read()), Array.from(want));
     assertEquals(s1 - s0, 1, "dispatches");
     assertEquals(got.shape, [rows]);
+  });
+
+  await t.step("normalizeRowsConverged gives the composed y and flags, in one dispatch", async () => {
+    const [rows, cols, colsA, atol, rtol] = [5, 500, 200, 1e-3, 1e-2];
+    const x = randomArray(r, rows * cols, -1, 3);
+    // y is x normalised; v = y shifted by factor × threshold (computed in float64 here; the factors keep
+    // far enough from 1 that float32 rounding cannot flip a flag), and likewise b from a.
+    const v = new Float32Array(x.length);
+    const a = randomArray(r, rows * colsA, 0, 2), b = new Float32Array(a.length);
+    const factors = [[0.5, 0.5], [2, 0.5], [0.5, 2], [0, 0], [3, 3]];
+    for (let i = 0; i < rows; i++) {
+      let n2 = 0;
+      for (let j = 0; j < cols; j++) n2 += x[i * cols + j] ** 2;
+      const y = (j: number) => x[i * cols + j] / Math.sqrt(n2);
+      let m = -Infinity;
+      for (let j = 0; j < cols; j++) m = Math.max(m, y(j));
+      const e = factors[i][0] * (atol + rtol * m);
+      for (let j = 0; j < cols; j++) v[i * cols + j] = y(j) - (j % 2 ? e : -e);
+      let ma = -Infinity;
+      for (let j = 0; j < colsA; j++) ma = Math.max(ma, a[i * colsA + j]);
+      const ea = factors[i][1] * (atol + rtol * ma);
+      for (let j = 0; j < colsA; j++) b[i * colsA + j] = a[i * colsA + j] - (j % 2 ? ea : -ea);
+    }
+    const run = (dev: Device) =>
+      noGrad(() =>
+        normalizeRowsConverged(
+          tensor(x, [rows, cols], dev),
+          tensor(v, [rows, cols], dev),
+          tensor(a, [rows, colsA], dev),
+          tensor(b, [rows, colsA], dev),
+          1e-12,
+          atol,
+          rtol,
+        )
+      );
+    const [wantY, wantF] = run(cpu);
+    assertEquals(Array.from(await wantF.read()), [1, 0, 0, 1, 0]);
+    const s0 = be.stats().dispatches;
+    const [y, f] = run(gpu);
+    assertEquals(be.stats().dispatches - s0, 1, "dispatches");
+    assertClose(await y.read(), await wantY.read(), NORMALIZE_TOL, "y");
+    assertEquals(Array.from(await f.read()), [1, 0, 0, 1, 0], "flags");
   });
 
   await t.step("rows beyond the grid limit fold into a second grid dimension", async () => {

@@ -23,7 +23,7 @@ import { binaryOp, fillInto, unaryOp, whereOp } from "./elementwise_ops.ts";
 import { reduceOp } from "./reduce_ops.ts";
 import { concatOp, padOp, permuteOp, sliceOp } from "./layout_ops.ts";
 import { splitFlatOp } from "./flat_copy_ops.ts";
-import { normalizeRowsOp, rowsConvergedOp } from "./row_ops.ts";
+import { normalizeRowsConvergedOp, normalizeRowsOp, rowsConvergedOp } from "./row_ops.ts";
 import { type MatmulDims, matmulDispatch } from "./matmul_ops.ts";
 import { releaseFastGemmResources } from "./fast_gemm.ts";
 import { type GemmKernel, type GemmKernelOption, selectGemmKernel } from "./gemm_select.ts";
@@ -354,6 +354,22 @@ class WebGpuBackendImpl implements WebGpuBackend {
   ): Storage {
     const g = (s: Storage) => gpuOf(s, "rowsConverged");
     return rowsConvergedOp(this.#d, g(a), g(b), g(c), g(d), rows, colsA, colsC, atol, rtol);
+  }
+
+  normalizeRowsConverged(
+    x: Storage,
+    v: Storage,
+    a: Storage,
+    b: Storage,
+    rows: number,
+    cols: number,
+    colsA: number,
+    eps: number,
+    atol: number,
+    rtol: number,
+  ): [Storage, Storage] {
+    const g = (s: Storage) => gpuOf(s, "normalizeRowsConverged");
+    return normalizeRowsConvergedOp(this.#d, g(x), g(v), g(a), g(b), rows, cols, colsA, eps, atol, rtol);
   }
 }
 
