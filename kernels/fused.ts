@@ -86,21 +86,41 @@ function checkSpec(spec: FusedSpec): void {
   });
 }
 
-/** The fused kernel of `spec`: outputs at bindings 1.. (stored nodes in order), then the leaves. */
-export function fusedElementwiseKernel(spec: FusedSpec): KernelSource {
+/** WGSL of a chain's per-element evaluation, shared by the fused kernels (see {@link chainCode}). */
+export interface ChainCode {
+  /** Binding declarations: stored nodes' outputs `so<j>`, then leaves `sl<j>`. */
+  readonly decls: string;
+  /** Helper functions (the ops' expressions and the opaque identity). */
+  readonly fns: string;
+  /** Statements computing `v<k>` (leaves then nodes, vec4f) at the element index `idx` and storing outputs. */
+  readonly body: string;
+  /** Name of the vec4f value of node `j`. */
+  value(j: number): string;
+  /** Number of bindings declared. */
+  readonly bindings: number;
+}
+
+/**
+ * The chain of `spec` evaluated at one index: with `scalar` false, `idx` indexes vec4s (arrays of
+ * vec4f); with `scalar` true it indexes single values (arrays of f32, each value splatted to a vec4f
+ * whose x lane is stored). Declarations start at binding `first`. Needs the uniform field `p.z` (0).
+ */
+export function chainCode(spec: FusedSpec, first: number, scalar: boolean, idx: string): ChainCode {
   checkSpec(spec);
   const nl = spec.leaves.length;
+  const elem = scalar ? "f32" : "vec4f";
   const decls: string[] = [];
   const body: string[] = [];
-  let binding = 1;
+  let binding = first;
   const stored = spec.nodes.map((n, j) => (n.store ? j : -1)).filter((j) => j >= 0);
   for (const j of stored) {
-    decls.push(`@group(0) @binding(${binding++}) var<storage, read_write> o${j}: array<vec4f>;`);
+    decls.push(`@group(0) @binding(${binding++}) var<storage, read_write> so${j}: array<${elem}>;`);
   }
   spec.leaves.forEach((kind, j) => {
-    const t = kind === "vec" ? "array<vec4f>" : "array<f32>";
-    decls.push(`@group(0) @binding(${binding++}) var<storage, read> l${j}: ${t};`);
-    body.push(`  let v${j} = ${kind === "vec" ? `l${j}[i]` : `vec4f(l${j}[0])`};`);
+    const t = kind === "vec" ? `array<${elem}>` : "array<f32>";
+    decls.push(`@group(0) @binding(${binding++}) var<storage, read> sl${j}: ${t};`);
+    const read = kind === "scalar" ? `vec4f(sl${j}[0])` : scalar ? `vec4f(sl${j}[${idx}])` : `sl${j}[${idx}]`;
+    body.push(`  let v${j} = ${read};`);
   });
   const fns = new Map<string, string>();
   spec.nodes.forEach((n, j) => {
@@ -118,16 +138,28 @@ export function fusedElementwiseKernel(spec: FusedSpec): KernelSource {
     }
     body.push(`  let v${nl + j} = opaque(${name}(${n.args.map((a) => `v${a}`).join(", ")}));`);
   });
-  for (const j of stored) body.push(`  o${j}[i] = v${nl + j};`);
-  const code = `${paramStruct(FUSED_FIELDS)}
-${decls.join("\n")}
-${HELPERS}
+  for (const j of stored) body.push(`  so${j}[${idx}] = v${nl + j}${scalar ? ".x" : ""};`);
+  return {
+    decls: decls.join("\n"),
+    fns: `${HELPERS}
 ${BINARY_HELPERS}
 // Identity the compiler cannot see through (p.z is 0): keeps every op's rounding separate.
 fn opaque(v: vec4f) -> vec4f {
   return bitcast<vec4f>(bitcast<vec4u>(v) ^ vec4u(p.z));
 }
-${[...fns.values()].join("\n")}
-${entry1d("p.n4", body.join("\n"))}`;
+${[...fns.values()].join("\n")}`,
+    body: body.join("\n"),
+    value: (j) => `v${nl + j}`,
+    bindings: binding - first,
+  };
+}
+
+/** The fused kernel of `spec`: outputs at bindings 1.. (stored nodes in order), then the leaves. */
+export function fusedElementwiseKernel(spec: FusedSpec): KernelSource {
+  const c = chainCode(spec, 1, false, "i");
+  const code = `${paramStruct(FUSED_FIELDS)}
+${c.decls}
+${c.fns}
+${entry1d("p.n4", c.body)}`;
   return { code, fields: FUSED_FIELDS };
 }

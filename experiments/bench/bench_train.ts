@@ -32,6 +32,8 @@ import { evaluateBitsPerDim } from "../../lib/train/evaluate.ts";
 import type { WebGpuBackend, WebGpuStats } from "../../lib/engine/webgpu/webgpu_backend.ts";
 import { gradWalk, gradWalkOptions } from "../../lib/engine/autograd.ts";
 import { powerBatchOptions } from "../../lib/flow/power_batch.ts";
+import { rowOpsOptions } from "../../lib/engine/ops/rows.ts";
+import { reduceFusionOptions } from "../../lib/engine/webgpu/reduce_ops.ts";
 import {
   AUTHORS_TRAIN_ARGS,
   AUTHORS_WARMUP_ITERS,
@@ -147,6 +149,15 @@ export const LEVERS: Record<string, (on: boolean, device: Device) => void> = {
   },
   "batched-power": (on) => {
     powerBatchOptions.enabled = on;
+  },
+  "fused-rows": (on) => {
+    rowOpsOptions.fused = on;
+  },
+  "fused-reduce": (on) => {
+    reduceFusionOptions.enabled = on;
+  },
+  "one-pass-reduce": (on) => {
+    reduceFusionOptions.onePass = on;
   },
   "bind-group-cache": (on, device) => {
     (device.backend as Partial<WebGpuBackend>).setBindGroupReuse?.(on);

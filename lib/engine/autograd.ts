@@ -145,16 +145,25 @@ export function gradMaybe(
     for (const p of n.parents) if (p && needed.get(p)) pending.set(p, (pending.get(p) ?? 0) + 1);
   }
 
-  const grads = new Map<Node, Tensor>();
+  // Gradient contributions per node, summed in arrival order when the node is processed: the sum is
+  // then recorded right before the node's backward rule, so a backend that fuses element-wise ops can
+  // evaluate both in one kernel (the same additions in the same order as summing on arrival).
+  const grads = new Map<Node, Tensor[]>();
   const results: (Tensor | null)[] = inputs.map(() => null);
   const accumulate = (n: Node, g: Tensor) => {
-    const prev = grads.get(n);
-    if (prev === undefined) grads.set(n, g);
-    else {
-      grads.set(n, add(prev, g));
-      prev.dispose();
+    const list = grads.get(n);
+    if (list === undefined) grads.set(n, [g]);
+    else list.push(g);
+  };
+  const total = (list: readonly Tensor[]): Tensor => {
+    let g = list[0];
+    for (let j = 1; j < list.length; j++) {
+      const s = add(g, list[j]);
       g.dispose();
+      list[j].dispose();
+      g = s;
     }
+    return g;
   };
 
   const held: Node[] = [];
@@ -190,8 +199,10 @@ export function gradMaybe(
       }
       while (ready.length) {
         const n = ready.pop()!;
-        const g = grads.get(n);
-        if (g === undefined) continue;
+        const list = grads.get(n);
+        if (list === undefined) continue;
+        const g = total(list);
+        grads.set(n, [g]);
         const tgt = targets.get(n);
         if (tgt) {
           for (const i of tgt) results[i] = tgt.length > 1 && i !== tgt[0] ? g.detach() : g;
@@ -239,7 +250,7 @@ export function gradMaybe(
       return results;
     });
   } finally {
-    for (const g of grads.values()) g.dispose();
+    for (const list of grads.values()) for (const g of list) g.dispose();
     for (const n of held) n.release();
   }
 }

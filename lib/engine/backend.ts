@@ -196,4 +196,41 @@ export interface Backend {
    * fewer dispatches than one slice per piece. Callers fall back to {@link Backend.slice} without it.
    */
   splitFlat?(x: Storage, sizes: readonly number[]): Storage[];
+  /**
+   * Optional: x [rows, cols] with each row divided by max(its l2 norm, eps), in one pass. Callers compose
+   * it from other ops without it (`ops/rows.ts`); the composition is the reference.
+   */
+  normalizeRows?(x: Storage, rows: number, cols: number, eps: number): Storage;
+  /**
+   * Optional: the power iteration's stopping test per row ([rows] of 1 or 0): a, b are [rows, colsA] and
+   * c, d [rows, colsC]; row r gives 1 when rms(a_r − b_r) < atol + rtol·max(a_r) and
+   * rms(c_r − d_r) < atol + rtol·max(c_r). Callers compose it from other ops without it (`ops/rows.ts`).
+   */
+  rowsConverged?(
+    a: Storage,
+    b: Storage,
+    c: Storage,
+    d: Storage,
+    rows: number,
+    colsA: number,
+    colsC: number,
+    atol: number,
+    rtol: number,
+  ): Storage;
+  /**
+   * Optional: {@link Backend.normalizeRows} of x [rows, cols] (giving y) and {@link Backend.rowsConverged}
+   * of the pairs (y, v) and (a, b) (v [rows, cols], a and b [rows, colsA]) in one pass: [y, flags].
+   */
+  normalizeRowsConverged?(
+    x: Storage,
+    v: Storage,
+    a: Storage,
+    b: Storage,
+    rows: number,
+    cols: number,
+    colsA: number,
+    eps: number,
+    atol: number,
+    rtol: number,
+  ): [Storage, Storage];
 }

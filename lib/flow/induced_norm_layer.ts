@@ -7,7 +7,7 @@
  * @module
  */
 import { tensor } from "../engine/ops/creation.ts";
-import { div, lt, maximum, mul, where } from "../engine/ops/elementwise.ts";
+import { lt, mul, where } from "../engine/ops/elementwise.ts";
 import { sum } from "../engine/ops/reduce.ts";
 import { Rng } from "../engine/random.ts";
 import { type Device, noGrad, type Tensor, tidy } from "../engine/tensor.ts";
@@ -24,6 +24,7 @@ import {
 import { BufferState, type Module, Parameter } from "./module.ts";
 import type { BatchSpec } from "./power_batch.ts";
 import { PowerSession, updateLipschitzAll } from "./power_iteration.ts";
+import { spectralScale } from "./spectral_scale.ts";
 
 /** Default Lipschitz bound per layer. */
 export const DEFAULT_COEFF = 0.98;
@@ -264,7 +265,7 @@ export abstract class InducedNormLayer implements Module, OrderTrainable {
 
   /** W / max(1, σ/coeff): the weight the forward pass uses (differentiable in W through σ). */
   effectiveWeight(): Tensor {
-    return tidy(() => div(this.weight.value, maximum(div(this.sigma(), this.coeff), 1)));
+    return tidy(() => spectralScale(this.weight.value, this.sigma(), this.coeff));
   }
 
   /**

@@ -5,7 +5,7 @@
  *
  * - Matrices (linear layers, 1×1 convolutions): W stacked [L, o, c]; A v and Aᵀ u are batched matmuls.
  * - k×k convolutions: a block-diagonal weight [L·o, L·c, k, k] (layer l's weight in block (l, l), zeros
- *   elsewhere) on the layers' vectors as the channels of one image: conv2d and convTranspose2d of that
+ *   elsewhere, built as the stacked weights times an identity) on the layers' vectors as the channels of one image: conv2d and convTranspose2d of that
  *   weight apply each layer's operator to its own vector. It multiplies the FLOPs by L, which does not
  *   matter for these single-image products (the step is bound by dispatches, not arithmetic).
  * - Each layer keeps the official stopping rule: u and v normalised per layer, the same convergence test
@@ -16,11 +16,12 @@
  * Results equal the unbatched iteration up to float rounding (products summed in another order).
  * @module
  */
-import { concat, pad, reshape, slice } from "../engine/ops/shape.ts";
-import { add, div, lt, maximum, mul, pow, sub } from "../engine/ops/elementwise.ts";
+import { concat, reshape, splitFlat } from "../engine/ops/shape.ts";
+import { tensor } from "../engine/ops/creation.ts";
+import { mul } from "../engine/ops/elementwise.ts";
 import { matmul } from "../engine/ops/linalg.ts";
 import { conv2d, convTranspose2d } from "../engine/ops/conv.ts";
-import { max, sum } from "../engine/ops/reduce.ts";
+import { normalizeRows, normalizeRowsConverged } from "../engine/ops/rows.ts";
 import { noGrad, type Tensor, tidy } from "../engine/tensor.ts";
 
 /** How a layer's power operator can be batched with others of the same {@link BatchSpec.key}. */
@@ -68,29 +69,20 @@ export function groupKey(m: BatchMember): string {
   return `${m.spec.key}|${m.atol}|${m.rtol}|${m.maxIterations}|${m.checkEvery}`;
 }
 
-/** Row-wise l2 normalisation of [L, n] (the official normalize with eps 1e-12 per row). */
-function normalizeRows(x: Tensor): Tensor {
-  return div(x, maximum(pow(sum(mul(x, x), 1, true), 0.5), 1e-12));
-}
-
-/** Per row of [L, n]: ‖a − b‖₂/√n < atol + rtol·max(a). Shape [L]. */
-function rowConverged(a: Tensor, b: Tensor, atol: number, rtol: number): Tensor {
-  const d = sub(a, b);
-  const rms = pow(div(sum(mul(d, d), 1), a.shape[1]), 0.5);
-  return lt(rms, add(atol, mul(max(a, 1), rtol)));
-}
+/** The official normalize's floor of the norm (`F.normalize` eps). */
+const NORMALIZE_EPS = 1e-12;
 
 /**
  * The chunk loop of the adaptive power iteration (one layer's or a stacked group's): runs `k` steps
- * from (u0, v0) under noGrad, appends each new (u, v) to `pending` (owned by the caller) and returns
- * the convergence flags of every step, concatenated in step order.
+ * from (u0, v0) under noGrad, each `step(u, v)` giving the new u, v and the step's convergence flags;
+ * appends each new (u, v) to `pending` (owned by the caller) and returns the flags of every step,
+ * concatenated in step order.
  */
 export function runPowerChunk(
   u0: Tensor,
   v0: Tensor,
   k: number,
-  step: (v: Tensor) => [Tensor, Tensor],
-  converged: (nu: Tensor, u: Tensor, nv: Tensor, v: Tensor) => Tensor,
+  step: (u: Tensor, v: Tensor) => [Tensor, Tensor, Tensor],
   pending: [Tensor, Tensor][],
 ): Tensor {
   return noGrad(() => {
@@ -98,8 +90,8 @@ export function runPowerChunk(
     let u = u0;
     let v = v0;
     for (let i = 0; i < k; i++) {
-      const [nu, nv] = step(v);
-      flags.push(tidy(() => converged(nu, u, nv, v)));
+      const [nu, nv, flag] = tidy(() => step(u, v));
+      flags.push(flag);
       pending.push([nu, nv]);
       u = nu;
       v = nv;
@@ -145,10 +137,14 @@ export class PowerBatch {
         if (spec.kind === "matrix") {
           w = concat(members.map((m) => reshape(m.weight, [1, spec.o, spec.c])), 0);
         } else {
-          w = concat(
-            members.map((m, l) => pad(m.weight, [0, l * spec.c, 0, 0], [0, (n - 1 - l) * spec.c, 0, 0])),
-            0,
-          );
+          // Block-diagonal [L·o, L·c, k, k]: the stacked weights [L, o, 1, c·k²] times the identity
+          // [L, 1, L, 1] (one gather and one broadcast product instead of a zero pad per layer).
+          const kk = spec.c * spec.k * spec.k;
+          const stacked = concat(members.map((m) => reshape(m.weight, [1, spec.o, 1, kk])), 0);
+          const eye = new Float32Array(n * n);
+          for (let l = 0; l < n; l++) eye[l * n + l] = 1;
+          const blocks = mul(stacked, tensor(eye, [n, 1, n, 1], stacked.device));
+          w = reshape(blocks, [n * spec.o, n * spec.c, spec.k, spec.k]);
         }
         const u = concat(members.map((m) => reshape(m.u, [1, -1])), 0);
         const v = concat(members.map((m) => reshape(m.v, [1, -1])), 0);
@@ -201,12 +197,21 @@ export class PowerBatch {
       this.#u,
       this.#v,
       k,
-      (v) =>
-        tidy(() => {
-          const nu = normalizeRows(this.#apply(v));
-          return [nu, normalizeRows(this.#adjoint(nu))];
-        }),
-      (nu, u, nv, v) => mul(rowConverged(nu, u, m0.atol, m0.rtol), rowConverged(nv, v, m0.atol, m0.rtol)),
+      (u, v) => {
+        const nu = normalizeRows(this.#apply(v), NORMALIZE_EPS);
+        // v' and the test per member, rms(v' − v) < atol + rtol·max(v') and the same for u, in one
+        // dispatch on WebGPU (ops/rows.ts).
+        const [nv, flag] = normalizeRowsConverged(
+          this.#adjoint(nu),
+          v,
+          nu,
+          u,
+          NORMALIZE_EPS,
+          m0.atol,
+          m0.rtol,
+        );
+        return [nu, nv, flag];
+      },
       this.#pending,
     );
   }
@@ -215,6 +220,8 @@ export class PowerBatch {
   accept(flags: ArrayLike<number>): void {
     const n = this.members.length;
     const k = this.#pending.length;
+    // Members that stop now, by the iteration whose state they keep.
+    const stopping = new Map<number, { l: number; converged: boolean }[]>();
     this.members.forEach((m, l) => {
       if (this.#done[l]) return;
       let pick = -1;
@@ -229,11 +236,25 @@ export class PowerBatch {
       this.#iterations[l] += ran;
       if (!converged && this.#iterations[l] < m.maxIterations) return;
       this.#done[l] = true;
-      const [pu, pv] = this.#pending[ran - 1];
-      const row = (t: Tensor) => reshape(slice(t, [l, 0], [1, t.shape[1]]), [-1]);
-      const [u, v] = noGrad(() => tidy(() => [row(pu), row(pv)]));
-      m.finish(u, v, this.#iterations[l], converged);
+      stopping.set(ran - 1, [...(stopping.get(ran - 1) ?? []), { l, converged }]);
     });
+    for (const [i, stops] of stopping) {
+      // Every row of the kept u and v in one flat split (a dispatch per 15 rows on WebGPU, not one per row).
+      const [pu, pv] = this.#pending[i];
+      const rows = (t: Tensor) => splitFlat(t, Array.from({ length: n }, () => [t.shape[1]]));
+      const [us, vs] = noGrad(() => tidy(() => [rows(pu), rows(pv)]));
+      const kept = new Set<number>();
+      for (const { l, converged } of stops) {
+        kept.add(l);
+        this.members[l].finish(us[l], vs[l], this.#iterations[l], converged);
+      }
+      for (let l = 0; l < n; l++) {
+        if (!kept.has(l)) {
+          us[l].dispose();
+          vs[l].dispose();
+        }
+      }
+    }
     const last = this.#pending[k - 1];
     this.#pending.forEach(([u, v], i) => {
       if (i !== k - 1) {

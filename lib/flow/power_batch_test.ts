@@ -10,6 +10,7 @@ import { Rng } from "../engine/random.ts";
 import type { Device } from "../engine/tensor.ts";
 import type { WebGpuBackend } from "../engine/webgpu/webgpu_backend.ts";
 import { powerBatchOptions } from "./power_batch.ts";
+import { rowOpsOptions } from "../engine/ops/rows.ts";
 import {
   type InducedNormLayer,
   SpectralNormConv2d,
@@ -20,6 +21,8 @@ import {
 const dev64 = await createDevice("cpu64");
 /** Float64: the stacked products sum in another order than the single ones; differences are rounding. */
 const TOL = { atol: 1e-10, rtol: 1e-8 };
+/** Float32: the fused kernels sum squares in another order and take sqrt for pow(·, 0.5). */
+const TOL32 = { atol: 1e-6, rtol: 1e-5 };
 
 /** Three 3×3 convolutions 2→4 at 6×6, two 1×1 convolutions 4→4, two linear 5→7, one odd conv (3×3 3→2). */
 function layers(device: Device): InducedNormLayer[] {
@@ -104,6 +107,27 @@ Deno.test("batched power iteration", async (t) => {
       const separate = await count(false);
       const stacked = await count(true);
       assertTrue(stacked < 0.7 * separate, `dispatches: stacked ${stacked}, separate ${separate}`);
+    },
+  });
+  await t.step({
+    name: "on WebGPU the fused row kernels give the composed ops' iterations and vectors",
+    ignore: gpu === null,
+    fn: async () => {
+      const run = async (fused: boolean) => {
+        rowOpsOptions.fused = fused;
+        try {
+          return await update(gpu!, true);
+        } finally {
+          rowOpsOptions.fused = true;
+        }
+      };
+      const a = await run(true);
+      const b = await run(false);
+      assertEquals(a.r.map((r) => [r.iterations, r.converged]), b.r.map((r) => [r.iterations, r.converged]));
+      for (let i = 0; i < a.ls.length; i++) {
+        assertClose(await a.ls[i].u.value!.read(), await b.ls[i].u.value!.read(), TOL32, `layer ${i} u`);
+        assertClose(await a.ls[i].v.value!.read(), await b.ls[i].v.value!.read(), TOL32, `layer ${i} v`);
+      }
     },
   });
 });

@@ -6,8 +6,7 @@
  * {@link convergeLipschitzAll}, the iteration to tolerance at first use.
  * @module
  */
-import { add, div, lt, mul, pow, sub } from "../engine/ops/elementwise.ts";
-import { max, sum } from "../engine/ops/reduce.ts";
+import { rowsConverged } from "../engine/ops/rows.ts";
 import { concat, reshape } from "../engine/ops/shape.ts";
 import { noGrad, type Tensor } from "../engine/tensor.ts";
 import type {
@@ -24,12 +23,6 @@ import { type BatchMember, groupKey, PowerBatch, powerBatchOptions, runPowerChun
  * reached by a layer that cannot converge, which the update then reports.
  */
 export const FIRST_USE_MAX_ITERATIONS = 5000;
-
-/** ‖x − y‖₂/√n. */
-function rmsDiff(a: Tensor, b: Tensor): Tensor {
-  const d = sub(a, b);
-  return pow(div(sum(mul(d, d)), a.size), 0.5);
-}
 
 /** One layer's in-progress update (used by {@link updateLipschitzAll}). */
 export class PowerSession {
@@ -96,11 +89,11 @@ export class PowerSession {
       this.#u,
       this.#v,
       k,
-      (v) => this.layer.stepFor(this.op, this.#w, v),
-      (nu, u, nv, v) => {
-        const okU = lt(rmsDiff(nu, u), add(atol, mul(max(nu), rtol)));
-        const okV = lt(rmsDiff(nv, v), add(atol, mul(max(nv), rtol)));
-        return reshape(mul(okU, okV), [1]);
+      (u, v) => {
+        const [nu, nv] = this.layer.stepFor(this.op, this.#w, v);
+        // rms(u' − u) < atol + rtol·max(u') and the same for v, as one row (ops/rows.ts, one dispatch).
+        const row = (t: Tensor) => reshape(t, [1, -1]);
+        return [nu, nv, rowsConverged(row(nu), row(u), row(nv), row(v), atol, rtol)];
       },
       this.#pending,
     );

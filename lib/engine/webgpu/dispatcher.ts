@@ -174,6 +174,11 @@ export class Dispatcher {
    * time; the rest is host (JavaScript) time.
    */
   waitMs = 0;
+  /**
+   * Dispatches per kernel key since it was set (null: not counted, the default). For finding what a
+   * phase of a step dispatches; costs one Map update per dispatch while set.
+   */
+  dispatchCounts: Map<string, number> | null = null;
 
   /** A dispatcher on `device` (see {@link DispatcherOptions}). */
   constructor(device: GPUDevice, limits: DispatchLimits, opts: DispatcherOptions) {
@@ -409,6 +414,7 @@ export class Dispatcher {
     }
     for (const s of storages) s.lastUse = this.#batch;
     this.dispatches++;
+    if (this.dispatchCounts) this.dispatchCounts.set(k.label, (this.dispatchCounts.get(k.label) ?? 0) + 1);
     if (++this.#pending >= this.#submitEvery) this.submit();
   }
 
@@ -462,6 +468,9 @@ export class Dispatcher {
     if (!done) return false;
     for (const s of storages) s.lastUse = this.#batch;
     this.dispatches += dispatches;
+    if (this.dispatchCounts) {
+      this.dispatchCounts.set(label, (this.dispatchCounts.get(label) ?? 0) + dispatches);
+    }
     this.#pending += dispatches;
     if (this.#pending >= this.#submitEvery) this.submit();
     return true;

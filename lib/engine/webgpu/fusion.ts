@@ -9,6 +9,10 @@
  * the meantime (a result freed before the group runs is never written and its buffer goes straight back
  * to the pool). Results are bit-for-bit those of the separate kernels (see `kernels/fused.ts`).
  *
+ * A reduction of a pending result takes the whole group instead ({@link ElementwiseFuser.take}): the
+ * reduction kernel evaluates the chain where it reads its input (`kernels/fused_reduce.ts`), one dispatch
+ * for both.
+ *
  * Order is preserved: the group runs before any later dispatch, and every op of the group comes after
  * every earlier dispatch. Inputs of a pending group count as used by the current batch, so freeing them
  * defers their buffers like any other input of unsubmitted work.
@@ -26,6 +30,20 @@ interface PendingNode {
   readonly args: readonly number[];
   readonly out: GpuStorage;
   store: boolean;
+}
+
+/** A pending group handed to another kernel ({@link ElementwiseFuser.take}). */
+export interface PendingGroup {
+  /** The chain, its node indices as in the spec. */
+  readonly spec: FusedSpec;
+  /** Storages of the stored nodes, in binding order. */
+  readonly outs: readonly GpuStorage[];
+  /** Input storages, in binding order after the outputs. */
+  readonly leaves: readonly GpuStorage[];
+  /** Flat size of every result. */
+  readonly n: number;
+  /** The node whose result was asked for. */
+  readonly target: number;
 }
 
 /** Collects element-wise ops of one size and dispatches them as one fused kernel. */
@@ -111,16 +129,29 @@ export class ElementwiseFuser {
     return true;
   }
 
-  /** Dispatches the pending group (if any) as one fused kernel. */
-  flush(): void {
-    if (!this.pending) return;
+  /**
+   * Hands the pending group over to a kernel that will evaluate it itself (a reduction of `s`, see
+   * reduce_ops.ts) when `s` is one of its results and the group's bindings plus `extra` fit the budget;
+   * the group is then no longer pending and the caller must dispatch it. Otherwise null (nothing changes).
+   */
+  take(s: GpuStorage, extra: number): PendingGroup | null {
+    const target = this.#nodeIndex.get(s);
+    if (target === undefined) return null;
+    const stored = this.#nodes.filter((nd) => nd.store).length;
+    if (stored + this.#leaves.length + extra > this.#maxBindings) return null;
+    const g = this.#detach();
+    this.kernels++;
+    return { ...g, target };
+  }
+
+  /** Empties the pending group, returning it as a kernel spec with its storages. */
+  #detach(): Omit<PendingGroup, "target"> {
     const nodes = this.#nodes, leaves = this.#leaves, n = this.#n;
     this.#nodes = [];
     this.#leaves = [];
     this.#leafIndex = new Map();
     this.#nodeIndex = new Map();
     const outs = nodes.filter((nd) => nd.store).map((nd) => nd.out);
-    if (outs.length === 0) return;
     const nl = leaves.length;
     const spec: FusedSpec = {
       leaves: leaves.map((s) => (s.size === 1 && n > 1 ? "scalar" : "vec")),
@@ -130,6 +161,14 @@ export class ElementwiseFuser {
         store: nd.store,
       })),
     };
+    return { spec, outs, leaves, n };
+  }
+
+  /** Dispatches the pending group (if any) as one fused kernel. */
+  flush(): void {
+    if (!this.pending) return;
+    const { spec, outs, leaves, n } = this.#detach();
+    if (outs.length === 0) return;
     const k = this.#d.kernel(fusedKey(spec), () => fusedElementwiseKernel(spec));
     const n4 = Math.ceil(n / 4);
     this.kernels++;

@@ -5,10 +5,28 @@
  */
 import type { ReduceOp, Shape } from "../backend.ts";
 import { reduceKernel } from "../../../kernels/reduce.ts";
+import { fusedReduceKernel } from "../../../kernels/fused_reduce.ts";
+import { fusedKey } from "../../../kernels/fused.ts";
+import { reduceWorkgroupKernel } from "../../../kernels/reduce_wg.ts";
 import type { Dispatcher, GpuStorage } from "./dispatcher.ts";
 import { fillInto } from "./elementwise_ops.ts";
 import { permuteOp } from "./layout_ops.ts";
 import { type ReduceForm, reduceForm } from "./shape_utils.ts";
+
+/**
+ * Switches for measuring effects, both default on. `enabled`: a pending element-wise chain is fused into
+ * the reduction of its result (results bit-for-bit the same either way). `onePass`: reductions that would
+ * be split in two passes run as one workgroup per output instead when at most {@link ONE_PASS_MAX_LENGTH}
+ * long (kernels/reduce_wg.ts; the same sums in another order).
+ */
+export const reduceFusionOptions: { enabled: boolean; onePass: boolean } = { enabled: true, onePass: true };
+
+/**
+ * Longest reduction run as one workgroup per output instead of two passes: 512 terms per invocation.
+ * Longer ones keep the two passes, which spread one output over many workgroups (llvmpipe runs a
+ * workgroup on one thread, and a GPU one workgroup on one compute unit).
+ */
+export const ONE_PASS_MAX_LENGTH = 65536;
 
 /** Below this many outputs, reductions longer than {@link SPLIT_MIN_LENGTH} are split in two passes. */
 const SPLIT_MAX_OUTPUTS = 1024;
@@ -78,14 +96,53 @@ function reduceCanonical(d: Dispatcher, op: ReduceOp, x: GpuStorage, f: ReduceFo
   }
   const ch = reduceChunks(f);
   const cc = ch.c1 * ch.c2;
+  if (cc > 1 && reduceFusionOptions.onePass && f.r1 * f.r2 <= ONE_PASS_MAX_LENGTH) {
+    return reduceWorkgroup(d, op, x, f, init);
+  }
   const vec4 = f.r2 % 4 === 0 && ch.ch2 % 4 === 0;
   const n = outputs * cc;
   const part = d.alloc(n, `reduce ${op}`);
-  const k = d.kernel(`reduce:${op}:${vec4 ? "vec4" : "scalar"}`, () => reduceKernel(op, vec4));
   const values = { n, k2: f.k2, r1: f.r1, r2: f.r2, cc, c2n: ch.c2, ch1: ch.ch1, ch2: ch.ch2, init };
-  d.dispatch(k, values, part, [x], d.grid1d(n, k.label));
+  // x still pending in the element-wise fuser: its chain is evaluated inside the reduction (one dispatch).
+  const g = reduceFusionOptions.enabled && d.fuser?.isPending(x) ? d.fuser.take(x, 1) : null;
+  if (g) {
+    const key = `reduce:${op}:${vec4 ? "vec4" : "scalar"}:t${g.target}:${fusedKey(g.spec)}`;
+    const k = d.kernel(key, () => fusedReduceKernel(op, vec4, g.spec, g.target));
+    d.checkBinding(part, k.label);
+    d.dispatchBindings(k, { ...values, z: 0 }, [part, ...g.outs, ...g.leaves], d.grid1d(n, k.label));
+  } else {
+    const k = d.kernel(`reduce:${op}:${vec4 ? "vec4" : "scalar"}`, () => reduceKernel(op, vec4));
+    d.dispatch(k, values, part, [x], d.grid1d(n, k.label));
+  }
   if (cc === 1) return part;
   const out = reduceCanonical(d, op, part, { k1: outputs, r1: 1, k2: 1, r2: cc });
   d.release(part);
+  return out;
+}
+
+/** One workgroup per output (few long outputs), fusing a pending chain that produces x. */
+function reduceWorkgroup(
+  d: Dispatcher,
+  op: ReduceOp,
+  x: GpuStorage,
+  f: ReduceForm,
+  init: number,
+): GpuStorage {
+  const outputs = f.k1 * f.k2;
+  const vec4 = f.r2 % 4 === 0;
+  const out = d.alloc(outputs, `reduce ${op}`);
+  d.checkBinding(out, `reduce ${op}`);
+  const values = { outputs, k2: f.k2, r1: f.r1, r2: f.r2, init, z: 0 };
+  const [gx, gy] = d.fold(outputs, `reduce ${op}`);
+  const g = reduceFusionOptions.enabled && d.fuser?.isPending(x) ? d.fuser.take(x, 1) : null;
+  const base = `reduce-wg:${op}:${vec4 ? "vec4" : "scalar"}`;
+  if (g) {
+    const key = `${base}:t${g.target}:${fusedKey(g.spec)}`;
+    const k = d.kernel(key, () => reduceWorkgroupKernel(op, vec4, { spec: g.spec, target: g.target }));
+    d.dispatchBindings(k, values, [out, ...g.outs, ...g.leaves], [gx, gy, 1]);
+  } else {
+    const k = d.kernel(base, () => reduceWorkgroupKernel(op, vec4, null));
+    d.dispatch(k, values, out, [x], [gx, gy, 1]);
+  }
   return out;
 }

@@ -23,6 +23,7 @@ import { binaryOp, fillInto, unaryOp, whereOp } from "./elementwise_ops.ts";
 import { reduceOp } from "./reduce_ops.ts";
 import { concatOp, padOp, permuteOp, sliceOp } from "./layout_ops.ts";
 import { splitFlatOp } from "./flat_copy_ops.ts";
+import { normalizeRowsConvergedOp, normalizeRowsOp, rowsConvergedOp } from "./row_ops.ts";
 import { type MatmulDims, matmulDispatch } from "./matmul_ops.ts";
 import { releaseFastGemmResources } from "./fast_gemm.ts";
 import { type GemmKernel, type GemmKernelOption, selectGemmKernel } from "./gemm_select.ts";
@@ -120,6 +121,11 @@ export interface WebGpuBackend extends Backend {
   /** Turns bind-group reuse off or on at run time (for measuring its effect; results are the same). */
   setBindGroupReuse(on: boolean): void;
   /**
+   * Starts counting dispatches per kernel key (`on`), or stops; returns the counts since the last call
+   * (empty when counting was off). For profiling what a phase dispatches.
+   */
+  countDispatches(on: boolean): Map<string, number>;
+  /**
    * GPU milliseconds per kind of dispatch since creation (or the last reset), largest first; empty
    * unless the backend was created with `profile: true`.
    */
@@ -206,6 +212,12 @@ class WebGpuBackendImpl implements WebGpuBackend {
 
   setBindGroupReuse(on: boolean): void {
     this.#d.reuseBindGroups = on;
+  }
+
+  countDispatches(on: boolean): Map<string, number> {
+    const counts = this.#d.dispatchCounts ?? new Map<string, number>();
+    this.#d.dispatchCounts = on ? new Map() : null;
+    return counts;
   }
 
   kernelProfile(reset = false): Promise<KernelTiming[]> {
@@ -323,6 +335,41 @@ class WebGpuBackendImpl implements WebGpuBackend {
 
   splitFlat(x: Storage, sizes: readonly number[]): Storage[] {
     return splitFlatOp(this.#d, gpuOf(x, "splitFlat"), sizes);
+  }
+
+  normalizeRows(x: Storage, rows: number, cols: number, eps: number): Storage {
+    return normalizeRowsOp(this.#d, gpuOf(x, "normalizeRows"), rows, cols, eps);
+  }
+
+  rowsConverged(
+    a: Storage,
+    b: Storage,
+    c: Storage,
+    d: Storage,
+    rows: number,
+    colsA: number,
+    colsC: number,
+    atol: number,
+    rtol: number,
+  ): Storage {
+    const g = (s: Storage) => gpuOf(s, "rowsConverged");
+    return rowsConvergedOp(this.#d, g(a), g(b), g(c), g(d), rows, colsA, colsC, atol, rtol);
+  }
+
+  normalizeRowsConverged(
+    x: Storage,
+    v: Storage,
+    a: Storage,
+    b: Storage,
+    rows: number,
+    cols: number,
+    colsA: number,
+    eps: number,
+    atol: number,
+    rtol: number,
+  ): [Storage, Storage] {
+    const g = (s: Storage) => gpuOf(s, "normalizeRowsConverged");
+    return normalizeRowsConvergedOp(this.#d, g(x), g(v), g(a), g(b), rows, cols, colsA, eps, atol, rtol);
   }
 }
 
