@@ -529,7 +529,7 @@ async function buildCorpus(dir: string, checkpoint: Uint8Array): Promise<Case[]>
   rep("unknown experiment", ["--only", "nonsense"], /--only nonsense/);
   rep("negative seed", ["--seed", "-1", "--preset", "smoke"], /--seed "-1"/);
   rep("bad shard", ["--shard", "3/2", "--preset", "smoke"], /--shard 3\/2/);
-  rep("unknown device", ["--device", "tpu", "--preset", "smoke"], /--device tpu/);
+  rep("unknown device", ["--device", "tpu", "--preset", "smoke"], /--device "tpu"/);
   rep("unknown option", ["--presett", "smoke"], /--presett/);
   rep(
     "missing --data-dir",
