@@ -124,8 +124,9 @@ export async function findPytorchBaseline(
 }
 
 /**
- * A temporary data root with `MNIST/raw/` holding links to the four IDX files our loader reads, the
- * layout torchvision expects. The caller removes it.
+ * A temporary data root with `MNIST/raw/` holding copies of the four IDX files our loader reads, the
+ * layout torchvision expects (copies, not links: `Deno.symlink` needs unscoped read and write
+ * permissions, which the `bench:train` task does not have). The caller removes it.
  */
 export async function mnistDataroot(): Promise<string> {
   const root = await Deno.makeTempDir({ prefix: "bench-mnist-" });
@@ -139,7 +140,7 @@ export async function mnistDataroot(): Promise<string> {
       "t10k-labels-idx1-ubyte",
     ]
   ) {
-    await Deno.symlink(await mnistPackageFile(f), join(raw, f));
+    await Deno.copyFile(await mnistPackageFile(f), join(raw, f));
   }
   return root;
 }
