@@ -31,6 +31,9 @@ import {
 } from "./bench_peers.ts";
 import { median } from "../framework/stats.ts";
 
+/** Our own backends: the summary's "ours" is the faster of them; every other contender but the CPU reference is a peer. */
+const OUR_BACKENDS: readonly string[] = ["webgpu", "wasm"];
+
 /** Goal of issue 6: our GFLOP/s at least this multiple of the best peer's on each shape. */
 export const PEER_RATIO_GOAL = 1.5;
 /** Goal of issue 6: our GFLOP/s at least this share of the CPU's sgemm ceiling (measured in the same run). */
@@ -87,8 +90,10 @@ export interface KernelSummary {
   kernel: string;
   /** Operand shapes in words. */
   shape: string;
-  /** Our WebGPU GFLOP/s (null without WebGPU). */
+  /** GFLOP/s of the faster of our backends (webgpu; wasm with --wasm), null when neither ran. */
   ours: number | null;
+  /** Which of our backends that was. */
+  oursBackend: string | null;
   /** The fastest peer whose output matched the reference (null when none was measured). */
   bestPeer: string | null;
   /** That peer's GFLOP/s. */
@@ -522,19 +527,27 @@ async function main(argv: readonly string[]): Promise<number> {
           })`,
       );
     }
-    // A peer whose output disagrees with the reference does not count as the best peer.
-    const peerRows = contenders.filter((c) => c !== ours && c.check !== null && c.check <= CHECK_TOLERANCE);
-    let best: { backend: string; gflops: number } | null = null;
-    for (const c of peerRows) {
-      const gf = work.flops / median(c.times) / 1e9;
-      if (best === null || gf > best.gflops) best = { backend: c.backend, gflops: gf };
-    }
-    const ratio = oursGflops !== null && best !== null ? oursGflops / best.gflops : null;
-    const share = oursGflops === null || ceiling === null ? null : oursGflops / ceiling;
+    // The summary's "ours" is the faster of our own backends (webgpu, and wasm with --wasm); a
+    // contender whose output disagrees with the reference counts neither as ours nor as a peer.
+    const fastest = (rows: typeof contenders) => {
+      let best: { backend: string; gflops: number } | null = null;
+      for (const c of rows) {
+        const gf = work.flops / median(c.times) / 1e9;
+        if (best === null || gf > best.gflops) best = { backend: c.backend, gflops: gf };
+      }
+      return best;
+    };
+    const matching = contenders.filter((c) => c.check !== null && c.check <= CHECK_TOLERANCE);
+    const oursBest = fastest(matching.filter((c) => OUR_BACKENDS.includes(c.backend)));
+    const best = fastest(matching.filter((c) => !OUR_BACKENDS.includes(c.backend) && c.backend !== "cpu"));
+    const oursSummary = oursBest?.gflops ?? null;
+    const ratio = oursSummary !== null && best !== null ? oursSummary / best.gflops : null;
+    const share = oursSummary === null || ceiling === null ? null : oursSummary / ceiling;
     summary.push({
       kernel,
       shape: work.shape,
-      ours: oursGflops,
+      ours: oursSummary,
+      oursBackend: oursBest?.backend ?? null,
       bestPeer: best?.backend ?? null,
       bestPeerGflops: best?.gflops ?? null,
       ratio,
@@ -561,7 +574,9 @@ async function main(argv: readonly string[]): Promise<number> {
       `${loadEnd?.map((l) => l.toFixed(1)).join(" ") ?? "?"})`,
   );
   console.log(
-    `${"kernel".padEnd(18)} ${"ours".padStart(8)} ${"best peer".padEnd(14)} ${"peer".padStart(8)} ` +
+    `${"kernel".padEnd(18)} ${"ours".padEnd(7)} ${"GFLOP/s".padStart(8)} ${"best peer".padEnd(14)} ${
+      "peer".padStart(8)
+    } ` +
       `${"ours/peer".padStart(9)} ${"%sgemm".padStart(6)}  goals`,
   );
   for (const s of summary) {
@@ -570,7 +585,9 @@ async function main(argv: readonly string[]): Promise<number> {
       s.ceilingGoalMet === null ? "ceiling ?" : s.ceilingGoalMet ? "ceiling ok" : "ceiling MISSED",
     ].join(", ");
     console.log(
-      `${s.kernel.padEnd(18)} ${fmt(s.ours).padStart(8)} ${(s.bestPeer ?? "–").padEnd(14)} ` +
+      `${s.kernel.padEnd(18)} ${(s.oursBackend ?? "–").padEnd(7)} ${fmt(s.ours).padStart(8)} ${
+        (s.bestPeer ?? "–").padEnd(14)
+      } ` +
         `${fmt(s.bestPeerGflops).padStart(8)} ${fmt(s.ratio).padStart(9)} ` +
         `${fmt(s.ceilingShare === null ? null : s.ceilingShare * 100, 1).padStart(6)}  ${goals}`,
     );
