@@ -10,8 +10,8 @@ import { conv2dOutputShape } from "../backend.ts";
 import type { CpuArray } from "./cpu_storage.ts";
 import { gemmRowB, gemmTransB } from "./cpu_gemm.ts";
 
-/** Geometry with every size spelled out. */
-interface Dims {
+/** Convolution geometry with every size spelled out (shared with the wasm backend's products). */
+export interface ConvDims {
   n: number;
   c: number;
   h: number;
@@ -31,7 +31,8 @@ interface Dims {
   identity: boolean;
 }
 
-function dimsOf(g: Conv2dGeometry): Dims {
+/** The {@link ConvDims} of a geometry. */
+export function convDims(g: Conv2dGeometry): ConvDims {
   const [n, o, ho, wo] = conv2dOutputShape(g);
   const [, c, h, w] = g.x;
   const [, , kh, kw] = g.w;
@@ -55,14 +56,14 @@ function dimsOf(g: Conv2dGeometry): Dims {
 }
 
 /** Range [lo, hi] of output columns whose input column ow s - p + kj lies inside [0, w). */
-function validRange(d: Dims, k: number, inSize: number, outSize: number): [number, number] {
+export function validRange(d: ConvDims, k: number, inSize: number, outSize: number): [number, number] {
   const lo = Math.max(0, Math.ceil((d.p - k) / d.s));
   const hi = Math.min(outSize - 1, Math.floor((inSize - 1 + d.p - k) / d.s));
   return [lo, hi];
 }
 
 /** Unfolds image `xOff` of x into col ([C KH KW, HO WO], row-major). */
-function im2col(x: CpuArray, xOff: number, d: Dims, col: Float64Array): void {
+function im2col(x: CpuArray, xOff: number, d: ConvDims, col: Float64Array): void {
   const { c, h, w, kh, kw, s, p, ho, wo, np } = d;
   for (let ci = 0; ci < c; ci++) {
     for (let ki = 0; ki < kh; ki++) {
@@ -87,7 +88,7 @@ function im2col(x: CpuArray, xOff: number, d: Dims, col: Float64Array): void {
 }
 
 /** Folds col ([C KH KW, HO WO]) back onto one image dx ([C, H, W]) by adding. */
-function col2im(col: Float64Array, d: Dims, dx: Float64Array): void {
+function col2im(col: Float64Array, d: ConvDims, dx: Float64Array): void {
   const { c, h, w, kh, kw, s, p, ho, wo, np } = d;
   for (let ci = 0; ci < c; ci++) {
     for (let ki = 0; ki < kh; ki++) {
@@ -108,7 +109,7 @@ function col2im(col: Float64Array, d: Dims, dx: Float64Array): void {
 
 /** y = conv2d(x, w) into `out` ([N, O, HO, WO]). */
 export function conv2dInto(x: CpuArray, w: CpuArray, g: Conv2dGeometry, out: CpuArray): void {
-  const d = dimsOf(g);
+  const d = convDims(g);
   const { n, c, h, o, ckk, np } = d;
   const imgSize = c * h * d.w;
   const col = d.identity ? null : new Float64Array(ckk * np);
@@ -129,7 +130,7 @@ export function conv2dInto(x: CpuArray, w: CpuArray, g: Conv2dGeometry, out: Cpu
 
 /** dx = conv2d adjoint in x applied to dy, into `out` ([N, C, H, W]). */
 export function conv2dInputGradInto(dy: CpuArray, w: CpuArray, g: Conv2dGeometry, out: CpuArray): void {
-  const d = dimsOf(g);
+  const d = convDims(g);
   const { n, c, h, o, ckk, np } = d;
   const imgSize = c * h * d.w;
   const col = new Float64Array(ckk * np);
@@ -156,7 +157,7 @@ export function conv2dInputGradInto(dy: CpuArray, w: CpuArray, g: Conv2dGeometry
 
 /** dw = conv2d adjoint in w: sum over images of dy_q col_q^T, into `out` ([O, C, KH, KW]). */
 export function conv2dWeightGradInto(x: CpuArray, dy: CpuArray, g: Conv2dGeometry, out: CpuArray): void {
-  const d = dimsOf(g);
+  const d = convDims(g);
   const { n, c, h, o, ckk, np } = d;
   const imgSize = c * h * d.w;
   const col = d.identity ? null : new Float64Array(ckk * np);

@@ -10,6 +10,7 @@
  */
 import type { Conv2dGeometry } from "../backend.ts";
 import { conv2dOutputShape } from "../backend.ts";
+import { type ConvDims, convDims, validRange } from "../cpu/cpu_conv.ts";
 import type { MatmulDims } from "../cpu/cpu_gemm.ts";
 import { MR, NR, packA, packB, roundUp, type WasmRuntime } from "./wasm_runtime.ts";
 
@@ -47,41 +48,15 @@ export function matmulWasm(
   }
 }
 
-/** Geometry with every size spelled out. */
-interface Dims {
-  n: number;
-  c: number;
-  h: number;
-  w: number;
-  o: number;
-  kh: number;
-  kw: number;
-  s: number;
-  p: number;
-  ho: number;
-  wo: number;
-  /** C KH KW: rows of an unfolded image. */
-  ckk: number;
-  /** HO WO: columns of an unfolded image. */
-  np: number;
+/** The convolution geometry plus the images unfolded per product. */
+interface Dims extends ConvDims {
   /** Images per group. */
   group: number;
 }
 
 function dimsOf(g: Conv2dGeometry, budget: number): Dims {
-  const [n, o, ho, wo] = conv2dOutputShape(g);
-  const [, c, h, w] = g.x;
-  const [, , kh, kw] = g.w;
-  const ckk = c * kh * kw, np = ho * wo;
-  const group = Math.max(1, Math.min(n, Math.floor(budget / (ckk * np))));
-  return { n, c, h, w, o, kh, kw, s: g.stride, p: g.pad, ho, wo, ckk, np, group };
-}
-
-/** Output positions [lo, hi] whose input coordinate pos s - p + k lies inside [0, size). */
-function validRange(d: Dims, k: number, size: number, outSize: number): [number, number] {
-  const lo = Math.max(0, Math.ceil((d.p - k) / d.s));
-  const hi = Math.min(outSize - 1, Math.floor((size - 1 + d.p - k) / d.s));
-  return [lo, hi];
+  const d = convDims(g);
+  return { ...d, group: Math.max(1, Math.min(d.n, Math.floor(budget / (d.ckk * d.np)))) };
 }
 
 /**
