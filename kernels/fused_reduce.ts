@@ -11,7 +11,7 @@
  */
 import { entry1d, type KernelSource, type ParamField, paramStruct } from "./common.ts";
 import { chainCode, type FusedSpec } from "./fused.ts";
-import type { ReduceOp } from "./reduce.ts";
+import { chunkedReduceBody, type ReduceOp } from "./reduce.ts";
 
 /** Uniform fields: those of the reduction kernel plus the chain's opaque zero `z`. */
 const FIELDS: readonly ParamField[] = [
@@ -67,22 +67,7 @@ ${c.fns}
 ${
     entry1d(
       "p.n",
-      `  let o = i / p.cc;
-  let c = i - o * p.cc;
-  let c1 = c / p.c2n;
-  let c2 = c - c1 * p.c2n;
-  let o1 = o / p.k2;
-  let o2 = o - o1 * p.k2;
-  let r1s = c1 * p.ch1;
-  let r1e = min(p.r1, r1s + p.ch1);
-  let r2s = c2 * p.ch2;
-  let r2e = min(p.r2, r2s + p.ch2);
-  var acc = p.init;
-  var acc4 = vec4f(p.init);
-  for (var a = r1s; a < r1e; a++) {
-${inner}
-  }
-${finish}  out[i] = acc;`,
+      chunkedReduceBody(inner, finish),
     )
   }`;
   return { code, fields: FIELDS };

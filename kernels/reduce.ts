@@ -50,7 +50,19 @@ export function reduceKernel(op: ReduceOp, vec4: boolean): KernelSource {
 ${
     entry1d(
       "p.n",
-      `  let o = i / p.cc;
+      chunkedReduceBody(inner, finish),
+    )
+  }`;
+  return { code, fields: FIELDS };
+}
+
+/**
+ * The body of a chunked reduction's entry point (also used by `fused_reduce.ts`): output `i` is
+ * chunk (c1, c2) of output position (o1, o2); it loops over its rows of the first reduced axis
+ * around `inner` (which folds elements into `acc` or `acc4`), then runs `finish` and stores `acc`.
+ */
+export function chunkedReduceBody(inner: string, finish: string): string {
+  return `  let o = i / p.cc;
   let c = i - o * p.cc;
   let c1 = c / p.c2n;
   let c2 = c - c1 * p.c2n;
@@ -65,8 +77,5 @@ ${
   for (var a = r1s; a < r1e; a++) {
 ${inner}
   }
-${finish}  out[i] = acc;`,
-    )
-  }`;
-  return { code, fields: FIELDS };
+${finish}  out[i] = acc;`;
 }
