@@ -65,14 +65,12 @@ ${steps}
   }`;
 }
 
-/** The row normalisation kernel: out (binding 1) = x (binding 2) with each row scaled to unit l2 norm. */
-export function rowNormalizeKernel(): KernelSource {
-  const code = `${paramStruct(NORMALIZE_FIELDS)}
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> xs: array<f32>;
-var<workgroup> ss: array<f32, ${ROW_WG}>;
-${ENTRY}
-  let base = r * p.cols;
+/**
+ * Row `r` of xs scaled to unit l2 norm (floored at p.eps) into out, by the threads `t` of its workgroup
+ * (a strided sum of squares, a tree reduction in `ss`); leaves `base` and `norm` defined.
+ */
+function normalizeRowBody(): string {
+  return `  let base = r * p.cols;
   var s = 0.0;
   for (var j = t; j < p.cols; j += ${ROW_WG}u) {
     let v = xs[base + j];
@@ -83,7 +81,17 @@ ${treeReduce(["ss"], [(a, b) => `${a} + ${b}`])}
   let norm = max(sqrt(ss[0]), p.eps);
   for (var j = t; j < p.cols; j += ${ROW_WG}u) {
     out[base + j] = xs[base + j] / norm;
-  }
+  }`;
+}
+
+/** The row normalisation kernel: out (binding 1) = x (binding 2) with each row scaled to unit l2 norm. */
+export function rowNormalizeKernel(): KernelSource {
+  const code = `${paramStruct(NORMALIZE_FIELDS)}
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> xs: array<f32>;
+var<workgroup> ss: array<f32, ${ROW_WG}>;
+${ENTRY}
+${normalizeRowBody()}
 }
 `;
   return { code, fields: NORMALIZE_FIELDS };
@@ -150,18 +158,7 @@ export function rowNormalizeTestKernel(): KernelSource {
 var<workgroup> ss: array<f32, ${ROW_WG}>;
 var<workgroup> sm: array<f32, ${ROW_WG}>;
 ${ENTRY}
-  let base = r * p.cols;
-  var s = 0.0;
-  for (var j = t; j < p.cols; j += ${ROW_WG}u) {
-    let v = xs[base + j];
-    s += v * v;
-  }
-  ss[t] = s;
-${treeReduce(["ss"], [(x, y) => `${x} + ${y}`])}
-  let norm = max(sqrt(ss[0]), p.eps);
-  for (var j = t; j < p.cols; j += ${ROW_WG}u) {
-    out[base + j] = xs[base + j] / norm;
-  }
+${normalizeRowBody()}
   workgroupBarrier();${pair((j) => `(xs[base + ${j}] / norm)`, (j) => `vs[base + ${j}]`, "p.cols", "V")}${
     pair((j) => `a[r * p.colsA + ${j}]`, (j) => `b[r * p.colsA + ${j}]`, "p.colsA", "A")
   }
