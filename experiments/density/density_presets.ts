@@ -132,18 +132,13 @@ export const SCALED_BUDGETS: Readonly<Record<Exclude<Preset, "paper">, ScaledBud
     evalSubset: 100,
     evals: 4,
     logEvery: 10,
-    // Measured at commit d080f2b on this 2-core machine shared with other agents (load average 4-9
-    // during the measurement): 12 steps of each, median s/step: MNIST LipSwish 2.37, ELU 1.99,
-    // i-ResNet 1.96; CIFAR-10 (exact subset) LipSwish 3.69; 100 MNIST test images evaluated in 5-7 s.
-    // On a quiet machine the same models took 0.8-1.4 s/step (QUICK_NOTE). 1000 steps is then 17-23
-    // min per MNIST run plus 10 evaluations of 300 images (about 2-3 min): about 45 min for the two
-    // runs of the ablation (LipSwish, which is density's MNIST run, and ELU), about 80 min at the
-    // contention measured here.
-    // The quick hour, from these figures and the last quick report's wall times (commit c8fe1a0,
-    // quiet machine): density's CIFAR-10 run (120 steps) about 5 min; hybrid cut to 60 steps, about
-    // 11 min (18.2 min at 100 steps); memory 1.3, estimators 0.3, samples 0.5 min; with the two MNIST
-    // runs about 63 min plus pretrained's evaluations. Under the load measured here (other agents
-    // sharing the 2 cores) expect about twice that.
+    // Measured on the wasm backend on a quiet 2-core machine (the quick run at ae98e25, 27 min in
+    // all): MNIST 1000 steps 7.5 min (LipSwish) and 8.8 min (ELU) with 10 evaluations of 300 images;
+    // CIFAR-10 (exact subset) 120 steps 2.1 min; 500 MNIST test images evaluated in 12-14 s. The
+    // hour: the three MNIST ablation runs (LipSwish is density's MNIST run) about 26 min, density's
+    // CIFAR-10 run 2.5 min, hybrid about 10 min (150 steps), memory 1, estimators 0.5, samples 1,
+    // pretrained 0.5 min: about 45 min, with room for contention. (The earlier WebGPU/llvmpipe sizing
+    // measured 0.8-1.4 s per step quiet and 2.0-2.4 s under load 4-9: 68.5 min for the quick run.)
     columns: { mnist: { steps: 1000, lr: 2e-3, evals: 10, evalSubset: 300 } },
   },
   long: {
@@ -167,11 +162,13 @@ export const SCALED_BUDGETS: Readonly<Record<Exclude<Preset, "paper">, ScaledBud
 };
 
 /** Where the quick budget comes from (copied into every figure's scale text). */
-export const QUICK_NOTE = "sized from times measured on WebGPU/llvmpipe on 2-core machines: " +
-  "0.8-1.4 s per training step of batch 32 when quiet (commit 4a85210), 2.0-2.4 s on MNIST and 3.7 s " +
-  "on CIFAR-10 under load 4-9 (commit d080f2b); MNIST runs 1000 steps (about 20 min quiet) so that the " +
-  "ablation's LipSwish vs ELU comparison passes its crossover; the i-ResNet row and the CIFAR-10 " +
-  "ablation columns do not fit the hour and run at the long preset";
+export const QUICK_NOTE = "sized from times measured on the wasm backend on a quiet 2-core machine " +
+  "(the quick run at ae98e25: 27 min in all): MNIST runs of 1000 steps of batch 32 took 7.5-8.8 min " +
+  "with their 10 periodic evaluations (0.45-0.53 s per step), CIFAR-10 (exact subset) 1.0 s per step; " +
+  "MNIST runs 1000 steps so that the ablation's LipSwish vs ELU comparison passes its crossover (about " +
+  "550 steps), the i-ResNet row adds about 9 min, the hybrid runs 150 steps (about 10 min); the " +
+  "CIFAR-10 ablation columns (3 runs of at least 1000 steps at 1.0 s per step) do not fit the hour " +
+  "and run at the long preset";
 
 /** Presets that always train CIFAR-10 columns on the exact subset, whatever the data folder holds. */
 export const EXACT_SUBSET_PRESETS: ReadonlySet<Preset> = new Set(["smoke", "quick"]);

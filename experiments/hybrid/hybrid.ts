@@ -18,13 +18,16 @@ import type { Preset } from "../framework/presets.ts";
 import type { Claim, Experiment, Unit, UnitContext, UnitResult } from "../framework/experiment.ts";
 import { unitArtifactName } from "../framework/runner.ts";
 import { ACCURACY_DROP_TABLE, accuracyDrop, hybridClaims, publishedDrop } from "./hybrid_claims.ts";
+import type { EvalRecord } from "../../lib/train/train_types.ts";
 import {
   accuracyDropColumn,
+  bpdCurveSeriesName,
   HYBRID_ROWS,
   HYBRID_TABLE,
   hybridColumn,
   hybridModelConfig,
   hybridPlan,
+  perImageAtStepSeriesName,
   perImageSeriesName,
   plannedDatasets,
   plannedTrainingUnits,
@@ -106,6 +109,7 @@ async function runTrainingUnit(u: TrainingUnit, ctx: UnitContext): Promise<UnitR
   };
   perImage(hybridColumn(u.dataset.key, u.lambda.key, "acc"), r.accuracy.perImage);
   if (r.bpd) perImage(hybridColumn(u.dataset.key, u.lambda.key, "bpd"), r.bpd.perImage);
+  series.push(...bpdEvalSeries(hybridColumn(u.dataset.key, u.lambda.key, "bpd"), u.row.row, r.bpdEvals));
   const config = hybridModelConfig(u.dataset, u.row, plan);
   const notes = [
     `${name}: ${r.steps} steps, median ${
@@ -157,6 +161,35 @@ async function runTrainingUnit(u: TrainingUnit, ctx: UnitContext): Promise<UnitR
     ...(r.complete ? {} : { incompleteReason: r.incompleteReason ?? "training ended early" }),
     notes,
   };
+}
+
+/**
+ * The series of a run's periodic test bits/dim in `column`: its curve (value ± standard error per step)
+ * and, per evaluation, every image's value (left out where an image's value is not finite, which the
+ * schema cannot hold: that evaluation then has no paired point). Empty without evaluations.
+ */
+export function bpdEvalSeries(column: string, row: string, evals: readonly EvalRecord[]): Series[] {
+  if (!evals.length) return [];
+  const out: Series[] = [{
+    name: bpdCurveSeriesName(column, row),
+    x: evals.map((e) => e.step),
+    y: evals.map((e) => e.bitsPerDim),
+    yErr: evals.map((e) => e.standardError),
+    xLabel: "step",
+    yLabel: "test bits/dim",
+  }];
+  for (const e of evals) {
+    const y = e.perImage;
+    if (!y || !y.every(Number.isFinite)) continue;
+    out.push({
+      name: perImageAtStepSeriesName(column, row, e.step),
+      x: y.map((_, i) => i),
+      y: [...y],
+      xLabel: "test image",
+      yLabel: "bits/dim",
+    });
+  }
+  return out;
 }
 
 async function runSummary(ctx: UnitContext): Promise<UnitResult> {
@@ -226,7 +259,7 @@ async function runSummary(ctx: UnitContext): Promise<UnitResult> {
 export const hybridExperiment: Experiment = {
   name: HYBRID_EXPERIMENT,
   title: "Hybrid modelling: accuracy and bits/dim of coupling vs residual blocks (hybrid table)",
-  claimsVersion: 2,
+  claimsVersion: 3,
   units(preset: Preset, opts: { dataDir: string | undefined }): Unit[] {
     const training = plannedDatasets(opts.dataDir).flatMap((d) => plannedTrainingUnits(d, preset)).map((
       u,

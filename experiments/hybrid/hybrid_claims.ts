@@ -13,25 +13,40 @@
  * converged, and how much a density term costs it says nothing about the paper's converged models);
  * otherwise it is "not testable at this scale". A claim on a row or λ the preset does not train
  * (`HybridPlan.rows`, `lambdas`) is not testable either; the claims compare Residual with the
- * baselines the preset trains. The bits/dim claims have no gate yet: hybrid training makes no
- * periodic evaluations to tell whether bits/dim stopped improving.
+ * baselines the preset trains. A bits/dim claim is judged only when, for Residual against each
+ * baseline, both curves of periodic test bits/dim have stopped improving by more than their standard
+ * error ({@link plateauGate}) or the paired difference is past its crossover
+ * ({@link orderingSettledGate}, on the per-image values of both rows at each evaluation: the same
+ * images, noise and probes), as the ablation's orderings; the trend is reported with it.
  * @module
  */
 import { publishedValue } from "../published.ts";
 import type { Figure, Series } from "../../lib/artifacts/schema.ts";
-import { failOnNonFinite } from "../framework/claim_guards.ts";
+import { failOnNonFinite, nonFiniteCells } from "../framework/claim_guards.ts";
 import type { Claim } from "../framework/experiment.ts";
 import {
+  bpdCurveSeriesName,
   HYBRID_DATASETS,
   HYBRID_ROWS,
   HYBRID_TABLE,
   hybridColumn,
   type HybridDataset,
+  perImageAtStepSeriesName,
   perImageSeriesName,
 } from "./hybrid_plan.ts";
 import { finiteFigure } from "../framework/figures.ts";
-import { allGates, gated, pairedDifference, thresholdGate } from "../framework/claim_gates.ts";
-import type { ClaimGate } from "../../lib/artifacts/schema.ts";
+import {
+  allGates,
+  anyGate,
+  type EvalCurve,
+  gated,
+  orderingSettledGate,
+  pairedDifference,
+  plateauGate,
+  thresholdGate,
+  trendText,
+} from "../framework/claim_gates.ts";
+import type { ClaimGate, ClaimTrend } from "../../lib/artifacts/schema.ts";
 import { presetOfScale } from "../density/density_presets.ts";
 import type { Preset } from "../framework/presets.ts";
 import { type HybridLambda, hybridPlan } from "./hybrid_plan.ts";
@@ -247,7 +262,81 @@ function bpdClaim(
     ),
     read,
   );
-  return unplanned ? gated(claim, unplanned) : claim;
+  if (unplanned) return gated(claim, unplanned);
+  // Missing cells stay "not checked"; non-finite test images fail whatever the scale.
+  if (claim.holds === null || nonFiniteCells(read).length) return claim;
+  const { gate, trends } = bpdGate(series, column, baselines(preset));
+  const more = trends.slice(1).map((t) => `; ${trendText(t)}`).join("");
+  return gated({ ...claim, detail: claim.detail + more }, gate, trends[0]);
+}
+
+/** The periodic test bits/dim curve of `row` in `column` (from its series), or null. */
+export function bpdCurve(series: readonly Series[], column: string, row: string): EvalCurve | null {
+  const s = series.find((x) => x.name === bpdCurveSeriesName(column, row));
+  return s ? { name: row, step: s.x, value: s.y, stderr: s.yErr ?? s.y.map(() => 0) } : null;
+}
+
+/**
+ * The paired trend of `a` − `b` in `column`: at every step where both rows kept every image's value,
+ * the mean and SE of the per-image differences; undefined when there is no such step.
+ */
+export function bpdTrend(
+  series: readonly Series[],
+  column: string,
+  a: string,
+  b: string,
+): ClaimTrend | undefined {
+  const steps = bpdCurve(series, column, a)?.step ?? [];
+  const trend = {
+    what: `${a} − ${b} (${column} bits/dim)`,
+    step: [] as number[],
+    difference: [] as number[],
+    stderr: [] as number[],
+  };
+  for (const s of steps) {
+    const ya = series.find((x) => x.name === perImageAtStepSeriesName(column, a, s))?.y;
+    const yb = series.find((x) => x.name === perImageAtStepSeriesName(column, b, s))?.y;
+    if (!ya || !yb || ya.length !== yb.length || ya.length < 2) continue;
+    const d = pairedDifference(ya, yb);
+    if (!Number.isFinite(d.mean) || !Number.isFinite(d.stderr)) continue;
+    trend.step.push(s);
+    trend.difference.push(d.mean);
+    trend.stderr.push(d.stderr);
+  }
+  return trend.step.length ? trend : undefined;
+}
+
+/**
+ * The gate of a bits/dim claim: for Residual against each baseline, both periodic test curves have
+ * stopped improving, or their paired difference is past its crossover (one statement; each pair's
+ * measurements in the detail); with the trends, the first baseline's attached to the claim.
+ */
+export function bpdGate(
+  series: readonly Series[],
+  column: string,
+  baselineRows: readonly string[],
+): { gate: ClaimGate; trends: ClaimTrend[] } {
+  const trends: ClaimTrend[] = [];
+  const res = bpdCurve(series, column, RESIDUAL);
+  const pairs = baselineRows.map((b) => {
+    const trend = bpdTrend(series, column, RESIDUAL, b);
+    if (trend) trends.push(trend);
+    const base = bpdCurve(series, column, b);
+    const absent = [res ? null : RESIDUAL, base ? null : b].filter(Boolean);
+    const plateau = absent.length
+      ? { ...plateauGate([]), detail: `no periodic test bits/dim of ${absent.join(" and ")}` }
+      : plateauGate([res!, base!]);
+    return { b, gate: anyGate([plateau, orderingSettledGate(trend)]) };
+  });
+  const statement = pairs.length ? pairs[0].gate.statement : plateauGate([]).statement;
+  return {
+    gate: {
+      statement: `for Residual against each of ${baselineRows.join(" and ")}: ${statement}`,
+      passed: pairs.length > 0 && pairs.every((p) => p.gate.passed),
+      detail: pairs.map((p) => `against ${p.b}: ${p.gate.detail}`).join("; "),
+    },
+    trends,
+  };
 }
 
 /** Per image: correct at λ = 0 minus correct at λ = 1 of `row`, or null. */

@@ -32,6 +32,23 @@ export function perImageSeriesName(column: string, row: string): string {
   return `per-image ${column}: ${row}`;
 }
 
+/**
+ * The name of the series of a row's periodic test bits/dim in a column (x: step, y: bits/dim, yErr:
+ * its standard error), e.g. "test bits/dim mnist_l1_bpd: Residual": the curve the bits/dim claims'
+ * plateau gate reads.
+ */
+export function bpdCurveSeriesName(column: string, row: string): string {
+  return `test bits/dim ${column}: ${row}`;
+}
+
+/**
+ * The name of the series of a row's per-image test bits/dim at one periodic evaluation, e.g.
+ * "per-image mnist_l1_bpd: Residual at step 30": the paired trend of two rows is built from these.
+ */
+export function perImageAtStepSeriesName(column: string, row: string, step: number): string {
+  return `${perImageSeriesName(column, row)} at step ${step}`;
+}
+
 /** The column key of the accuracy-drop table (λ = 0 minus λ = 1) for a dataset, e.g. "mnist_l0_minus_l1_acc". */
 export function accuracyDropColumn(dataset: string): string {
   return `${dataset}_l0_minus_l1_acc`;
@@ -130,6 +147,12 @@ export interface HybridPlan {
   readonly evalBatch: number;
   /** Checkpoint every this many steps (0: only at the end). */
   readonly checkpointEvery: number;
+  /**
+   * Periodic test bits/dim evaluations of a λ > 0 run (on the `bpdImages` images, EMA weights), evenly
+   * spaced, the last at the final step (0: the final one only): the curves and paired trend the
+   * bits/dim claims' gate reads.
+   */
+  readonly bpdEvals: number;
   /** The rows trained at this preset (the claims compare only these). */
   readonly rows: readonly HybridRow["key"][];
   /** The loss weights trained at this preset. */
@@ -156,15 +179,18 @@ export const HYBRID_PLANS: Readonly<Record<Preset, HybridPlan>> = {
     bpdImages: 16,
     evalBatch: 16,
     checkpointEvery: 0,
+    bpdEvals: 3,
     rows: ALL_ROWS,
     lambdas: ALL_LAMBDAS,
   },
-  // Measured on a machine shared with other jobs (load 5-6): 100 steps of the nine MNIST trainings 18.6
-  // min wall, 11.3 CPU-minutes; residual blocks with log-det about 2 s per step, the others 0.7-0.9 s
-  // (0.4-0.6 s with less contention). At this length every classifier is far from converged (issue 15:
-  // 79-87 % at λ = 0 after about 120 steps), so the accuracy claims are not testable at quick (their
-  // gate needs λ = 0 accuracy >= 97 %): 60 steps (about 10 min) keep the pipeline, the plots and the
-  // gates in the quick report and leave the hour to the MNIST ablation. Three scales (as the paper's
+  // Measured on the wasm backend on a quiet 2-core machine (the quick run at ae98e25): coupling rows
+  // and residual at λ = 0 (no log-det) 0.25-0.32 s per step of batch 64, residual with log-det
+  // 0.73-0.82 s; evaluating 300 test images' bits/dim 1-2 s (coupling) and 4 s (residual). At this
+  // length every classifier is far from converged (issue 15: 79-87 % at λ = 0 after about 120 steps;
+  // 59-68 % after 60), so the accuracy claims are not testable at quick (their gate needs λ = 0
+  // accuracy >= 97 %, about 1.6 epochs). 150 steps (about 10 min for the nine runs with their five
+  // periodic bits/dim evaluations each) give the bits/dim claims a trend of five paired points for
+  // their gate, and leave the rest of the hour to the MNIST ablation. Three scales (as the paper's
   // MNIST model) so that the heads see 7×7 features; one block each. The EMA decay is shortened to
   // the run's length.
   quick: {
@@ -172,7 +198,7 @@ export const HYBRID_PLANS: Readonly<Record<Preset, HybridPlan>> = {
     hidden: 32,
     headWidth: 64,
     batch: 64,
-    steps: 60,
+    steps: 150,
     epochs: 0,
     lr: 5e-3,
     warmup: 20,
@@ -181,6 +207,7 @@ export const HYBRID_PLANS: Readonly<Record<Preset, HybridPlan>> = {
     bpdImages: 300,
     evalBatch: 100,
     checkpointEvery: 40,
+    bpdEvals: 5,
     rows: ALL_ROWS,
     lambdas: ALL_LAMBDAS,
   },
@@ -204,6 +231,7 @@ export const HYBRID_PLANS: Readonly<Record<Preset, HybridPlan>> = {
     bpdImages: 1000,
     evalBatch: 200,
     checkpointEvery: 100,
+    bpdEvals: 6,
     rows: ["coupling", "residual"],
     lambdas: ["l0", "l1"],
   },
@@ -224,6 +252,7 @@ export const HYBRID_PLANS: Readonly<Record<Preset, HybridPlan>> = {
     bpdImages: null,
     evalBatch: 200,
     checkpointEvery: 1000,
+    bpdEvals: 10,
     rows: ALL_ROWS,
     lambdas: ALL_LAMBDAS,
   },
@@ -234,6 +263,14 @@ export function hybridPlan(preset: Preset): HybridPlan {
   const p = HYBRID_PLANS[preset];
   if (!p) throw new Error(`Cannot plan the hybrid experiment: unknown preset "${preset}"`);
   return p;
+}
+
+/**
+ * Steps between the periodic test bits/dim evaluations of a run of `steps` steps (0: none; see
+ * `HybridPlan.bpdEvals`).
+ */
+export function bpdEvalEvery(plan: HybridPlan, steps: number): number {
+  return plan.bpdEvals > 0 ? Math.max(1, Math.floor(steps / plan.bpdEvals)) : 0;
 }
 
 /** Training steps of a plan on a training set of `trainCount` images. */

@@ -24,6 +24,7 @@ import { ACCURACY_DROP_TABLE, ACCURACY_GATE, hybridClaims } from "./hybrid_claim
 import { pairedDifference } from "../framework/claim_gates.ts";
 import { claimOutcome } from "../../lib/artifacts/schema.ts";
 import {
+  bpdCurveSeriesName,
   HYBRID_DATASETS,
   HYBRID_LAMBDAS,
   HYBRID_ROWS,
@@ -31,6 +32,7 @@ import {
   hybridColumn,
   type HybridMeasure,
   parseTrainingUnit,
+  perImageAtStepSeriesName,
   perImageSeriesName,
   SUMMARY_UNIT,
   svhnAvailability,
@@ -97,6 +99,21 @@ Deno.test("hybrid experiment, smoke preset through the runner", async (t) => {
             acc.value,
             `${u}: flags make the accuracy`,
           );
+          const bpd = a.figures.find((f) => f.column.endsWith("_bpd"));
+          const curve = a.series!.find((s) => s.name.startsWith("test bits/dim "));
+          if (!bpd) assertEquals(curve, undefined, `${u}: λ = 0 runs make no bits/dim evaluations`);
+          else {
+            // Smoke: 3 steps, an evaluation after each; the last is the final evaluation itself.
+            const c = a.series!.find((s) => s.name === bpdCurveSeriesName(bpd.column, bpd.row))!;
+            assertEquals(c.x, [1, 2, 3], `${u}: periodic evaluation steps`);
+            assertEquals(c.y[2], bpd.value, `${u}: the last periodic evaluation is the table's cell`);
+            for (const step of c.x) {
+              const per = a.series!.find((s) =>
+                s.name === perImageAtStepSeriesName(bpd.column, bpd.row, step)
+              );
+              assertEquals(per?.y.length, bpd.n, `${u}: per-image values at step ${step}`);
+            }
+          }
         }
         all.push(...a.figures);
       }
@@ -135,7 +152,7 @@ Deno.test("hybrid experiment, smoke preset through the runner", async (t) => {
     });
 
     await t.step(
-      "merged: bits/dim verdicts, accuracy claims not testable (gate), SVHN unchecked",
+      "merged: every MNIST claim not testable at smoke (gates), SVHN unchecked",
       async () => {
         const [m] = await mergeExperiments([hybridExperiment], {
           ...settings,
@@ -152,7 +169,11 @@ Deno.test("hybrid experiment, smoke preset through the runner", async (t) => {
               c.detail.startsWith("gate: Residual λ = 0 test accuracy"),
               c.detail,
             );
-          } else assertTrue(typeof c.holds === "boolean", `${c.statement}: ${c.detail}`);
+          } else {
+            // 3 periodic evaluations: too few for the bits/dim gate (it needs 4).
+            assertEquals(claimOutcome(c), "not testable", c.detail);
+            assertTrue(c.detail.includes("3 evaluations of the difference, need 4"), c.detail);
+          }
         }
       },
     );
@@ -279,24 +300,38 @@ function synthetic(value: (row: string, column: string) => number | null): Figur
   );
 }
 
+/**
+ * Periodic test bits/dim curves of every bits/dim cell of `figs`: four evaluations, flat at the cell's
+ * value (SE 0.001), so the bits/dim claims' plateau gate passes and the verdict is the cells'.
+ */
+function plateaued(figs: readonly Figure[]): Series[] {
+  return figs.filter((f) => f.column.endsWith("_bpd")).map((f) => ({
+    name: bpdCurveSeriesName(f.column, f.row),
+    x: [30, 60, 90, 120],
+    y: [f.value!, f.value!, f.value!, f.value!],
+    yErr: [0.001, 0.001, 0.001, 0.001],
+  }));
+}
+
 Deno.test("hybrid claims: verdicts on cells with a known answer", async (t) => {
   const paper = (r: string, c: string) => {
     const p = publishedValue(HYBRID_TABLE, r, c);
     return typeof p === "number" ? p : null;
   };
+  const judged = (figs: Figure[], more: Series[] = []) => hybridClaims(figs, [...plateaued(figs), ...more]);
   await t.step("the paper's own numbers: every claim holds", () => {
-    const claims = hybridClaims(synthetic(paper));
+    const claims = judged(synthetic(paper));
     assertEquals(claims.length, 5);
     for (const c of claims) assertEquals(c.holds, true, `${c.statement}: ${c.detail}`);
   });
   await t.step("Coupling below Residual at λ = 1/D on MNIST breaks only that claim", () => {
-    const claims = hybridClaims(
+    const claims = judged(
       synthetic((r, c) => (r === "Coupling" && c === "mnist_l1d_bpd" ? 0.9 : paper(r, c))),
     );
     claims.forEach((c, i) => assertEquals(c.holds, i !== 0, c.statement));
   });
   await t.step("a residual model that loses its accuracy at λ = 1 breaks both accuracy claims", () => {
-    const claims = hybridClaims(
+    const claims = judged(
       synthetic((r, c) => (r === "Residual" && c === "mnist_l1_acc" ? 0.9 : paper(r, c))),
     );
     assertEquals(claims.map((c) => c.holds), [true, true, false, false, true]);
@@ -306,17 +341,17 @@ Deno.test("hybrid claims: verdicts on cells with a known answer", async (t) => {
       f.row === "Residual" && f.column === "mnist_l1d_bpd" ? { ...f, nonFinite: 3 } : f
     );
     const claims = hybridClaims(cells);
-    claims.forEach((c, i) => assertEquals(c.holds, i !== 0, c.statement));
+    assertEquals(claims.map(claimOutcome).slice(0, 2), ["fails", "not testable"]);
     assertTrue(claims[0].detail.includes("Residual/mnist_l1d_bpd: 3 non-finite"), claims[0].detail);
   });
   await t.step("accuracy claims are gated on λ = 0 accuracy >= 97 % of every compared row", () => {
-    const low = hybridClaims(
+    const low = judged(
       synthetic((r, c) => (r === "Coupling" && c === "mnist_l0_acc" ? 0.869 : paper(r, c))),
     );
     assertEquals(low.map(claimOutcome), ["holds", "holds", "not testable", "not testable", "holds"]);
     assertTrue(low[2].detail.includes("Coupling λ = 0 test accuracy on MNIST 0.8690"), low[2].detail);
     assertEquals(low[2].gate?.statement.includes(`>= ${ACCURACY_GATE}`), true);
-    const ok = hybridClaims(synthetic(paper));
+    const ok = judged(synthetic(paper));
     assertEquals(ok[2].gate?.passed, true, "the paper's accuracies pass the gate");
   });
   await t.step("with per-image series the gaps use the paired SE of the per-image differences", () => {
@@ -340,13 +375,73 @@ Deno.test("hybrid claims: verdicts on cells with a known answer", async (t) => {
   await t.step("at long: Residual vs Coupling only, λ = 1/D not testable", () => {
     const long = synthetic(paper).map((f) => ({ ...f, scale: "long: x" }))
       .filter((f) => f.row !== "Coupling + 1x1 Conv" && !f.column.includes("_l1d_"));
-    const claims = hybridClaims(long);
+    const claims = judged(long);
     assertEquals(claims.map(claimOutcome), ["not testable", "holds", "holds", "holds", "not testable"]);
     assertTrue(claims[0].detail.includes("l1d not trained at long"), claims[0].detail);
     assertTrue(
       claims[1].statement.includes("lower test bits/dim than Coupling at λ = 1"),
       claims[1].statement,
     );
+  });
+  await t.step("bits/dim claims: gated on plateaued curves or a settled paired gap", async (t) => {
+    // Residual vs both couplings at λ = 1 on MNIST, 200 images, evaluations at steps 30..150: every
+    // curve still falls by 0.1 per evaluation (no plateau); Residual − baseline per image is `gap(k)`
+    // at the k-th evaluation plus per-image noise of ±0.01 (paired SE about 0.0007).
+    const column = "mnist_l1_bpd";
+    const steps = [30, 60, 90, 120, 150];
+    const rows = ["Residual", "Coupling", "Coupling + 1x1 Conv"];
+    const base = Array.from({ length: 200 }, (_, i) => 1 + (i % 17) / 10);
+    const noise = (i: number) => (i % 2 ? 0.01 : -0.01);
+    const make = (gap: (k: number) => number): { figs: Figure[]; series: Series[] } => {
+      const values = (row: string, k: number) =>
+        base.map((b, i) => b - 0.1 * k + (row === "Residual" ? gap(k) + noise(i) : 0));
+      const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+      const series: Series[] = rows.flatMap((row) => [
+        {
+          name: bpdCurveSeriesName(column, row),
+          x: steps,
+          y: steps.map((_, k) => mean(values(row, k))),
+          yErr: steps.map(() => 0.03),
+        },
+        ...steps.map((s, k) => ({
+          name: perImageAtStepSeriesName(column, row, s),
+          x: base.map((_, i) => i),
+          y: values(row, k),
+        })),
+      ]);
+      const last = steps.length - 1;
+      const figs = synthetic((r, c) =>
+        c === column ? mean(values(r, last)) : c.endsWith("_bpd") ? null : paper(r, c)
+      );
+      return { figs, series };
+    };
+    const l1 = (m: { figs: Figure[]; series: Series[] }) =>
+      hybridClaims(m.figs, m.series).find((c) => c.statement.includes("at λ = 1 on MNIST"))!;
+    await t.step("a gap that holds its sign and size while both still improve: judged", () => {
+      const lower = l1(make(() => -0.05));
+      assertEquals(claimOutcome(lower), "holds", lower.detail);
+      assertTrue(lower.gate!.detail.includes("settled"), lower.gate!.detail);
+      assertEquals(lower.trend?.step, steps);
+      const higher = l1(make(() => 0.05));
+      assertEquals(claimOutcome(higher), "fails", higher.detail);
+    });
+    await t.step("a gap closing toward zero (Residual catching up): not testable, with the trend", () => {
+      const c = l1(make((k) => 0.3 - 0.05 * k));
+      assertEquals(claimOutcome(c), "not testable", c.detail);
+      assertTrue(c.detail.includes("shrank by"), c.detail);
+      assertTrue(c.detail.includes("Residual − Coupling + 1x1 Conv"), "both baselines' trends are given");
+    });
+    await t.step("without periodic evaluations: not testable", () => {
+      const { figs } = make(() => -0.05);
+      const c = l1({ figs, series: [] });
+      assertEquals(claimOutcome(c), "not testable", c.detail);
+      assertTrue(c.detail.includes("no periodic test bits/dim of Residual and Coupling"), c.detail);
+    });
+    await t.step("flat curves pass the plateau route without per-image values", () => {
+      const { figs } = make(() => -0.05);
+      const c = l1({ figs, series: plateaued(figs) });
+      assertEquals(claimOutcome(c), "holds", c.detail);
+    });
   });
   await t.step("missing cells give null verdicts that say why", () => {
     const claims = hybridClaims(

@@ -10,7 +10,10 @@
  * Evaluation uses the EMA weights (power iteration refreshed for them) in eval mode: test accuracy
  * (argmax of the head's logits; binomial standard error and a Wilson 95 % interval) and, for λ > 0,
  * test bits/dim with its standard error over images (residual blocks: the evaluation estimator with 20
- * exact terms plus roulette; coupling blocks and 1×1 convolutions: exact log-dets).
+ * exact terms plus roulette; coupling blocks and 1×1 convolutions: exact log-dets). A λ > 0 run also
+ * evaluates test bits/dim periodically (`HybridPlan.bpdEvals`, the same images, noise and probes as the
+ * final evaluation, which is the last of them), keeping every image's value, so that the claims can
+ * tell whether bits/dim stopped improving and pair two rows' curves image by image.
  *
  * Checkpoints go to the unit's work folder; with `resume` a killed run continues from its checkpoint.
  * @module
@@ -25,11 +28,12 @@ import { ClassifierHead } from "../../lib/flow/classifier.ts";
 import { ResidualFlow } from "../../lib/flow/model.ts";
 import { type EvalResult, evalRng, evaluateBitsPerDim } from "../../lib/train/evaluate.ts";
 import { densityLoss, type LossFn, type StepResult, Trainer } from "../../lib/train/trainer.ts";
-import type { History } from "../../lib/train/train_types.ts";
+import type { EvalRecord, History } from "../../lib/train/train_types.ts";
 import type { UnitContext } from "../framework/experiment.ts";
 import { driveTraining } from "../../lib/train/driver.ts";
 import type { ProgressBar } from "../../lib/cli/progress.ts";
 import {
+  bpdEvalEvery,
   type HybridLambda,
   hybridModelConfig,
   type HybridPlan,
@@ -101,6 +105,11 @@ export interface HybridRunResult {
   readonly accuracy: Accuracy;
   /** Test bits/dim (λ > 0 only). */
   readonly bpd: EvalResult | null;
+  /**
+   * The periodic test bits/dim evaluations, with per-image values, the last at the final step (λ > 0
+   * only; empty otherwise).
+   */
+  readonly bpdEvals: readonly EvalRecord[];
   /** Steps done. */
   readonly steps: number;
   /** Whether training finished without too many rejected steps. */
@@ -274,7 +283,21 @@ export async function runHybridTraining(
       const bar = ctx.progress(`train ${unit.row.row}, ${unit.lambda.label}`, steps, "steps");
       b.bar = bar;
       bar.update(b.trainer.step);
+      const every = unit.lambda.key === "l0" ? 0 : bpdEvalEvery(plan, steps);
+      // Periodic bits/dim on the final evaluation's images, noise and probes (the trainer evaluates
+      // with its seed, the run's); it also evaluates at the final step, which `finish` reuses.
+      const periodic = every > 0
+        ? {
+          evalData: test,
+          evalEvery: every,
+          evalBatchSize: plan.evalBatch,
+          evalLimit: plan.bpdImages ?? undefined,
+          evalPerImage: true,
+          onEval: (r: EvalRecord) => ctx.log(`test bits/dim at step ${r.step}: ${r.bitsPerDim.toFixed(4)}`),
+        }
+        : {};
       return {
+        ...periodic,
         checkpointEvery: plan.checkpointEvery,
         onStep: (r: StepResult) => {
           b.stepSeconds.push(r.seconds);
@@ -295,12 +318,17 @@ export async function runHybridTraining(
           limit: plan.accImages,
         });
         evalBar.tick(1, `accuracy ${accuracy.value.toFixed(4)}`);
-        const bpd = unit.lambda.key === "l0" ? null : await evaluateBitsPerDim(model, test, device, {
-          seed: ctx.seed,
-          batchSize: plan.evalBatch,
-          limit: plan.bpdImages ?? undefined,
-          keepPerImage: true,
-        });
+        const last = run.history.evals.at(-1);
+        const bpd = unit.lambda.key === "l0"
+          ? null
+          : last?.step === run.steps
+          ? last
+          : await evaluateBitsPerDim(model, test, device, {
+            seed: ctx.seed,
+            batchSize: plan.evalBatch,
+            limit: plan.bpdImages ?? undefined,
+            keepPerImage: true,
+          });
         if (bpd) evalBar.tick(1, `bits/dim ${bpd.bitsPerDim.toFixed(3)}`);
         return { accuracy, bpd };
       });
@@ -308,6 +336,7 @@ export async function runHybridTraining(
       const count = (ps: { value: Tensor }[]) => ps.reduce((n, p) => n + p.value.size, 0);
       return {
         ...evaluated,
+        bpdEvals: unit.lambda.key === "l0" ? [] : run.history.evals,
         steps: run.steps,
         complete: run.complete,
         incompleteReason: run.incompleteReason,
