@@ -26,6 +26,8 @@ export interface InverseSummary {
   readonly converged: boolean;
   /** Blocks whose inverse reached the iteration cap without meeting its tolerance. */
   readonly unconverged: number;
+  /** Blocks whose inverse stopped at the float32 rounding floor (see `FixedPointReport.atFloor`). */
+  readonly atFloor: number;
 }
 
 /** Images drawn from a model. */
@@ -74,6 +76,7 @@ function summarize(model: ResidualFlow): InverseSummary {
     mean: perBlock.length ? perBlock.reduce((a, b) => a + b, 0) / perBlock.length : 0,
     converged: reports.every((r) => r === null || r.converged),
     unconverged: reports.filter((r) => r !== null && !r.converged).length,
+    atFloor: reports.filter((r) => r?.atFloor).length,
   };
 }
 

@@ -17,6 +17,7 @@ import type { Preset } from "../framework/presets.ts";
 import { DatasetError, type DatasetName, loadDataset } from "../../lib/data/mod.ts";
 import type { Claim, Experiment, Unit, UnitContext, UnitResult } from "../framework/experiment.ts";
 import { drawSamples, loadTrainedModel, reconstruct } from "../framework/trained_model.ts";
+import { FLOOR_RATIO, FLOOR_WINDOW } from "../../lib/flow/fixed_point.ts";
 import { missingDataReason, trainRun } from "../framework/train_run.ts";
 import { datasetLabel } from "../../lib/data/mod.ts";
 import {
@@ -193,14 +194,16 @@ async function runSamplesUnit(column: DensityColumn, ctx: UnitContext): Promise<
         inversions.reduce((k, s) => k + s.unconverged, 0),
         "inverses",
         inversions.reduce((k, s) => k + s.perBlock.length, 0),
-        `block inverses of the reconstruction and of ${drawn.inverse.length} sampling batch(es) that stopped at ${INVERSE_CAP} iterations without meeting the tolerance (they report instead of failing)`,
+        `block inverses of the reconstruction and of ${drawn.inverse.length} sampling batch(es) that stopped at ${INVERSE_CAP} iterations without meeting the tolerance (they report instead of failing); ${
+          inversions.reduce((k, s) => k + s.atFloor, 0)
+        } stopped at the float32 rounding floor instead (no smaller change for ${FLOOR_WINDOW} iterations, within ${FLOOR_RATIO} tolerances: converged as far as the arithmetic allows)`,
       ),
     );
     notes.push(
       `${r.datasetName}: model of ${r.steps} steps (run ${r.hash.slice(0, 12)}${
         outcome.cached ? ", reused" : ""
       }); ` +
-        `fixed-point inverse per block: stop when |x_new - x_old| <= 1e-6 + 1e-6 |y| everywhere, at most ${INVERSE_CAP} iterations.`,
+        `fixed-point inverse per block: stop when |x_new - x_old| <= 1e-6 + 1e-6 |y| everywhere, or at the float32 rounding floor (the largest change/tolerance ratio made no new minimum for ${FLOOR_WINDOW} iterations, within ${FLOOR_RATIO}), at most ${INVERSE_CAP} iterations.`,
       `The reconstruction grid alternates rows of 8 test images and their reconstructions.`,
     );
     if (!drawn.inverse.every((s) => s.converged) || !rec.inverse.converged) {
