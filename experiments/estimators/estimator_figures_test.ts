@@ -4,7 +4,7 @@
  * agrees with the Monte-Carlo truncated series, the blocks respect their Lipschitz bounds, the matrix
  * helpers on matrices with known answers, the saturation numbers, and the claims on known cells.
  */
-import type { Figure } from "../../lib/artifacts/schema.ts";
+import { claimOutcome, type Figure } from "../../lib/artifacts/schema.ts";
 import { createDevice } from "../../lib/engine/devices.ts";
 import { Rng } from "../../lib/engine/random.ts";
 import { logdetWeight, type SeriesPlan } from "../../lib/flow/roulette.ts";
@@ -19,12 +19,14 @@ import {
   ACTIVATION_TABLE,
   biasTable,
   BLOCK_TABLE,
+  DETECTABLE_SE,
   estimatorClaims,
   estimatorFiguresExperiment,
   MAX_TERMS,
   POINTS,
   probesPerPoint,
   seriesFigures,
+  TRUNCATED_EXACT_ROW,
 } from "./estimator_figures.ts";
 import {
   buildSeriesBlock,
@@ -83,8 +85,15 @@ Deno.test("estimator figures experiment, smoke preset", async (t) => {
     await t.step("the claims evaluate; the saturation argument is figures, not a claim", () => {
       const claims = estimatorFiguresExperiment.claims(figures);
       assertEquals(claims.length, 4);
-      for (const c of claims) assertTrue(typeof c.holds === "boolean", `${c.statement}: ${c.detail}`);
-      assertEquals(claims[0].holds, true, `fc truncation bias at smoke scale: ${claims[0].detail}`);
+      for (const c of claims) {
+        assertTrue(typeof c.holds === "boolean" || c.gate?.passed === false, `${c.statement}: ${c.detail}`);
+      }
+      // 250 draws per point cannot resolve the fc block's bias at n = 2 (exact 2.2 se): gated.
+      assertEquals(
+        claimOutcome(claims[0]),
+        "not testable",
+        `fc truncation bias at smoke scale: ${claims[0].detail}`,
+      );
       assertTrue(claims.every((c) => c.table !== ACTIVATION_TABLE));
       assertTrue(figures.some((f) => f.table === ACTIVATION_TABLE && f.column === "saturated_length_L=20"));
     });
@@ -160,14 +169,17 @@ Deno.test("activation saturation numbers", async (t) => {
   });
 });
 
-/** Bias cells of one block with the given z-scores (stderr 1). */
-function biasCells(kind: string, truncated: number[], roulette: number[]): Figure[] {
-  const cell = (row: string, n: number, value: number): Figure => ({
+/**
+ * Bias cells of one block with the given z-scores (stderr 1) and the truncation's exact expected bias
+ * (default: the truncated estimates themselves).
+ */
+function biasCells(kind: string, truncated: number[], roulette: number[], exact = truncated): Figure[] {
+  const cell = (row: string, n: number, value: number, stderr: number | null = 1): Figure => ({
     table: biasTable(kind as "fc"),
     row,
     column: `n=${n}`,
     value,
-    stderr: 1,
+    stderr,
     unit: "nats",
     published: null,
     scale: "test",
@@ -175,24 +187,45 @@ function biasCells(kind: string, truncated: number[], roulette: number[]): Figur
   });
   return [
     ...truncated.map((v, i) => cell("truncated", i + 1, v)),
+    ...exact.map((v, i) => cell(TRUNCATED_EXACT_ROW, i + 1, v, null)),
     ...roulette.map((v, i) => cell("roulette", i + 2, v)),
   ];
 }
 
-Deno.test("estimator claims: verdicts on cells with a known answer", () => {
-  const good = [
-    ...biasCells("fc", [10, 5, 1], Array(9).fill(0.5)),
-    ...biasCells("conv", [-4, 3.5], Array(9).fill(-2)),
-  ];
-  const claims = estimatorClaims(good);
-  assertEquals(claims.map((c) => c.holds), [true, true, true, true]);
-  // Broken figures (an unbiased truncation, a biased roulette) make each claim fail.
-  const bad = [
-    ...biasCells("fc", [10, 2.9], [...Array(8).fill(0), 3.2]),
-    ...biasCells("conv", [5, 5], Array(9).fill(0)),
-  ];
-  assertEquals(estimatorClaims(bad).map((c) => c.holds), [false, false, true, true]);
-  assertEquals(estimatorClaims(biasCells("fc", [1, 1], [])).map((c) => c.holds), [false, null, null, null]);
+Deno.test("estimator claims: verdicts on cells with a known answer", async (t) => {
+  await t.step("working estimators on resolvable biases: every claim holds", () => {
+    const good = [
+      ...biasCells("fc", [10, 7, 1], Array(9).fill(0.5)),
+      ...biasCells("conv", [-14, 6.5], Array(9).fill(-2)),
+    ];
+    assertEquals(estimatorClaims(good).map(claimOutcome), ["holds", "holds", "holds", "holds"]);
+  });
+  await t.step("broken figures (an unbiased truncation, a biased roulette) fail", () => {
+    const bad = [
+      ...biasCells("fc", [10, 2.9], [...Array(8).fill(0), 3.2], [10, 10]),
+      ...biasCells("conv", [7, 7], Array(9).fill(0)),
+    ];
+    assertEquals(estimatorClaims(bad).map(claimOutcome), ["fails", "fails", "holds", "holds"]);
+  });
+  await t.step("an exact bias below 6 se of the estimate: not testable, whatever the estimate", () => {
+    // The quick run's fc block at n = 2: exact -0.007 nats, se 0.005 (1.4 se).
+    const small = biasCells("fc", [60, -0.4], Array(9).fill(0), [60, -1.4]);
+    const c = estimatorClaims(small)[0];
+    assertEquals(claimOutcome(c), "not testable", c.detail);
+    assertTrue(
+      c.detail.includes(`at least ${DETECTABLE_SE} se`) && c.detail.includes("n=2: exact -1.4000 = 1.4 se"),
+      c.detail,
+    );
+  });
+  await t.step("missing cells: not checked", () => {
+    assertEquals(estimatorClaims(biasCells("fc", [1, 1], [], [])).map(claimOutcome), [
+      "not testable",
+      "not checked",
+      "not checked",
+      "not checked",
+    ]);
+    assertEquals(estimatorClaims(biasCells("fc", [1], [])).map(claimOutcome)[0], "not checked");
+  });
 });
 
 Deno.test("the roulette claim fails on a broken estimator (off-by-one tail probability) and holds on the real one", async () => {
