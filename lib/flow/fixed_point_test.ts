@@ -11,7 +11,14 @@ import { add, mul } from "../engine/ops/elementwise.ts";
 import type { Tensor } from "../engine/tensor.ts";
 import { assertEquals, assertTrue } from "../testing/asserts.ts";
 import type { ResidualBranch } from "./estimators.ts";
-import { fixedPointInverse, fixedPointInverseSync, FLOOR_RATIO, FLOOR_WINDOW } from "./fixed_point.ts";
+import {
+  fixedPointInverse,
+  fixedPointInverseSync,
+  type FixedPointOptions,
+  type FixedPointReport,
+  FLOOR_RATIO,
+  FLOOR_WINDOW,
+} from "./fixed_point.ts";
 
 const dev = await createDevice("cpu64");
 const D = 64;
@@ -32,6 +39,13 @@ function branch(slope: number, noise = 0): ResidualBranch {
 
 const y = tensor(Array.from({ length: D }, (_, i) => Math.cos(i)), [1, D], dev);
 
+/** The report of an inverse that reports at the cap instead of throwing (rtol 0); x is freed. */
+async function capped(g: ResidualBranch, opts: FixedPointOptions): Promise<FixedPointReport> {
+  const r = await fixedPointInverse(g, y, { rtol: 0, onUnconverged: "report", ...opts });
+  r.x.dispose();
+  return r.report;
+}
+
 Deno.test("fixed-point inverse: the rounding floor", async (t) => {
   await t.step("noise 1e-5 above a 1e-6 tolerance: stops at the floor, not the cap", async () => {
     const r = await fixedPointInverse(branch(0.5, 1e-5), y, { atol: 1e-6, rtol: 0 });
@@ -45,37 +59,18 @@ Deno.test("fixed-point inverse: the rounding floor", async (t) => {
     sync.x.dispose();
   });
   await t.step("a slow genuine contraction (slope 0.995) runs to the cap: no floor", async () => {
-    const r = await fixedPointInverse(branch(-0.995), y, {
-      atol: 1e-9,
-      rtol: 0,
-      maxIterations: 600,
-      onUnconverged: "report",
-    });
-    assertEquals([r.report.converged, r.report.atFloor, r.report.iterations], [false, false, 600]);
-    r.x.dispose();
+    const r = await capped(branch(-0.995), { atol: 1e-9, maxIterations: 600 });
+    assertEquals([r.converged, r.atFloor, r.iterations], [false, false, 600]);
   });
   await t.step("noise far above the floor ratio is not a floor: the cap", async () => {
     // Noise 1e-3 against a tolerance of 1e-6: ratios about 1000 > FLOOR_RATIO.
     assertTrue(1e-3 / 1e-6 > FLOOR_RATIO);
-    const r = await fixedPointInverse(branch(0.5, 1e-3), y, {
-      atol: 1e-6,
-      rtol: 0,
-      maxIterations: 300,
-      onUnconverged: "report",
-    });
-    assertEquals([r.report.converged, r.report.atFloor], [false, false]);
-    r.x.dispose();
+    const r = await capped(branch(0.5, 1e-3), { atol: 1e-6, maxIterations: 300 });
+    assertEquals([r.converged, r.atFloor], [false, false]);
   });
   await t.step("the official criterion keeps the official behaviour (no floor rule)", async () => {
-    const r = await fixedPointInverse(branch(0.5, 1e-5), y, {
-      criterion: "official",
-      atol: 1e-12,
-      rtol: 0,
-      maxIterations: 300,
-      onUnconverged: "report",
-    });
-    assertEquals([r.report.converged, r.report.atFloor, r.report.iterations], [false, false, 300]);
-    r.x.dispose();
+    const r = await capped(branch(0.5, 1e-5), { criterion: "official", atol: 1e-12, maxIterations: 300 });
+    assertEquals([r.converged, r.atFloor, r.iterations], [false, false, 300]);
   });
   await t.step("without noise the tolerance test stops it as before", async () => {
     const r = await fixedPointInverse(branch(0.5), y, { atol: 1e-6, rtol: 0 });
