@@ -11,21 +11,10 @@
  */
 import { entry1d, type KernelSource, type ParamField, paramStruct } from "./common.ts";
 import { chainCode, type FusedSpec } from "./fused.ts";
-import { chunkedReduceBody, type ReduceOp } from "./reduce.ts";
+import { chunkedReduceBody, REDUCE_FIELDS, type ReduceOp } from "./reduce.ts";
 
 /** Uniform fields: those of the reduction kernel plus the chain's opaque zero `z`. */
-const FIELDS: readonly ParamField[] = [
-  ["n", "u32"],
-  ["k2", "u32"],
-  ["r1", "u32"],
-  ["r2", "u32"],
-  ["cc", "u32"],
-  ["c2n", "u32"],
-  ["ch1", "u32"],
-  ["ch2", "u32"],
-  ["init", "f32"],
-  ["z", "u32"],
-];
+const FIELDS: readonly ParamField[] = [...REDUCE_FIELDS, ["z", "u32"]];
 
 /**
  * The kernel reducing node `target` of `spec` with `op`. With `vec4` the innermost loop runs over vec4s

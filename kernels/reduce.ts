@@ -15,7 +15,7 @@ import { entry1d, type KernelSource, paramStruct } from "./common.ts";
 export type ReduceOp = "sum" | "max";
 
 /** Uniform fields of {@link reduceKernel}: `init` is the identity (0 or -Infinity, passed as bits). */
-const FIELDS = [
+export const REDUCE_FIELDS = [
   ["n", "u32"],
   ["k2", "u32"],
   ["r1", "u32"],
@@ -44,7 +44,7 @@ export function reduceKernel(op: ReduceOp, vec4: boolean): KernelSource {
       acc = ${comb("acc", "xs[base + b]")};
     }`;
   const finish = vec4 ? `  acc = ${comb(comb("acc4.x", "acc4.y"), comb("acc4.z", "acc4.w"))};\n` : "";
-  const code = `${paramStruct(FIELDS)}
+  const code = `${paramStruct(REDUCE_FIELDS)}
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> xs: array<${vec4 ? "vec4f" : "f32"}>;
 ${
@@ -53,7 +53,7 @@ ${
       chunkedReduceBody(inner, finish),
     )
   }`;
-  return { code, fields: FIELDS };
+  return { code, fields: REDUCE_FIELDS };
 }
 
 /**
