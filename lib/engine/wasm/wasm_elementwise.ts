@@ -7,21 +7,18 @@
  */
 import type { BinaryOp, Shape, UnaryOp } from "../backend.ts";
 import { broadcastLayout, forEachRow } from "../cpu/cpu_broadcast.ts";
-import type { WasmRuntime } from "./wasm_runtime.ts";
+import { BINARY_KERNELS, UNARY_KERNELS, type WasmRuntime } from "./wasm_runtime.ts";
 
-/** Binary ops with a kernel: float32 arithmetic, bit for bit the CPU reference's double-then-round. */
-export const WASM_BINARY_OPS: ReadonlySet<BinaryOp> = new Set(["add", "sub", "mul", "div", "max", "min"]);
-/** Unary ops with a kernel (all bit for bit the reference except sigmoid, whose exp is float32). */
-export const WASM_UNARY_OPS: ReadonlySet<UnaryOp> = new Set([
-  "neg",
-  "abs",
-  "sqrt",
-  "square",
-  "recip",
-  "relu",
-  "step",
-  "sigmoid",
-]);
+/**
+ * Binary ops with a kernel (those the element-wise module exports): float32 arithmetic, bit for bit the
+ * CPU reference's double-then-round.
+ */
+export const WASM_BINARY_OPS: ReadonlySet<BinaryOp> = new Set(BINARY_KERNELS);
+/**
+ * Unary ops with a kernel (those the element-wise module exports; all bit for bit the reference except
+ * sigmoid, whose exp is float32).
+ */
+export const WASM_UNARY_OPS: ReadonlySet<UnaryOp> = new Set(UNARY_KERNELS);
 /** Below this many elements a kernel call saves less than its overhead: the CPU loop runs instead. */
 export const MIN_ELEMENTS = 256;
 /** Broadcast rows shorter than this stay on the CPU path (one kernel call per row). */

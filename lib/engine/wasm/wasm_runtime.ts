@@ -8,6 +8,7 @@
 import { WASM_GEMM_BYTES } from "../../../kernels/wasm_gemm.ts";
 import { WASM_ELEMENTWISE_BYTES } from "../../../kernels/wasm_elementwise.ts";
 import { GemmWorker } from "./wasm_threads.ts";
+import type { BinaryOp, UnaryOp } from "../backend.ts";
 
 /** The kernel's signature: C[m, n] += A[m, k] B[k, n] (see kernels/wasm_gemm.wat). */
 export type GemmFn = (
@@ -36,7 +37,7 @@ export const THREAD_MIN_WORK = 1 << 21;
 /** Elements from which an element-wise kernel is split over the second thread (tens of microseconds). */
 export const THREAD_MIN_ELEMENTS = 1 << 16;
 /** The unary kernels kernels/wasm_elementwise.wat exports (their order indexes them for the worker). */
-export const UNARY_KERNELS: readonly string[] = [
+export const UNARY_KERNELS: readonly UnaryOp[] = [
   "neg",
   "abs",
   "sqrt",
@@ -47,7 +48,7 @@ export const UNARY_KERNELS: readonly string[] = [
   "sigmoid",
 ];
 /** The binary kernels kernels/wasm_elementwise.wat exports. */
-export const BINARY_KERNELS: readonly string[] = ["add", "sub", "mul", "div", "max", "min"];
+export const BINARY_KERNELS: readonly BinaryOp[] = ["add", "sub", "mul", "div", "max", "min"];
 
 /** Depth of one k block: a KC x NR panel of B (8 KiB) stays in L1 across a block of A's rows. */
 export const KC = 256;
@@ -138,7 +139,7 @@ export class WasmRuntime {
    * o[i] = op(x[i]) for i < n on float indices, split over the second thread when large; `op` one of
    * {@link UNARY_KERNELS}.
    */
-  unary(op: string, x: number, o: number, n: number): void {
+  unary(op: UnaryOp, x: number, o: number, n: number): void {
     const fn = this.#elementwise[op] as UnaryKernel;
     const w = this.#worker;
     if (w !== null && w.usable && n >= THREAD_MIN_ELEMENTS) {
@@ -150,7 +151,7 @@ export class WasmRuntime {
    * o[i] = a[i sa] op b[i sb] for i < n on float indices, sa and sb 1 (an array) or 0 (a scalar stored
    * 4 times), split over the second thread when large; `op` one of {@link BINARY_KERNELS}.
    */
-  binary(op: string, a: number, sa: number, b: number, sb: number, o: number, n: number): void {
+  binary(op: BinaryOp, a: number, sa: number, b: number, sb: number, o: number, n: number): void {
     const fn = this.#elementwise[op] as BinaryKernel;
     const w = this.#worker;
     const [ba, bb] = [16 * sa, 16 * sb];
