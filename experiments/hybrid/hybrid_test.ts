@@ -192,8 +192,15 @@ Deno.test("hybrid: a unit resumes from its checkpoint, and refuses an unreadable
     const fresh = await unitNamed(hybridExperiment, "smoke", unit).run(logged);
     await checkUnitResult(`hybrid/${unit}`, "smoke", fresh, ctx.outDir);
     await t.step("resumed at the last step: no training, the same figures", async () => {
-      const again = await unitNamed(hybridExperiment, "smoke", unit).run({ ...logged, resume: true });
+      const bars: [string, number][] = [];
+      const again = await unitNamed(hybridExperiment, "smoke", unit).run({
+        ...logged,
+        resume: true,
+        progress: (label, total, u) => (bars.push([label, total]), ctx.progress(label, total, u)),
+      });
       assertEquals(values(again), values(fresh));
+      const train = bars.find(([label]) => label.startsWith("train"));
+      assertEquals(train?.[1], 0, "the training bar counts the steps left, so its rate is this process's");
       assertTrue(logs.some((m) => m.includes("resumed from its checkpoint at step 3")), logs.join("; "));
       assertTrue(again.notes!.some((n) => n.includes("Resumed from a checkpoint at step 3")));
     });

@@ -280,9 +280,14 @@ export async function runHybridTraining(
     },
     run: (b, start) => {
       if (start.resumed) ctx.log(`resumed from its checkpoint at step ${start.resumedFrom}`);
-      const bar = ctx.progress(`train ${unit.row.row}, ${unit.lambda.label}`, steps, "steps");
+      // The bar counts the steps left (as the density runs' bars do), so its rate and ETA after a
+      // resume measure this process's steps only.
+      const bar = ctx.progress(
+        `train ${unit.row.row}, ${unit.lambda.label}`,
+        Math.max(0, steps - b.trainer.step),
+        "steps",
+      );
       b.bar = bar;
-      bar.update(b.trainer.step);
       const every = unit.lambda.key === "l0" ? 0 : bpdEvalEvery(plan, steps);
       // Periodic bits/dim on the final evaluation's images, noise and probes (the trainer evaluates
       // with its seed, the run's); it also evaluates at the final step, which `finish` reuses.
