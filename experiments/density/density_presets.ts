@@ -327,12 +327,23 @@ export function densitySpec(
 
 /**
  * The scale of a spec in a few words, starting with the preset, e.g. "quick: MNIST; blocks 1-1-1 x
- * width 32 + 1 FC (64); 120 steps x batch 32; 500 test images".
+ * width 32 + 1 FC (64); 120 steps x batch 32; 500 test images". `evaluated`, the number of test
+ * images the final evaluation used, replaces the preset's limit when the test set was smaller
+ * (the CIFAR-10 exact subset has 1000 test images where `long` asks for 2000).
  */
-export function specScale(preset: Preset, spec: TrainRunSpec, datasetName: string): string {
+export function specScale(
+  preset: Preset,
+  spec: TrainRunSpec,
+  datasetName: string,
+  evaluated?: number,
+): string {
   const m = spec.model;
   const fc = m.fcEnd ? ` + ${m.fcBlocks} FC (${m.fcHidden})` : "";
-  const test = spec.evalLimit === null ? "full test set" : `${spec.evalLimit} test images`;
+  const test = spec.evalLimit === null
+    ? "full test set"
+    : evaluated !== undefined && evaluated < spec.evalLimit
+    ? `${evaluated} test images (the whole test set; the preset's limit is ${spec.evalLimit})`
+    : `${spec.evalLimit} test images`;
   const paper = preset === "paper" ? " (the paper's model)" : "";
   return `${preset}: ${datasetName}; blocks ${
     m.nBlocks.join("-")

@@ -26,7 +26,7 @@ import {
   FIRST_EVAL_ROW,
   LAST_EVAL_ROW,
 } from "./density.ts";
-import { columnDataset, densitySpec } from "./density_presets.ts";
+import { columnDataset, densitySpec, specScale } from "./density_presets.ts";
 import { RUN_RESULT, specHash, trainRun } from "../framework/train_run.ts";
 import { unitNamed } from "../framework/experiment.ts";
 
@@ -114,6 +114,18 @@ Deno.test("density: which CIFAR-10 each preset trains on", async (t) => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("density: the scale text names the test images the final evaluation used", () => {
+  const spec = densitySpec("cifar10", "resflow-lipswish", "long", 0, undefined);
+  assertEquals(spec.evalLimit, 2000);
+  const text = (evaluated?: number) => specScale("long", spec, "CIFAR-10 exact subset", evaluated);
+  assertTrue(text().endsWith("; 2000 test images"), text());
+  assertTrue(text(2000).endsWith("; 2000 test images"), text(2000));
+  assertTrue(
+    text(1000).endsWith("; 1000 test images (the whole test set; the preset's limit is 2000)"),
+    text(1000),
+  );
 });
 
 Deno.test("density: a missing dataset makes the unit incomplete with the reason", async (t) => {
