@@ -300,7 +300,7 @@ async function runAblationUnit(
   const scale0 = specScale(ctx.preset, spec, datasetLabel(spec.dataset));
   if (!outcome.ok) return incomplete(column, variant, scale0, outcome.reason, base);
   const r = outcome.result;
-  const scale = specScale(ctx.preset, spec, r.datasetName, r.finalEval?.count) +
+  const scale = specScale(ctx.preset, spec, r.datasetName, r.finalEval) +
     (column === "cifar10_small" ? "; squeeze before the first block" : "") + measuredText(r);
   const fe = r.finalEval;
   const figures: Figure[] = [

@@ -188,7 +188,7 @@ async function runColumn(column: DensityColumn, ctx: UnitContext): Promise<UnitR
     };
   }
   const r = outcome.result;
-  const scale = specScale(ctx.preset, spec, r.datasetName, r.finalEval?.count) + measuredText(r);
+  const scale = specScale(ctx.preset, spec, r.datasetName, r.finalEval) + measuredText(r);
   const figures: Figure[] = [];
   const fe = r.finalEval;
   figures.push(makeFigure({

@@ -30,6 +30,7 @@ import {
   type ResidualFlowConfig,
 } from "../../lib/flow/config.ts";
 import type { TrainRunResult, TrainRunSpec } from "../framework/train_run.ts";
+import type { EvalResult } from "../../lib/train/evaluate.ts";
 import { isFileSync } from "../../lib/artifacts/files.ts";
 import { TRAIN_COUNTS } from "../framework/train_counts.ts";
 
@@ -327,18 +328,20 @@ export function densitySpec(
 
 /**
  * The scale of a spec in a few words, starting with the preset, e.g. "quick: MNIST; blocks 1-1-1 x
- * width 32 + 1 FC (64); 120 steps x batch 32; 500 test images". `evaluated`, the number of test
- * images the final evaluation used, replaces the preset's limit when the test set was smaller
- * (the CIFAR-10 exact subset has 1000 test images where `long` asks for 2000).
+ * width 32 + 1 FC (64); 120 steps x batch 32; 500 test images". `finalEval`, the run's final
+ * evaluation, gives the number of test images it used (its finite and non-finite values together);
+ * that number replaces the preset's limit when the test set was smaller (the CIFAR-10 exact subset
+ * has 1000 test images where `long` asks for 2000).
  */
 export function specScale(
   preset: Preset,
   spec: TrainRunSpec,
   datasetName: string,
-  evaluated?: number,
+  finalEval?: Pick<EvalResult, "count" | "nonFinite"> | null,
 ): string {
   const m = spec.model;
   const fc = m.fcEnd ? ` + ${m.fcBlocks} FC (${m.fcHidden})` : "";
+  const evaluated = finalEval ? finalEval.count + finalEval.nonFinite : undefined;
   const test = spec.evalLimit === null
     ? "full test set"
     : evaluated !== undefined && evaluated < spec.evalLimit

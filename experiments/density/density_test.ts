@@ -119,13 +119,16 @@ Deno.test("density: which CIFAR-10 each preset trains on", async (t) => {
 Deno.test("density: the scale text names the test images the final evaluation used", () => {
   const spec = densitySpec("cifar10", "resflow-lipswish", "long", 0, undefined);
   assertEquals(spec.evalLimit, 2000);
-  const text = (evaluated?: number) => specScale("long", spec, "CIFAR-10 exact subset", evaluated);
+  const text = (count?: number, nonFinite = 0) =>
+    specScale("long", spec, "CIFAR-10 exact subset", count === undefined ? null : { count, nonFinite });
   assertTrue(text().endsWith("; 2000 test images"), text());
   assertTrue(text(2000).endsWith("; 2000 test images"), text(2000));
   assertTrue(
     text(1000).endsWith("; 1000 test images (the whole test set; the preset's limit is 2000)"),
     text(1000),
   );
+  // Non-finite values are left out of the mean, not out of the images evaluated.
+  assertTrue(text(1997, 3).endsWith("; 2000 test images"), text(1997, 3));
 });
 
 Deno.test("density: a missing dataset makes the unit incomplete with the reason", async (t) => {

@@ -102,7 +102,7 @@ async function runSamplesUnit(column: DensityColumn, ctx: UnitContext): Promise<
     if (e instanceof DatasetError) return fail(missingDataReason(spec.dataset, e, ctx.dataDir));
     throw e;
   }
-  const scale = specScale(ctx.preset, spec, r.datasetName, r.finalEval?.count) + measuredText(r);
+  const scale = specScale(ctx.preset, spec, r.datasetName, r.finalEval) + measuredText(r);
   const model = await loadTrainedModel(outcome.dir, r, ctx.device);
   const [c, h, w] = spec.model.inputShape;
   const per = c * h * w;
